@@ -1,0 +1,126 @@
+import type { Backend } from './backend.js';
+import type { Ioas } from './ioas.js';
+import { type Memory, type RangeOptions, memoryBytes, userRange } from './memory.js';
+import { MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_WRITE } from './uapi.js';
+import { toByteCount, toU64 } from './validate.js';
+
+export interface PinOptions {
+  /** Pin for device writes (MOCK_FLAGS_ACCESS_WRITE). */
+  write?: boolean;
+  /** Have the mock check that the pinned pages are this memory at this offset. */
+  verify?: { memory: Memory; offset?: number | bigint };
+}
+
+export interface RwOptions extends RangeOptions {
+  /** Copy from memory into the IOAS (MOCK_ACCESS_RW_WRITE); default is a read. */
+  write?: boolean;
+  /** Use the slow path of iommufd_access_rw() (MOCK_ACCESS_RW_SLOW_PATH). */
+  slowPath?: boolean;
+}
+
+/** Pages pinned through an access (IOMMU_TEST_OP_ACCESS_PAGES). */
+export class PinnedPages {
+  readonly id: number;
+  readonly iova: bigint;
+  readonly length: number;
+  readonly #unpin: (id: number) => void;
+
+  /** @internal */
+  constructor(id: number, iova: bigint, length: number, unpin: (id: number) => void) {
+    this.id = id;
+    this.iova = iova;
+    this.length = length;
+    this.#unpin = unpin;
+  }
+
+  /**
+   * IOMMU_TEST_OP_DESTROY_ACCESS_PAGES. ENOENT if the kernel already dropped
+   * the pin because userspace unmapped the IOVA (the access's unmap callback).
+   */
+  unpin(): void {
+    this.#unpin(this.id);
+  }
+}
+
+/**
+ * An in-kernel access to an IOAS, as an external driver (e.g. a mediated
+ * device) would hold one: created by IOMMU_TEST_OP_CREATE_ACCESS, it owns an fd.
+ */
+export class Access implements Disposable {
+  readonly fd: number;
+  readonly #backend: Backend;
+  readonly #onClose: (access: Access) => void;
+  #closed = false;
+
+  /** @internal Created by Iommufd.createAccess(). */
+  constructor(backend: Backend, fd: number, onClose: (access: Access) => void) {
+    this.#backend = backend;
+    this.fd = fd;
+    this.#onClose = onClose;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Pin [iova, iova + length) (needs an access created with needsPinPages). */
+  pinPages(iova: bigint | number, length: number | bigint, options: PinOptions = {}): PinnedPages {
+    this.#checkOpen();
+    const start = toU64(iova, 'iova');
+    const size = toByteCount(length, 'length');
+    const verify = options.verify ? userRange(options.verify.memory, { offset: options.verify.offset, length: size }) : null;
+    const flags = options.write ? MOCK_FLAGS_ACCESS_WRITE : 0;
+    const id = this.#backend.accessPages(this.fd, flags, start, size, verify);
+    return new PinnedPages(id, start, size, (pagesId) => {
+      this.#checkOpen();
+      this.#backend.destroyAccessPages(this.fd, pagesId);
+    });
+  }
+
+  /**
+   * IOMMU_TEST_OP_ACCESS_RW: copy between the IOAS at `iova` and `memory`
+   * (a window of it, by offset/length). Reads unless `write` is set.
+   */
+  rw(iova: bigint | number, memory: Memory, options: RwOptions = {}): void {
+    this.#checkOpen();
+    const start = toU64(iova, 'iova');
+    const range = userRange(memory, options);
+    let flags = options.write ? MOCK_ACCESS_RW_WRITE : 0;
+    if (options.slowPath) flags |= MOCK_ACCESS_RW_SLOW_PATH;
+    this.#backend.accessRw(this.fd, flags, start, range);
+  }
+
+  /** Read `length` bytes at `iova` into a new Uint8Array. */
+  read(iova: bigint | number, length: number, options: { slowPath?: boolean } = {}): Uint8Array {
+    const out = new Uint8Array(toByteCount(length, 'length'));
+    this.rw(iova, out, { slowPath: options.slowPath });
+    return out;
+  }
+
+  /** Write `data` at `iova`. */
+  write(iova: bigint | number, data: ArrayBufferView, options: { slowPath?: boolean } = {}): void {
+    this.rw(iova, memoryBytes(data), { write: true, slowPath: options.slowPath });
+  }
+
+  /** IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: move the access to another IOAS. */
+  replaceIoas(ioas: Ioas): void {
+    this.#checkOpen();
+    this.#backend.accessReplaceIoas(this.fd, ioas.id);
+  }
+
+  /** Close the access fd: the kernel unpins everything and detaches it. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose(this);
+    this.#backend.closeAccess(this.fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error(`access fd ${this.fd} is closed`);
+  }
+}

@@ -1,0 +1,11 @@
+export { Access, PinnedPages, type PinOptions, type RwOptions } from './access.js';
+export type { Backend, IovaRange, IovaRanges, MockDomainIds, UserRange } from './backend.js';
+export { DmaBuffer, type DmaBufferOptions, type HugePages } from './dma-buffer.js';
+export { IommufdError, errnoName, errnoNumber } from './errors.js';
+export { Ioas, type MapOptions } from './ioas.js';
+export { Iommufd, type AccessOptions, type OpenOptions } from './iommufd.js';
+export type { Memory, RangeOptions } from './memory.js';
+export { MockDevice } from './mock-device.js';
+export { NativeBackend } from './native/backend.js';
+export { addonAvailable } from './native/binding.js';
+export * from './uapi.js';

@@ -1,0 +1,52 @@
+// Small helpers in the spirit of the kernel's iommufd_utils.h: each test body
+// reads as one line per kernel interaction, with the expected errno in the name.
+import { expect } from 'vitest';
+import { DmaBuffer, IommufdError } from '../lib/index.js';
+
+export const PAGE_SIZE = 4096;
+export const MiB = 1024 * 1024;
+
+/** Run `fn` and assert it fails with IommufdError `code` from `op` (when given). */
+export function expectErrno(code: string, fn: () => unknown, op?: string): IommufdError {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown, `expected ${code}, but the call succeeded`).toBeInstanceOf(IommufdError);
+  const error = thrown as IommufdError;
+  expect(error.code).toBe(code);
+  expect(error.syscall).toBe('ioctl');
+  if (op !== undefined) expect(error.op).toBe(op);
+  return error;
+}
+
+/** A DmaBuffer filled with a recognisable byte pattern (seeded, so runs compare). */
+export function patternedBuffer(length: number, seed = 1): DmaBuffer {
+  const buffer = DmaBuffer.alloc(length);
+  fillPattern(buffer.bytes, seed);
+  return buffer;
+}
+
+export function fillPattern(bytes: Uint8Array, seed: number): void {
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < bytes.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+}
+
+/** Collect garbage until `done()` holds (finalizers of external memory run asynchronously). */
+export async function gcUntil(done: () => boolean, rounds = 50): Promise<boolean> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  for (let i = 0; i < rounds; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    if (done()) return true;
+  }
+  return false;
+}

@@ -1,0 +1,132 @@
+// The addon on a host without /dev/iommu: DmaBuffer memory, the bounds checks
+// in front of every ioctl (proven with a file that is not an iommufd, so any
+// call that got through would come back as ENOTTY), and open() failures.
+import { openSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import { DmaBuffer, Iommufd, IommufdError, NativeBackend, addonAvailable } from '../../lib/index.js';
+import { PAGE_SIZE, gcUntil } from '../helpers.js';
+
+test('the addon is built and loads', () => {
+  // npm install builds it on Linux; a missing addon here is a broken install.
+  expect(addonAvailable()).toBe(true);
+});
+
+describe('DmaBuffer', () => {
+  test('is page aligned, zeroed, writable and freed explicitly', () => {
+    const before = DmaBuffer.stats();
+    const buffer = DmaBuffer.alloc(3 * PAGE_SIZE + 5);
+    expect(buffer.length).toBe(3 * PAGE_SIZE + 5);
+    expect(buffer.bytes.every((b) => b === 0)).toBe(true);
+    buffer.bytes[buffer.length - 1] = 0xaa;
+    expect(DmaBuffer.stats().liveBuffers).toBe(before.liveBuffers + 1);
+    expect(DmaBuffer.stats().liveBytes).toBe(before.liveBytes + buffer.length);
+    const view = buffer.bytes;
+    buffer.free();
+    expect(view.byteLength).toBe(0); // detached: JS can no longer reach the memory
+    expect(() => buffer.bytes).toThrow(/freed/);
+    expect(DmaBuffer.stats()).toEqual(before);
+    buffer.free(); // idempotent
+  });
+
+  test('transparent huge pages are 2 MiB aligned', () => {
+    using buffer = DmaBuffer.alloc(2 * 1024 * 1024, { hugePages: 'transparent' });
+    expect(buffer.length).toBe(2 * 1024 * 1024);
+    buffer.bytes.fill(7);
+    expect(buffer.bytes[buffer.length - 1]).toBe(7);
+  });
+
+  test('bad sizes and modes are rejected', () => {
+    expect(() => DmaBuffer.alloc(0)).toThrow(RangeError);
+    expect(() => DmaBuffer.alloc(-1)).toThrow(RangeError);
+    expect(() => DmaBuffer.alloc(1, { hugePages: 'giant' as 'none' })).toThrow(TypeError);
+  });
+
+  test('an unreferenced buffer is unmapped by GC', async () => {
+    const before = DmaBuffer.stats().liveBuffers;
+    (() => {
+      DmaBuffer.alloc(PAGE_SIZE).bytes.fill(1);
+    })();
+    expect(DmaBuffer.stats().liveBuffers).toBe(before + 1);
+    expect(await gcUntil(() => DmaBuffer.stats().liveBuffers === before)).toBe(true);
+  });
+});
+
+describe('bounds checks in the addon', () => {
+  // /dev/null takes any ioctl and answers ENOTTY: reaching it proves the call got through.
+  const backend = new NativeBackend(openSync('/dev/null', 'r+'));
+
+  test('in-bounds calls reach the ioctl', () => {
+    using buffer = DmaBuffer.alloc(PAGE_SIZE);
+    const error = (() => {
+      try {
+        backend.ioasMap(1, 6, { bytes: buffer.bytes, offset: 0, length: PAGE_SIZE }, 0n);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(IommufdError);
+    expect(error).toMatchObject({ code: 'ENOTTY', op: 'IOMMU_IOAS_MAP', syscall: 'ioctl' });
+  });
+
+  test.each([
+    ['past the end', 0, PAGE_SIZE + 1],
+    ['offset past the end', PAGE_SIZE + 1, 0],
+    ['wrapping', 1, Number.MAX_SAFE_INTEGER],
+  ])('%s is a RangeError, not an ioctl', (_name, offset, length) => {
+    using buffer = DmaBuffer.alloc(PAGE_SIZE);
+    const range = { bytes: buffer.bytes, offset, length };
+    expect(() => backend.ioasMap(1, 6, range, 0n)).toThrow(RangeError);
+    expect(() => backend.mdCheckRefs(range, 0)).toThrow(RangeError);
+    expect(() => backend.mdCheckMap(1, 0n, range)).toThrow(RangeError);
+    expect(() => backend.accessRw(1, 0, 0n, range)).toThrow(RangeError);
+  });
+
+  test('a window into a larger buffer is bounded by the window, not the buffer', () => {
+    const big = new Uint8Array(4 * PAGE_SIZE);
+    const window = big.subarray(PAGE_SIZE, 2 * PAGE_SIZE);
+    expect(() => backend.accessRw(1, 0, 0n, { bytes: window, offset: 0, length: PAGE_SIZE + 1 })).toThrow(RangeError);
+  });
+
+  test('the page-granular pin check is bounded too', () => {
+    using buffer = DmaBuffer.alloc(2 * PAGE_SIZE);
+    const at = (offset: number, iova: bigint, length: number) => () =>
+      backend.accessPages(1, 0, iova, length, { bytes: buffer.bytes, offset, length });
+    expect(at(0, 100n, 16)).toThrow(RangeError); // would read 100 bytes before the buffer
+    expect(at(PAGE_SIZE + 100, 100n, PAGE_SIZE)).toThrow(RangeError); // would read past the end
+    expect(at(100, 100n, 16)).toThrow(expect.objectContaining({ code: 'ENOTTY' }));
+  });
+
+  test('freed memory is refused', () => {
+    const buffer = DmaBuffer.alloc(PAGE_SIZE);
+    const bytes = buffer.bytes;
+    buffer.free();
+    expect(() => backend.accessRw(1, 0, 0n, { bytes, offset: 0, length: 0 })).toThrow(RangeError);
+  });
+
+  test('wrong argument types are TypeErrors', () => {
+    expect(() => backend.ioasMap(1, 6, { bytes: 'x' as unknown as Uint8Array, offset: 0, length: 1 }, 0n)).toThrow(
+      TypeError,
+    );
+    expect(() => backend.ioasUnmap(1, 1 as unknown as bigint, 0n)).toThrow(TypeError);
+  });
+});
+
+describe('Iommufd.open', () => {
+  test('a missing device explains itself', () => {
+    const error = (() => {
+      try {
+        Iommufd.open({ path: '/nonexistent/iommu' });
+      } catch (e) {
+        return e as IommufdError;
+      }
+    })();
+    expect(error).toBeInstanceOf(IommufdError);
+    expect(error?.code).toBe('ENOENT');
+    expect(error?.syscall).toBe('open');
+    expect(error?.message).toMatch(/\/nonexistent\/iommu/);
+  });
+
+  test('an unknown backend is a TypeError', () => {
+    expect(() => Iommufd.open({ backend: 'sim' as 'native' })).toThrow(TypeError);
+  });
+});

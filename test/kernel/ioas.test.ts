@@ -1,0 +1,164 @@
+// IOAS ioctls (alloc, map, unmap, iova ranges, destroy) and mock domains on a real kernel.
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import {
+  DmaBuffer,
+  Ioas,
+  Iommufd,
+  MOCK_APERTURE_LAST,
+  MOCK_APERTURE_START,
+  U64_MAX,
+} from '../../lib/index.js';
+import { MiB, PAGE_SIZE, expectErrno, patternedBuffer } from '../helpers.js';
+
+let fd: Iommufd;
+let ioas: Ioas;
+
+beforeEach(() => {
+  fd = Iommufd.open();
+  ioas = fd.allocIoas();
+});
+
+afterEach(() => fd.close());
+
+function inside(iova: bigint, length: bigint, ranges: { start: bigint; last: bigint }[]): boolean {
+  return ranges.some((r) => iova >= r.start && iova + length - 1n <= r.last);
+}
+
+describe('IOMMU_IOAS_ALLOC / IOMMU_DESTROY', () => {
+  test('ids are distinct, destroy frees them, and a second destroy is ENOENT', () => {
+    const other = fd.allocIoas();
+    expect(other.id).not.toBe(ioas.id);
+    other.destroy();
+    expectErrno('ENOENT', () => fd.destroy(other.id), 'IOMMU_DESTROY');
+  });
+
+  test('an unknown object id is ENOENT', () => {
+    expectErrno('ENOENT', () => fd.destroy(0xffff), 'IOMMU_DESTROY');
+  });
+
+  test('destroying an IOAS that a mock domain uses is EBUSY', () => {
+    const mock = fd.mockDomain(ioas);
+    expectErrno('EBUSY', () => ioas.destroy(), 'IOMMU_DESTROY');
+    mock.destroy();
+    ioas.destroy();
+    expect(ioas.destroyed).toBe(true);
+  });
+
+  test('an IOAS with mappings is destroyed with them', () => {
+    using buffer = DmaBuffer.alloc(PAGE_SIZE);
+    for (let i = 0n; i < 10n; i++) ioas.mapFixed(MOCK_APERTURE_START + i * BigInt(PAGE_SIZE), buffer);
+    expect(buffer.mappings).toBe(10);
+    ioas.destroy();
+    expect(buffer.mappings).toBe(0);
+  });
+});
+
+describe('IOMMU_IOAS_IOVA_RANGES', () => {
+  test('without a domain the whole 64-bit space is allowed', () => {
+    const { ranges, alignment } = ioas.iovaRanges();
+    expect(ranges).toEqual([{ start: 0n, last: U64_MAX }]);
+    expect(alignment).toBe(1n);
+  });
+
+  test('a mock domain limits it to the mock aperture', () => {
+    fd.mockDomain(ioas);
+    const { ranges, alignment } = ioas.iovaRanges();
+    expect(ranges).toEqual([{ start: MOCK_APERTURE_START, last: MOCK_APERTURE_LAST }]);
+    expect(alignment).toBe(BigInt(PAGE_SIZE / 2)); // MOCK_IO_PAGE_SIZE
+  });
+
+  test('an unknown IOAS id is ENOENT', () => {
+    const ghost = fd.allocIoas();
+    ghost.destroy();
+    expectErrno('ENOENT', () => fd.backend.ioasIovaRanges(ghost.id), 'IOMMU_IOAS_IOVA_RANGES');
+  });
+});
+
+describe('IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP', () => {
+  test('kernel-allocated IOVAs are aligned and inside the allowed ranges', () => {
+    using buffer = DmaBuffer.alloc(4 * MiB, { hugePages: 'transparent' }); // 2 MiB aligned uptr
+    for (const domain of [false, true]) {
+      if (domain) fd.mockDomain(ioas);
+      const { ranges, alignment } = ioas.iovaRanges();
+      for (const length of [PAGE_SIZE, 3 * PAGE_SIZE, 64 * 1024, 2 * MiB, 4 * MiB]) {
+        const iova = ioas.mapAnywhere(buffer, { length });
+        // iopt_alloc_iova(): aligned to min(roundup_pow_of_two(length), 2 MiB) here.
+        let natural = 1n;
+        while (natural < BigInt(length)) natural <<= 1n;
+        const expected = natural < 2n * BigInt(MiB) ? natural : 2n * BigInt(MiB);
+        expect(iova % expected).toBe(0n);
+        expect(iova % alignment).toBe(0n);
+        expect(iova).not.toBe(0n);
+        expect(inside(iova, BigInt(length), ranges)).toBe(true);
+      }
+      ioas.unmapAll();
+    }
+  });
+
+  test('distinct kernel-allocated IOVAs do not overlap', () => {
+    using buffer = DmaBuffer.alloc(PAGE_SIZE);
+    const iovas = Array.from({ length: 8 }, () => ioas.mapAnywhere(buffer));
+    const sorted = [...iovas].sort((a, b) => (a < b ? -1 : 1));
+    for (let i = 1; i < sorted.length; i++) expect(sorted[i]! - sorted[i - 1]!).toBeGreaterThanOrEqual(BigInt(PAGE_SIZE));
+    expect(buffer.mappings).toBe(8);
+    expect(ioas.unmapAll()).toBe(BigInt(8 * PAGE_SIZE));
+    expect(buffer.mappings).toBe(0);
+  });
+
+  test('fixed IOVAs above 2^53 round-trip exactly', () => {
+    using buffer = DmaBuffer.alloc(2 * PAGE_SIZE);
+    const high = (1n << 60n) + (1n << 53n) + BigInt(PAGE_SIZE); // not representable as a double
+    expect(Number(high)).not.toBe(high);
+    expect(ioas.mapFixed(high, buffer)).toBe(high);
+    expectErrno('EEXIST', () => ioas.mapFixed(high + BigInt(PAGE_SIZE), buffer));
+    using access = fd.createAccess(ioas);
+    buffer.bytes.set([1, 2, 3, 4], PAGE_SIZE);
+    expect([...access.read(high + BigInt(PAGE_SIZE), 4)]).toEqual([1, 2, 3, 4]);
+    expect(ioas.unmap(high, 2 * PAGE_SIZE)).toBe(BigInt(2 * PAGE_SIZE));
+    // The top page of the address space, where iova + length would wrap past 2^64.
+    const top = U64_MAX - BigInt(PAGE_SIZE) + 1n;
+    expect(ioas.mapFixed(top, buffer, { length: PAGE_SIZE })).toBe(top);
+    expect(ioas.unmap(top, PAGE_SIZE)).toBe(BigInt(PAGE_SIZE));
+  });
+
+  test('a fixed map outside the mock aperture hits a reserved range: EINVAL', () => {
+    using buffer = DmaBuffer.alloc(PAGE_SIZE);
+    fd.mockDomain(ioas);
+    const error = expectErrno('EINVAL', () => ioas.mapFixed(MOCK_APERTURE_LAST + 1n, buffer), 'IOMMU_IOAS_MAP');
+    expect(error.message).toMatch(/^IOMMU_IOAS_MAP failed: EINVAL/);
+    expect(buffer.mappings).toBe(0); // a failed map holds no reference
+  });
+
+  test('the mock domain maps exactly the given memory', () => {
+    using buffer = patternedBuffer(8 * PAGE_SIZE);
+    const mock = fd.mockDomain(ioas);
+    const iova = ioas.mapAnywhere(buffer);
+    mock.checkMap(iova, buffer);
+    fd.checkRefs(buffer, 1); // a domain pins what it maps
+    expectErrno('EINVAL', () => mock.checkMap(iova + BigInt(PAGE_SIZE), buffer, { length: PAGE_SIZE }));
+    ioas.unmap(iova, 8 * PAGE_SIZE);
+    fd.checkRefs(buffer, 0);
+    expectErrno('EINVAL', () => mock.checkMap(iova, buffer, { length: PAGE_SIZE }));
+  });
+
+  test('unmap of an empty range is ENOENT; a range cutting an area is EINVAL', () => {
+    using buffer = DmaBuffer.alloc(4 * PAGE_SIZE);
+    expectErrno('ENOENT', () => ioas.unmap(MOCK_APERTURE_START, PAGE_SIZE), 'IOMMU_IOAS_UNMAP');
+    ioas.mapFixed(MOCK_APERTURE_START, buffer);
+    expectErrno('EINVAL', () => ioas.unmap(MOCK_APERTURE_START, PAGE_SIZE), 'IOMMU_IOAS_UNMAP');
+    expect(buffer.mappings).toBe(1); // the failed unmap did not drop the reference
+    expect(ioas.unmap(MOCK_APERTURE_START, 4 * PAGE_SIZE)).toBe(BigInt(4 * PAGE_SIZE));
+    expect(buffer.mappings).toBe(0);
+  });
+
+  test('unmapAll on an empty IOAS unmaps nothing', () => {
+    expect(ioas.unmapAll()).toBe(0n);
+  });
+
+  test('read-only and write-only flags are accepted, neither is EINVAL', () => {
+    using buffer = DmaBuffer.alloc(PAGE_SIZE);
+    ioas.unmap(ioas.mapAnywhere(buffer, { writeable: false }), PAGE_SIZE);
+    ioas.unmap(ioas.mapAnywhere(buffer, { readable: false }), PAGE_SIZE);
+    expectErrno('EINVAL', () => ioas.mapAnywhere(buffer, { readable: false, writeable: false }));
+  });
+});

@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `host` runs anywhere; `kernel` needs a real /dev/iommu with
+// CONFIG_IOMMUFD_TEST and runs inside the QEMU rig (scripts/vm.mjs).
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    // GC tests force collections to prove pinned memory is never freed.
+    poolOptions: { forks: { execArgv: ['--expose-gc'] } },
+    projects: [
+      { test: { name: 'host', include: ['test/host/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'kernel',
+          include: ['test/kernel/**/*.test.ts'],
+          setupFiles: ['test/kernel/require-kernel.ts'],
+        },
+      },
+    ],
+  },
+});
