@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// Run one vitest project and end with a plain closing line:
+//   "<project>: N passed, N failed, N skipped"
+// Used for the host project directly and for the kernel project inside the VM.
+// In CI (CI or IOMMUFD_REQUIRE_KERNEL set) a skipped kernel test is a failure.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const [project, ...extra] = process.argv.slice(2);
+if (!project) {
+  console.error('usage: node scripts/run-vitest.mjs PROJECT [vitest args...]');
+  process.exit(2);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'iommufd-vitest-'));
+const report = join(dir, 'report.json');
+const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+const result = spawnSync(
+  process.execPath,
+  [vitest, 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extra],
+  { cwd: root, stdio: 'inherit' },
+);
+
+let counts;
+try {
+  const json = JSON.parse(readFileSync(report, 'utf8'));
+  counts = {
+    passed: json.numPassedTests,
+    failed: json.numFailedTests + (json.numFailedTestSuites ?? 0),
+    skipped: json.numPendingTests + json.numTodoTests,
+  };
+} catch {
+  counts = null;
+}
+rmSync(dir, { recursive: true, force: true });
+
+if (!counts) {
+  console.log(`${project}: 0 passed, 1 failed, 0 skipped`);
+  console.error(`vitest produced no report (exit ${result.status ?? result.signal})`);
+  process.exit(1);
+}
+console.log(`${project}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+
+const strict = Boolean(process.env.CI) || process.env.IOMMUFD_REQUIRE_KERNEL === '1';
+if (project === 'kernel' && strict && counts.skipped > 0) {
+  console.error('kernel tests were skipped: in CI every kernel test must run');
+  process.exit(1);
+}
+if (counts.passed === 0 && counts.failed === 0) {
+  console.error(`no ${project} tests ran`);
+  process.exit(1);
+}
+process.exit(result.status === 0 && counts.failed === 0 ? 0 : 1);

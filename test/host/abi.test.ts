@@ -1,0 +1,53 @@
+// Our struct layouts (native/uapi.h) and constants (lib/uapi.ts) against the
+// kernel's own uapi headers from Debian's linux-source-6.12.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import * as uapi from '../../lib/uapi.js';
+
+const TARBALL = '/usr/src/linux-source-6.12.tar.xz';
+const HEADERS = ['include/uapi/linux/iommufd.h', 'drivers/iommu/iommufd/iommufd_test.h'];
+const strict = Boolean(process.env.CI) || process.env.IOMMUFD_REQUIRE_KERNEL === '1';
+const work = mkdtempSync(join(tmpdir(), 'iommufd-abi-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+// A kernel tree with the headers: IOMMUFD_KERNEL_SRC, the tree build-kernel.sh
+// extracted, or the two files pulled from Debian's tarball.
+function kernelTree(): string | null {
+  const cacheSrc = join(process.env.IOMMUFD_CACHE ?? join(homedir(), '.cache', 'iommufd'), 'src');
+  const trees = [
+    ...(process.env.IOMMUFD_KERNEL_SRC ? [process.env.IOMMUFD_KERNEL_SRC] : []),
+    ...(existsSync(cacheSrc) ? readdirSync(cacheSrc).map((v) => join(cacheSrc, v)) : []),
+  ];
+  const found = trees.find((tree) => HEADERS.every((h) => existsSync(join(tree, h))));
+  if (found) return found;
+  if (!existsSync(TARBALL)) return null;
+  const members = HEADERS.map((h) => `linux-source-6.12/${h}`);
+  const tar = spawnSync('tar', ['-xJf', TARBALL, '-C', work, ...members]);
+  return tar.status === 0 ? join(work, 'linux-source-6.12') : null;
+}
+
+const tree = kernelTree();
+
+test.skipIf(!tree && !strict)('native/uapi.h and lib/uapi.ts match the 6.12 uapi headers', () => {
+  expect(tree, `kernel headers not found (install linux-source-6.12)`).not.toBeNull();
+  const include = join(work, 'include');
+  mkdirSync(join(include, 'linux'), { recursive: true });
+  // Only these two come from the tree; <linux/types.h> & co. from the system.
+  copyFileSync(join(tree!, HEADERS[0]!), join(include, 'linux', 'iommufd.h'));
+  copyFileSync(join(tree!, HEADERS[1]!), join(include, 'iommufd_test.h'));
+  const constants = Object.entries(uapi)
+    .map(([name, value]) => `constexpr unsigned long long ${name} = ${value}ULL;`)
+    .join('\n');
+  writeFileSync(join(include, 'ts_constants.h'), `namespace ts {\n${constants}\n}\n`);
+
+  const source = join(import.meta.dirname, '..', 'abi', 'abi_check.cc');
+  const cxx = spawnSync('g++', ['-std=c++17', '-fsyntax-only', '-Wall', '-Werror', '-I', include, source], {
+    encoding: 'utf8',
+  });
+  expect(cxx.error).toBeUndefined();
+  expect(cxx.stderr).toBe('');
+  expect(cxx.status).toBe(0);
+});
