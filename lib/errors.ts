@@ -1,29 +1,25 @@
-import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+import { LINUX_ERRNO } from './errno.js';
 
-// errno number -> name, as the kernel spells it. Where two names share a number
-// the kernel's own wins (it returns EOPNOTSUPP, which libuv calls ENOTSUP).
-const aliases = new Set(['ENOTSUP', 'EWOULDBLOCK', 'EDEADLOCK']);
-const names = new Map<number, string>();
-for (const [name, errno] of Object.entries(constants.errno)) {
-  if (!aliases.has(name) || !names.has(errno)) names.set(errno, name);
-}
+const names = new Map<number, string>(Object.entries(LINUX_ERRNO).map(([name, errno]) => [errno, name]));
 
 // errno number -> [name, description] from libuv, for the human-readable part.
 const systemErrors = getSystemErrorMap();
 
+/** The kernel's name for a Linux errno, e.g. 95 -> 'EOPNOTSUPP'. */
 export function errnoName(errno: number): string {
   return names.get(errno) ?? `E${errno}`;
 }
 
+/** The Linux errno number of a name, e.g. 'EBUSY' -> 16. */
 export function errnoNumber(code: string): number {
-  const errno = (constants.errno as Record<string, number>)[code];
+  const errno = (LINUX_ERRNO as Record<string, number>)[code];
   if (errno === undefined) throw new RangeError(`unknown errno name ${code}`);
   return errno;
 }
 
 function errnoDescription(errno: number): string {
-  return systemErrors.get(-errno)?.[1] ?? 'unknown error';
+  return systemErrors.get(-errno)?.[1] ?? errnoName(errno);
 }
 
 // What the kernel's iommufd usually means by an errno, to point a person at the fix.
@@ -38,6 +34,7 @@ const hints: Record<string, string> = {
   ENOTTY: 'the file is not /dev/iommu or the kernel lacks this ioctl (IOMMU_TEST_CMD needs CONFIG_IOMMUFD_TEST)',
   EOVERFLOW: 'IOVA + length wraps past 2^64',
   EFAULT: 'the kernel could not access the user memory',
+  EBADFD: 'the fd is not of the kind this op needs (e.g. not an access fd)',
 };
 
 /** A failed system call on /dev/iommu (or on memory the package manages). */

@@ -103,7 +103,9 @@ export class Ioas {
   }
 
   // After a successful unmap the kernel has removed every area fully inside
-  // the range (iopt_unmap_iova_range()); drop exactly those references.
+  // the range (iopt_unmap_iova_range()); drop exactly those references. A
+  // failed unmap may have removed some areas before failing; their references
+  // stay until the IOAS goes, which wastes memory but never frees mapped memory.
   #forget(start: bigint, length: bigint): void {
     const last = start + length - 1n;
     for (const [iova, mapping] of this.#mappings) {

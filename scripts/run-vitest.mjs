@@ -4,7 +4,7 @@
 // Used for the host project directly and for the kernel project inside the VM.
 // In CI (CI or IOMMUFD_REQUIRE_KERNEL set) a skipped kernel test is a failure.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,11 +17,16 @@ if (!project) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'iommufd-vitest-'));
+// Inside the VM the repo is read-only: vite may neither bundle the config into
+// node_modules/.vite-temp nor keep its cache there.
+const readOnly = !writable(join(root, 'node_modules'));
+const loader = readOnly ? ['--configLoader', 'runner'] : [];
+if (readOnly) process.env.IOMMUFD_VITE_CACHE = join(dir, 'vite-cache');
 const report = join(dir, 'report.json');
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const result = spawnSync(
   process.execPath,
-  [vitest, 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extra],
+  [vitest, 'run', ...loader, '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extra],
   { cwd: root, stdio: 'inherit' },
 );
 
@@ -30,7 +35,8 @@ try {
   const json = JSON.parse(readFileSync(report, 'utf8'));
   counts = {
     passed: json.numPassedTests,
-    failed: json.numFailedTests + (json.numFailedTestSuites ?? 0),
+    // A file that failed to load has no failed tests; count it as one failure.
+    failed: json.numFailedTests || (result.status === 0 ? 0 : 1),
     skipped: json.numPendingTests + json.numTodoTests,
   };
 } catch {
@@ -55,3 +61,12 @@ if (counts.passed === 0 && counts.failed === 0) {
   process.exit(1);
 }
 process.exit(result.status === 0 && counts.failed === 0 ? 0 : 1);
+
+function writable(path) {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,14 +1,20 @@
 // Our struct layouts (native/uapi.h) and constants (lib/uapi.ts) against the
 // kernel's own uapi headers from Debian's linux-source-6.12.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
+import { LINUX_ERRNO } from '../../lib/errno.js';
 import * as uapi from '../../lib/uapi.js';
 
 const TARBALL = '/usr/src/linux-source-6.12.tar.xz';
-const HEADERS = ['include/uapi/linux/iommufd.h', 'drivers/iommu/iommufd/iommufd_test.h'];
+const HEADERS = [
+  'include/uapi/linux/iommufd.h',
+  'drivers/iommu/iommufd/iommufd_test.h',
+  'include/uapi/asm-generic/errno-base.h',
+  'include/uapi/asm-generic/errno.h',
+];
 const strict = Boolean(process.env.CI) || process.env.IOMMUFD_REQUIRE_KERNEL === '1';
 const work = mkdtempSync(join(tmpdir(), 'iommufd-abi-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -50,4 +56,15 @@ test.skipIf(!tree && !strict)('native/uapi.h and lib/uapi.ts match the 6.12 uapi
   expect(cxx.error).toBeUndefined();
   expect(cxx.stderr).toBe('');
   expect(cxx.status).toBe(0);
+});
+
+test.skipIf(!tree && !strict)('lib/errno.ts has every errno of the kernel headers, with the same number', () => {
+  expect(tree).not.toBeNull();
+  const fromHeaders: Record<string, number> = {};
+  for (const header of HEADERS.slice(2)) {
+    for (const match of readFileSync(join(tree!, header), 'utf8').matchAll(/^#define\s+(E\w+)\s+(\d+)\b/gm))
+      fromHeaders[match[1]!] = Number(match[2]);
+  }
+  expect(Object.keys(fromHeaders).length).toBeGreaterThan(120);
+  expect(LINUX_ERRNO).toEqual(fromHeaders);
 });

@@ -19,7 +19,7 @@ test('a mapped DmaBuffer survives GC without references and is freed after unmap
   expect(DmaBuffer.stats().liveBuffers).toBe(before + 1);
 
   // No JS reference is left but the IOAS's: GC must not free the memory.
-  expect(await gcUntil(() => DmaBuffer.stats().liveBuffers === before)).toBe(false);
+  expect(await gcUntil(() => DmaBuffer.stats().liveBuffers === before, 10)).toBe(false);
   expect(DmaBuffer.stats().liveBuffers).toBe(before + 1);
 
   // The kernel still reads the original bytes, through pages pinned now.

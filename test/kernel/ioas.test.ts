@@ -141,18 +141,28 @@ describe('IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP', () => {
     expectErrno('EINVAL', () => mock.checkMap(iova, buffer, { length: PAGE_SIZE }));
   });
 
-  test('unmap of an empty range is ENOENT; a range cutting an area is EINVAL', () => {
+  test('unmap of an empty range or of a range cutting an area is ENOENT', () => {
+    // iommufd_ioas_unmap(): nothing unmapped -> ENOENT; iopt_unmap_iova_range():
+    // an area sticking out of the range -> ENOENT too.
     using buffer = DmaBuffer.alloc(4 * PAGE_SIZE);
     expectErrno('ENOENT', () => ioas.unmap(MOCK_APERTURE_START, PAGE_SIZE), 'IOMMU_IOAS_UNMAP');
     ioas.mapFixed(MOCK_APERTURE_START, buffer);
-    expectErrno('EINVAL', () => ioas.unmap(MOCK_APERTURE_START, PAGE_SIZE), 'IOMMU_IOAS_UNMAP');
+    expectErrno('ENOENT', () => ioas.unmap(MOCK_APERTURE_START, PAGE_SIZE), 'IOMMU_IOAS_UNMAP');
+    expectErrno('ENOENT', () => ioas.unmap(MOCK_APERTURE_START + BigInt(PAGE_SIZE), 4 * PAGE_SIZE));
     expect(buffer.mappings).toBe(1); // the failed unmap did not drop the reference
     expect(ioas.unmap(MOCK_APERTURE_START, 4 * PAGE_SIZE)).toBe(BigInt(4 * PAGE_SIZE));
     expect(buffer.mappings).toBe(0);
   });
 
-  test('unmapAll on an empty IOAS unmaps nothing', () => {
+  test('unmapAll on an empty IOAS unmaps nothing; a zero length is EINVAL', () => {
     expect(ioas.unmapAll()).toBe(0n);
+    expectErrno('EINVAL', () => ioas.unmap(MOCK_APERTURE_START, 0), 'IOMMU_IOAS_UNMAP');
+  });
+
+  test('IOVAs or lengths of 2^64 - 1 outside unmap-all are EOVERFLOW', () => {
+    using buffer = DmaBuffer.alloc(PAGE_SIZE);
+    expectErrno('EOVERFLOW', () => ioas.mapFixed(U64_MAX, buffer), 'IOMMU_IOAS_MAP');
+    expectErrno('EOVERFLOW', () => ioas.unmap(PAGE_SIZE, U64_MAX), 'IOMMU_IOAS_UNMAP');
   });
 
   test('read-only and write-only flags are accepted, neither is EINVAL', () => {
