@@ -361,6 +361,9 @@ function qemuArgs({ kernel, accel, memory, outDir }) {
     'ro',
     'panic=-1', // reboot on panic, i.e. qemu exits (-no-reboot)
     'oops=panic', // an oops would otherwise leave a half-dead guest until the timeout
+    // vCPU threads of a busy host (TCG) stall long enough to trip the clocksource
+    // watchdog, whose warnings would land in the command's output.
+    'tsc=reliable',
     ...initArgs(),
   ].join(' ');
   return [

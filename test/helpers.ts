@@ -50,3 +50,21 @@ export async function gcUntil(done: () => boolean, rounds = 50): Promise<boolean
   }
   return false;
 }
+
+/**
+ * Byte-for-byte equality that stays fast for large buffers (toEqual compares
+ * element by element, which is slow under TCG); on mismatch it reports the
+ * first differing offset with some context.
+ */
+export function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
+  const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
+  const b = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength);
+  if (a.equals(b)) return;
+  let at = 0;
+  while (at < Math.min(a.length, b.length) && a[at] === b[at]) at++;
+  expect({ length: a.length, at, bytes: [...a.subarray(at, at + 16)] }).toEqual({
+    length: b.length,
+    at,
+    bytes: [...b.subarray(at, at + 16)],
+  });
+}

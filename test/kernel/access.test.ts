@@ -2,7 +2,7 @@
 // on a real kernel.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DmaBuffer, Ioas, Iommufd, MOCK_APERTURE_START } from '../../lib/index.js';
-import { PAGE_SIZE, expectErrno, fillPattern, patternedBuffer } from '../helpers.js';
+import { PAGE_SIZE, expectBytes, expectErrno, fillPattern, patternedBuffer } from '../helpers.js';
 
 const BUFFER_SIZE = 16 * PAGE_SIZE;
 
@@ -130,13 +130,11 @@ describe('access_rw', () => {
     using access = fd.createAccess(ioas);
     const offset = 123;
     const length = BUFFER_SIZE - 2 * offset;
-    expect(access.read(base + BigInt(offset), length, { slowPath })).toEqual(
-      buffer.bytes.subarray(offset, offset + length),
-    );
+    expectBytes(access.read(base + BigInt(offset), length, { slowPath }), buffer.bytes.subarray(offset, offset + length));
     const data = new Uint8Array(length);
     fillPattern(data, 99);
     access.write(base + BigInt(offset), data, { slowPath });
-    expect(buffer.bytes.subarray(offset, offset + length)).toEqual(data);
+    expectBytes(buffer.bytes.subarray(offset, offset + length), data);
   });
 
   test('spans two separately mapped areas', () => {
@@ -145,13 +143,13 @@ describe('access_rw', () => {
     ioas.mapFixed(MOCK_APERTURE_START + BigInt(half), buffer, { offset: half, length: half });
     using access = fd.createAccess(ioas);
     const start = MOCK_APERTURE_START + BigInt(half - 100);
-    expect(access.read(start, 200)).toEqual(buffer.bytes.subarray(half - 100, half + 100));
+    expectBytes(access.read(start, 200), buffer.bytes.subarray(half - 100, half + 100));
   });
 
   test('a read-only mapping refuses writes through the access', () => {
     const base = ioas.mapFixed(MOCK_APERTURE_START, buffer, { writeable: false });
     using access = fd.createAccess(ioas);
-    expect(access.read(base, 16)).toEqual(buffer.bytes.subarray(0, 16));
+    expectBytes(access.read(base, 16), buffer.bytes.subarray(0, 16));
     expectErrno('EPERM', () => access.write(base, new Uint8Array(16)));
   });
 
@@ -168,9 +166,9 @@ describe('replacing the IOAS of an access', () => {
     ioas.mapFixed(MOCK_APERTURE_START, buffer);
     other.mapFixed(MOCK_APERTURE_START, second);
     using access = fd.createAccess(ioas);
-    expect(access.read(MOCK_APERTURE_START, 32)).toEqual(buffer.bytes.subarray(0, 32));
+    expectBytes(access.read(MOCK_APERTURE_START, 32), buffer.bytes.subarray(0, 32));
     access.replaceIoas(other);
-    expect(access.read(MOCK_APERTURE_START, 32)).toEqual(second.bytes.subarray(0, 32));
+    expectBytes(access.read(MOCK_APERTURE_START, 32), second.bytes.subarray(0, 32));
     expectErrno('EBUSY', () => other.destroy());
     access.close();
     other.unmapAll();
@@ -183,7 +181,7 @@ describe('replacing the IOAS of an access', () => {
     const ghost = fd.allocIoas();
     ghost.destroy();
     expectErrno('ENOENT', () => access.replaceIoas(ghost));
-    expect(access.read(MOCK_APERTURE_START, 8)).toEqual(buffer.bytes.subarray(0, 8));
+    expectBytes(access.read(MOCK_APERTURE_START, 8), buffer.bytes.subarray(0, 8));
   });
 });
 
@@ -204,7 +202,7 @@ describe('temporary memory limit', () => {
     using access = fd.createAccess(ioas, { needsPinPages: true });
     const pinned = access.pinPages(iova, BUFFER_SIZE, { verify: { memory: buffer } });
     fd.checkRefs(buffer, 1);
-    expect(access.read(iova + 4000n, 200)).toEqual(buffer.bytes.subarray(4000, 4200));
+    expectBytes(access.read(iova + 4000n, 200), buffer.bytes.subarray(4000, 4200));
     pinned.unpin();
     mock.destroy();
   });

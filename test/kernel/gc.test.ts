@@ -1,7 +1,7 @@
 // Memory the kernel maps must outlive every JS reference to it.
 import { expect, test } from 'vitest';
 import { DmaBuffer, Iommufd, MOCK_APERTURE_START } from '../../lib/index.js';
-import { PAGE_SIZE, fillPattern, gcUntil } from '../helpers.js';
+import { PAGE_SIZE, expectBytes, fillPattern, gcUntil } from '../helpers.js';
 
 test('a mapped DmaBuffer survives GC without references and is freed after unmap', async () => {
   using fd = Iommufd.open();
@@ -25,7 +25,7 @@ test('a mapped DmaBuffer survives GC without references and is freed after unmap
   // The kernel still reads the original bytes, through pages pinned now.
   using access = fd.createAccess(ioas, { needsPinPages: true });
   access.pinPages(MOCK_APERTURE_START, length).unpin();
-  expect(access.read(MOCK_APERTURE_START, length)).toEqual(expected);
+  expectBytes(access.read(MOCK_APERTURE_START, length), expected);
 
   ioas.unmap(MOCK_APERTURE_START, length);
   expect(await gcUntil(() => DmaBuffer.stats().liveBuffers === before)).toBe(true);
