@@ -31,14 +31,25 @@ setup_mounts() {
   mount -t proc proc /proc
   mount -t sysfs sysfs /sys
   mounted /dev || mount -t devtmpfs devtmpfs /dev
-  # Writable scratch space; HOME, TMPDIR and the npm cache all live in /tmp.
-  mount -t tmpfs -o mode=1777 tmpfs /tmp
   mount -t tmpfs -o mode=755 tmpfs /run
-  mount -t tmpfs -o mode=1777 tmpfs /var/tmp
   mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm
   mount -t debugfs debugfs /sys/kernel/debug
   mkdir -p /dev/hugepages && mount -t hugetlbfs hugetlbfs /dev/hugepages
   mkdir -p "$OUT" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmout "$OUT"
+}
+
+# Writable scratch space for HOME, TMPDIR and the npm cache: a tmpfs on /tmp and
+# /var/tmp, unless the command's directory lives there (a CI clone in /tmp
+# would vanish under the tmpfs); then a tmpfs under /run serves instead.
+setup_scratch() {
+  SCRATCH=/tmp
+  case "$VM_CWD/" in
+    /tmp/* | /var/tmp/*) SCRATCH=/run/scratch; mkdir -p "$SCRATCH"; chmod 1777 "$SCRATCH" ;;
+    *)
+      mount -t tmpfs -o mode=1777 tmpfs /tmp
+      mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+      ;;
+  esac
 }
 
 setup_system() {
@@ -53,13 +64,15 @@ setup_system() {
 
 run_command() {
   local rc
-  export HOME=/tmp TMPDIR=/tmp npm_config_cache=/tmp/.npm npm_config_update_notifier=false
-  # command.sh sets VM_CWD and VM_ARGV and exports the requested variables
-  # (after the defaults above, so --env can override them).
+  # command.sh sets VM_CWD, VM_ARGV and VM_ENV (NAME=VALUE words from --env).
   if ! mounted "$OUT" || ! source "$OUT/command.sh"; then
     say "cannot read $OUT/command.sh"
     return
   fi
+  setup_scratch
+  export HOME="$SCRATCH" TMPDIR="$SCRATCH" npm_config_cache="$SCRATCH/.npm" npm_config_update_notifier=false
+  # After the defaults, so --env can override them.
+  [ "${#VM_ENV[@]}" -eq 0 ] || export "${VM_ENV[@]}"
   printf '%s\n' "$START_MARKER" >/dev/console
   # Output goes through cat so the command sees a pipe, not a 0x0-sized serial tty
   # (vitest & co. would otherwise draw interactive progress into the CI log).

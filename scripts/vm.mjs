@@ -130,6 +130,7 @@ class Run {
     const accels = chooseAccels(this.opts.accel);
     let boot;
     for (const [i, accel] of accels.entries()) {
+      if (this.interrupted) break; // finish() reports it
       const fallback = i < accels.length - 1;
       boot = await this.boot(kernel, accel, deadline, fallback);
       if (!boot.retry) break;
@@ -404,7 +405,7 @@ function commandScript({ command, cwd, env }) {
   return [
     `VM_CWD=${q(cwd)}`,
     `VM_ARGV=(${command.map(q).join(' ')})`,
-    ...Object.entries(env).map(([name, value]) => `export ${name}=${q(String(value))}`),
+    `VM_ENV=(${Object.entries(env).map(([name, value]) => q(`${name}=${value}`)).join(' ')})`,
     '',
   ].join('\n');
 }

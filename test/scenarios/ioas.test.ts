@@ -9,12 +9,13 @@ import {
   U64_MAX,
 } from '../../lib/index.js';
 import { MiB, PAGE_SIZE, expectErrno, patternedBuffer } from '../helpers.js';
+import { openIommufd } from '../backend.js';
 
 let fd: Iommufd;
 let ioas: Ioas;
 
 beforeEach(() => {
-  fd = Iommufd.open();
+  fd = openIommufd();
   ioas = fd.allocIoas();
 });
 

@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DmaBuffer, Ioas, Iommufd, MOCK_APERTURE_START } from '../../lib/index.js';
 import { PAGE_SIZE, expectBytes, expectErrno, fillPattern, patternedBuffer } from '../helpers.js';
+import { openIommufd } from '../backend.js';
 
 const BUFFER_SIZE = 16 * PAGE_SIZE;
 
@@ -11,7 +12,7 @@ let ioas: Ioas;
 let buffer: DmaBuffer;
 
 beforeEach(() => {
-  fd = Iommufd.open();
+  fd = openIommufd();
   ioas = fd.allocIoas();
   buffer = patternedBuffer(BUFFER_SIZE);
 });
