@@ -102,6 +102,12 @@ export class Access implements Disposable {
     this.rw(iova, memoryBytes(data), { write: true, slowPath: options.slowPath });
   }
 
+  /** @internal For Batch: the backend to run on. */
+  backendForBatch(): Backend {
+    this.#checkOpen();
+    return this.#backend;
+  }
+
   /** IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: move the access to another IOAS. */
   replaceIoas(ioas: Ioas): void {
     this.#checkOpen();

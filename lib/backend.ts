@@ -27,10 +27,80 @@ export interface MockDomainIds {
   idevId: number;
 }
 
+export interface HwInfo {
+  /** out_data_type: IOMMU_HW_INFO_TYPE_* (0xfeedbeef for the selftest mock). */
+  dataType: number;
+  /** How many bytes of driver data the kernel has (written up to the buffer's size). */
+  dataLen: number;
+  maxPasidLog2: number;
+  /** IOMMU_HW_CAP_* bits. */
+  capabilities: bigint;
+}
+
+export interface HwptAllocRequest {
+  flags: number;
+  /** Device (idev) id the page table is for. */
+  devId: number;
+  /** Parent: an IOAS id, or a nesting-parent HWPT id for a nested one. */
+  ptId: number;
+  dataType: number;
+  data: Uint8Array | null;
+  /** A fault queue id; only read when IOMMU_HWPT_FAULT_ID_VALID is in flags. */
+  faultId: number;
+}
+
+/** One struct iommu_hwpt_pgfault read from a fault queue. */
+export interface Fault {
+  flags: number;
+  devId: number;
+  pasid: number;
+  grpid: number;
+  perm: number;
+  addr: bigint;
+  length: number;
+  cookie: number;
+}
+
+export interface VfioIommuInfo {
+  flags: number;
+  iovaPgsizes: bigint;
+  /** The VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE capability, when present. */
+  iovaRanges: IovaRange[] | null;
+}
+
+/** What the running kernel (or the simulator) supports. */
+export interface Capabilities {
+  backend: 'native' | 'sim';
+  /** `uname -r` of the kernel, or the simulator's model version. */
+  kernel: string;
+  /** iommufd ioctls by name (IOMMU_IOAS_MAP, ...) and the VFIO compat ioctls. */
+  ioctls: Record<string, boolean>;
+  /** IOMMU_TEST_OP_* names without the prefix (MOCK_DOMAIN, ...). */
+  testOps: Record<string, boolean>;
+  /** Whether fault injection (fail-nth) can be armed around a batch. */
+  failNth: boolean;
+}
+
+/** One op of a batch: the addon's tuple (name, args after the fd) and the same call as a closure. */
+export interface BatchStep {
+  tuple: [string, ...unknown[]];
+  call: () => unknown;
+}
+
+export interface BatchOutcome {
+  results: unknown[];
+  errorIndex: number;
+  error: Error | null;
+  injected: boolean;
+}
+
 export interface Backend {
   readonly name: 'native' | 'sim';
   /** Release the iommufd and everything the kernel holds for it. */
   close(): void;
+  capabilities(): Capabilities;
+  /** Run the steps in order, stopping at the first error; failNth > 0 arms fault injection around them. */
+  runBatch(steps: BatchStep[], failNth: number): BatchOutcome;
 
   destroy(id: number): void;
   ioasAlloc(): number;
@@ -39,9 +109,46 @@ export interface Backend {
   /** Returns the number of bytes unmapped. */
   ioasUnmap(ioasId: number, iova: bigint, length: bigint): bigint;
   ioasIovaRanges(ioasId: number): IovaRanges;
+  ioasAllowIovas(ioasId: number, ranges: IovaRange[]): void;
+  /** Returns the destination IOVA (the kernel's choice unless FIXED_IOVA). */
+  ioasCopy(dstIoasId: number, srcIoasId: number, flags: number, dstIova: bigint, srcIova: bigint, length: bigint): bigint;
+  /** IOMMU_OPTION; returns val64 (the current value for OP_GET). */
+  option(optionId: number, op: number, objectId: number, val64: bigint): bigint;
+  /** IOMMU_VFIO_IOAS; returns the IOAS id (meaningful for GET). */
+  vfioIoas(op: number, ioasId: number): number;
+
+  hwptAlloc(request: HwptAllocRequest): number;
+  /** Driver data is written into `data` (up to its length). */
+  getHwInfo(devId: number, data: Uint8Array): HwInfo;
+  hwptSetDirtyTracking(hwptId: number, enable: boolean): void;
+  /** Fills `bitmap`, one bit per page_size page of [iova, iova + length). */
+  hwptGetDirtyBitmap(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array): void;
+  /** Returns how many entries the kernel handled; a failure carries `handled` too. */
+  hwptInvalidate(hwptId: number, dataType: number, entryLen: number, entries: Uint8Array, entryNum: number): number;
+  faultQueueAlloc(): { faultId: number; faultFd: number };
+  /** Never blocks: [] when nothing is queued. */
+  faultRead(faultFd: number, maxFaults: number): Fault[];
+  faultRespond(faultFd: number, responses: { cookie: number; code: number }[]): number;
+  closeFault(faultFd: number): void;
+
+  vfioGetApiVersion(): number;
+  vfioCheckExtension(extension: number): number;
+  vfioSetIommu(type: number): void;
+  vfioIommuGetInfo(): VfioIommuInfo;
+  vfioMapDma(flags: number, memory: UserRange, iova: bigint): void;
+  /** Returns the bytes unmapped. */
+  vfioUnmapDma(flags: number, iova: bigint, size: bigint): bigint;
 
   // IOMMU_TEST_CMD ops of the CONFIG_IOMMUFD_TEST mock.
-  mockDomain(ioasId: number): MockDomainIds;
+  addReserved(ioasId: number, start: bigint, length: bigint): void;
+  /** MOCK_DOMAIN, or MOCK_DOMAIN_FLAGS when devFlags is given. */
+  mockDomain(ptId: number, devFlags?: number): MockDomainIds;
+  /** Returns the HWPT id now attached (automatic for an IOAS). */
+  mockDomainReplace(stdevId: number, ptId: number): number;
+  mdCheckIotlb(hwptId: number, iotlbId: number, iotlb: number): void;
+  /** Marks the pages whose bits are set dirty in the mock; returns how many were mapped. */
+  dirty(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: Uint8Array): bigint;
+  triggerIopf(devId: number, pasid: number, grpid: number, perm: number, addr: bigint): void;
   mdCheckMap(hwptId: number, iova: bigint, memory: UserRange): void;
   mdCheckRefs(memory: UserRange, refs: number): void;
   /** Returns a handle (the access fd on the kernel) for the access ops below. */

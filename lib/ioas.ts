@@ -1,7 +1,15 @@
 import type { Backend, IovaRanges } from './backend.js';
-import { DmaBuffer } from './dma-buffer.js';
+import { MappingRefs } from './mapping-refs.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, U64_MAX } from './uapi.js';
+import {
+  IOMMU_IOAS_MAP_FIXED_IOVA,
+  IOMMU_IOAS_MAP_READABLE,
+  IOMMU_IOAS_MAP_WRITEABLE,
+  IOMMU_OPTION_HUGE_PAGES,
+  IOMMU_OPTION_OP_GET,
+  IOMMU_OPTION_OP_SET,
+  U64_MAX,
+} from './uapi.js';
 import { toU64 } from './validate.js';
 
 export interface MapOptions extends RangeOptions {
@@ -11,9 +19,13 @@ export interface MapOptions extends RangeOptions {
   writeable?: boolean;
 }
 
-interface Mapping {
-  memory: Memory;
-  length: bigint;
+export interface CopyOptions {
+  /** Where in this IOAS; default: an IOVA the kernel allocates. */
+  dstIova?: bigint | number;
+  /** Default true. */
+  readable?: boolean;
+  /** Default true. */
+  writeable?: boolean;
 }
 
 /**
@@ -25,8 +37,7 @@ export class Ioas {
   readonly id: number;
   readonly #backend: Backend;
   readonly #onGone: (ioas: Ioas) => void;
-  // IOVA of each mapping made through this object -> what keeps its memory alive.
-  readonly #mappings = new Map<bigint, Mapping>();
+  readonly #mappings = new MappingRefs();
   #destroyed = false;
 
   /** @internal Created by Iommufd.allocIoas(). */
@@ -56,9 +67,51 @@ export class Ioas {
     if (options.readable ?? true) flags |= IOMMU_IOAS_MAP_READABLE;
     if (options.writeable ?? true) flags |= IOMMU_IOAS_MAP_WRITEABLE;
     const mapped = this.#backend.ioasMap(this.id, flags, range, iova);
-    this.#mappings.set(mapped, { memory, length: BigInt(range.length) });
-    if (memory instanceof DmaBuffer) memory.retain();
+    this.#mappings.add(mapped, BigInt(range.length), [memory]);
     return mapped;
+  }
+
+  /**
+   * IOMMU_IOAS_COPY: map into this IOAS the pages `src` maps at
+   * [srcIova, srcIova + length), sharing their pins. Returns the IOVA used.
+   */
+  copyFrom(src: Ioas, srcIova: bigint | number, length: bigint | number, options: CopyOptions = {}): bigint {
+    this.#checkAlive();
+    const from = toU64(srcIova, 'srcIova');
+    const size = toU64(length, 'length');
+    let flags = options.dstIova === undefined ? 0 : IOMMU_IOAS_MAP_FIXED_IOVA;
+    if (options.readable ?? true) flags |= IOMMU_IOAS_MAP_READABLE;
+    if (options.writeable ?? true) flags |= IOMMU_IOAS_MAP_WRITEABLE;
+    const dst = options.dstIova === undefined ? 0n : toU64(options.dstIova, 'dstIova');
+    const copied = this.#backend.ioasCopy(this.id, src.id, flags, dst, from, size);
+    this.#mappings.add(copied, size, src.#mappings.overlapping(from, size));
+    return copied;
+  }
+
+  /** IOMMU_IOAS_ALLOW_IOVAS: only these ranges may be mapped (an empty list allows all). */
+  allowIovas(ranges: { start: bigint | number; last: bigint | number }[]): void {
+    this.#checkAlive();
+    this.#backend.ioasAllowIovas(
+      this.id,
+      ranges.map((r) => ({ start: toU64(r.start, 'start'), last: toU64(r.last, 'last') })),
+    );
+  }
+
+  /** IOMMU_TEST_OP_ADD_RESERVED (mock): reserve [start, start + length). */
+  addReserved(start: bigint | number, length: bigint | number): void {
+    this.#checkAlive();
+    this.#backend.addReserved(this.id, toU64(start, 'start'), toU64(length, 'length'));
+  }
+
+  /** IOMMU_OPTION_HUGE_PAGES of this IOAS (whether mappings may use huge pages). */
+  get hugePages(): boolean {
+    this.#checkAlive();
+    return this.#backend.option(IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, this.id, 0n) !== 0n;
+  }
+
+  set hugePages(enabled: boolean) {
+    this.#checkAlive();
+    this.#backend.option(IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET, this.id, enabled ? 1n : 0n);
   }
 
   /** Unmap every area inside [iova, iova + length). Returns the bytes unmapped. */
@@ -67,7 +120,7 @@ export class Ioas {
     const start = toU64(iova, 'iova');
     const size = toU64(length, 'length');
     const unmapped = this.#backend.ioasUnmap(this.id, start, size);
-    this.#forget(start, size);
+    this.#mappings.forgetInside(start, size);
     return unmapped;
   }
 
@@ -75,7 +128,7 @@ export class Ioas {
   unmapAll(): bigint {
     this.#checkAlive();
     const unmapped = this.#backend.ioasUnmap(this.id, 0n, U64_MAX);
-    this.#forgetAll();
+    this.#mappings.forgetAll();
     return unmapped;
   }
 
@@ -91,6 +144,22 @@ export class Ioas {
     this.#gone();
   }
 
+  /** @internal For Batch: the backend to run on. */
+  backendForBatch(): Backend {
+    this.#checkAlive();
+    return this.#backend;
+  }
+
+  /** @internal For Batch: a map it ran succeeded. */
+  noteMapped(iova: bigint, length: bigint, memory: Memory): void {
+    this.#mappings.add(iova, length, [memory]);
+  }
+
+  /** @internal For Batch: an unmap it ran succeeded. */
+  noteUnmapped(iova: bigint, length: bigint): void {
+    this.#mappings.forgetInside(iova, length);
+  }
+
   /** @internal The iommufd was closed: the kernel dropped everything. */
   gone(): void {
     if (!this.#destroyed) this.#gone();
@@ -98,28 +167,8 @@ export class Ioas {
 
   #gone(): void {
     this.#destroyed = true;
-    this.#forgetAll();
+    this.#mappings.forgetAll();
     this.#onGone(this);
-  }
-
-  // After a successful unmap the kernel has removed every area fully inside
-  // the range (iopt_unmap_iova_range()); drop exactly those references. A
-  // failed unmap may have removed some areas before failing; their references
-  // stay until the IOAS goes, which wastes memory but never frees mapped memory.
-  #forget(start: bigint, length: bigint): void {
-    const last = start + length - 1n;
-    for (const [iova, mapping] of this.#mappings) {
-      if (iova >= start && iova + mapping.length - 1n <= last) this.#drop(iova, mapping);
-    }
-  }
-
-  #forgetAll(): void {
-    for (const [iova, mapping] of this.#mappings) this.#drop(iova, mapping);
-  }
-
-  #drop(iova: bigint, mapping: Mapping): void {
-    this.#mappings.delete(iova);
-    if (mapping.memory instanceof DmaBuffer) mapping.memory.release();
   }
 
   #checkAlive(): void {

@@ -1,19 +1,70 @@
 import { existsSync } from 'node:fs';
 import { Access } from './access.js';
-import type { Backend } from './backend.js';
+import type { Backend, Capabilities } from './backend.js';
+import { Batch, type BatchResult, checkFailNth } from './batch.js';
+import { FaultQueue } from './fault-queue.js';
+import { Hwpt } from './hwpt.js';
 import { IommufdError } from './errors.js';
 import { Ioas } from './ioas.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { MockDevice } from './mock-device.js';
 import { NativeBackend } from './native/backend.js';
-import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES } from './uapi.js';
-import { toU32 } from './validate.js';
+import {
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_DATA_NONE,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_FAULT_ID_VALID,
+  IOMMU_OPTION_OP_GET,
+  IOMMU_OPTION_OP_SET,
+  IOMMU_OPTION_RLIMIT_MODE,
+  IOMMU_VFIO_IOAS_CLEAR,
+  IOMMU_VFIO_IOAS_GET,
+  IOMMU_VFIO_IOAS_SET,
+  MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+  MOCK_FLAGS_DEVICE_HUGE_IOVA,
+  MOCK_FLAGS_DEVICE_NO_DIRTY,
+} from './uapi.js';
+import { toU32, toU64 } from './validate.js';
+import { VfioCompat } from './vfio-compat.js';
 
 export interface OpenOptions {
   /** Character device to open; default /dev/iommu. */
   path?: string;
   /** Which backend; only 'native' exists so far. */
   backend?: 'native';
+}
+
+export interface MockDomainOptions {
+  /** MOCK_FLAGS_DEVICE_NO_DIRTY: the device refuses dirty-tracking domains. */
+  noDirty?: boolean;
+  /** MOCK_FLAGS_DEVICE_HUGE_IOVA: the domain uses huge IO pages. */
+  hugeIova?: boolean;
+}
+
+export interface HwptOptions {
+  /** IOMMU_HWPT_ALLOC_NEST_PARENT. */
+  nestParent?: boolean;
+  /** IOMMU_HWPT_ALLOC_DIRTY_TRACKING. */
+  dirtyTracking?: boolean;
+  /** A nested selftest HWPT (IOMMU_HWPT_DATA_SELFTEST) with this initial IOTLB value. */
+  selftestIotlb?: number;
+  /** Driver data of another type, raw. */
+  data?: { type: number; bytes: Uint8Array };
+  /** Deliver I/O page faults to this queue (IOMMU_HWPT_FAULT_ID_VALID). */
+  fault?: FaultQueue;
+  /** Extra raw flags, for bad-input tests. */
+  flags?: number;
+}
+
+export interface HwInfoResult {
+  dataType: number;
+  /** The length of the driver data the kernel has. */
+  dataLen: number;
+  /** The driver data, as much as fitted in the buffer. */
+  data: Uint8Array;
+  maxPasidLog2: number;
+  capabilities: bigint;
 }
 
 export interface AccessOptions {
@@ -29,6 +80,8 @@ export class Iommufd implements Disposable {
   readonly backend: Backend;
   readonly #ioases = new Set<Ioas>();
   readonly #accesses = new Set<Access>();
+  readonly #faultQueues = new Set<FaultQueue>();
+  #vfio: VfioCompat | undefined;
   #closed = false;
 
   constructor(backend: Backend) {
@@ -59,10 +112,116 @@ export class Iommufd implements Disposable {
     return ioas;
   }
 
-  /** IOMMU_TEST_OP_MOCK_DOMAIN: a mock device attached to a new mock domain on `ioas`. */
-  mockDomain(ioas: Ioas): MockDevice {
+  /**
+   * IOMMU_TEST_OP_MOCK_DOMAIN: a mock device attached to `target` (an IOAS gets
+   * a new automatic mock domain). With options, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS.
+   */
+  mockDomain(target: Ioas | Hwpt, options?: MockDomainOptions): MockDevice {
     this.#checkOpen();
-    return new MockDevice(this.backend, this.backend.mockDomain(ioas.id));
+    const flags =
+      options === undefined
+        ? undefined
+        : (options.noDirty ? MOCK_FLAGS_DEVICE_NO_DIRTY : 0) | (options.hugeIova ? MOCK_FLAGS_DEVICE_HUGE_IOVA : 0);
+    return new MockDevice(this.backend, this.backend.mockDomain(target.id, flags));
+  }
+
+  /** IOMMU_HWPT_ALLOC for `device` on `parent` (an IOAS, or a nest-parent HWPT). */
+  allocHwpt(device: MockDevice | number, parent: Ioas | Hwpt, options: HwptOptions = {}): Hwpt {
+    this.#checkOpen();
+    let flags = toU32(options.flags ?? 0, 'flags');
+    if (options.nestParent) flags |= IOMMU_HWPT_ALLOC_NEST_PARENT;
+    if (options.dirtyTracking) flags |= IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+    if (options.fault) flags |= IOMMU_HWPT_FAULT_ID_VALID;
+    let dataType = IOMMU_HWPT_DATA_NONE;
+    let data: Uint8Array | null = null;
+    if (options.selftestIotlb !== undefined) {
+      dataType = IOMMU_HWPT_DATA_SELFTEST;
+      data = new Uint8Array(4);
+      new DataView(data.buffer).setUint32(0, toU32(options.selftestIotlb, 'selftestIotlb'), true);
+    } else if (options.data) {
+      dataType = toU32(options.data.type, 'data.type');
+      data = options.data.bytes;
+    }
+    const devId = typeof device === 'number' ? toU32(device, 'device') : device.idevId;
+    const id = this.backend.hwptAlloc({ flags, devId, ptId: parent.id, dataType, data, faultId: options.fault?.id ?? 0 });
+    return new Hwpt(this.backend, id);
+  }
+
+  /** IOMMU_GET_HW_INFO for a device; `dataLength` bytes of buffer for the driver data. */
+  hwInfo(device: MockDevice | number, dataLength = 64): HwInfoResult {
+    this.#checkOpen();
+    const data = new Uint8Array(toU32(dataLength, 'dataLength'));
+    const devId = typeof device === 'number' ? toU32(device, 'device') : device.idevId;
+    const info = this.backend.getHwInfo(devId, data);
+    return { ...info, data: data.subarray(0, Math.min(info.dataLen, data.length)) };
+  }
+
+  /** IOMMU_FAULT_QUEUE_ALLOC. */
+  allocFaultQueue(): FaultQueue {
+    this.#checkOpen();
+    const queue = new FaultQueue(this.backend, this.backend.faultQueueAlloc(), (closed) => this.#faultQueues.delete(closed));
+    this.#faultQueues.add(queue);
+    return queue;
+  }
+
+  /** The VFIO type1 compatibility ioctls on this fd. */
+  get vfio(): VfioCompat {
+    this.#checkOpen();
+    this.#vfio ??= new VfioCompat(this.backend);
+    return this.#vfio;
+  }
+
+  /** IOMMU_VFIO_IOAS GET: the IOAS the VFIO compat ioctls use (ENOENT if none yet). */
+  getVfioIoas(): number {
+    this.#checkOpen();
+    return this.backend.vfioIoas(IOMMU_VFIO_IOAS_GET, 0);
+  }
+
+  /** IOMMU_VFIO_IOAS SET. */
+  setVfioIoas(ioas: Ioas): void {
+    this.#checkOpen();
+    this.backend.vfioIoas(IOMMU_VFIO_IOAS_SET, ioas.id);
+  }
+
+  /** IOMMU_VFIO_IOAS CLEAR. */
+  clearVfioIoas(): void {
+    this.#checkOpen();
+    this.backend.vfioIoas(IOMMU_VFIO_IOAS_CLEAR, 0);
+  }
+
+  /** IOMMU_OPTION_RLIMIT_MODE (global): 0 accounts pinned pages per user, 1 per mm. */
+  getRlimitMode(): bigint {
+    this.#checkOpen();
+    return this.backend.option(IOMMU_OPTION_RLIMIT_MODE, IOMMU_OPTION_OP_GET, 0, 0n);
+  }
+
+  /** Setting the rlimit mode needs CAP_SYS_RESOURCE and no pinned pages in this context. */
+  setRlimitMode(mode: bigint | number): void {
+    this.#checkOpen();
+    this.backend.option(IOMMU_OPTION_RLIMIT_MODE, IOMMU_OPTION_OP_SET, 0, toU64(mode, 'mode'));
+  }
+
+  /** Which ioctls and mock ops the kernel (or simulator) supports, probed harmlessly. */
+  capabilities(): Capabilities {
+    this.#checkOpen();
+    return this.backend.capabilities();
+  }
+
+  /**
+   * Record ops with `build` and run them in one native call, in order, stopping
+   * at the first error. `failNth` arms fault injection right around the batch.
+   */
+  batch(build: (batch: Batch) => void, options: { failNth?: number } = {}): BatchResult {
+    this.#checkOpen();
+    const batch = new Batch((name, args) => {
+      const fn = (this.backend as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
+      if (typeof fn !== 'function') throw new TypeError(`unknown op ${name}`);
+      return fn.apply(this.backend, args);
+    });
+    build(batch);
+    const outcome = this.backend.runBatch(batch.ops, checkFailNth(options.failNth));
+    outcome.results.forEach((result, i) => batch.ops[i]?.after?.(result));
+    return outcome;
   }
 
   /** IOMMU_TEST_OP_CREATE_ACCESS: an in-kernel access to `ioas`. */
@@ -105,7 +264,9 @@ export class Iommufd implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     for (const access of [...this.#accesses]) access.close();
+    for (const queue of [...this.#faultQueues]) queue.close();
     for (const ioas of [...this.#ioases]) ioas.gone();
+    this.#vfio?.gone();
     this.backend.close();
   }
 

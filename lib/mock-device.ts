@@ -1,24 +1,44 @@
 import type { Backend, MockDomainIds } from './backend.js';
+import { Hwpt } from './hwpt.js';
+import type { Ioas } from './ioas.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
-import { toU64 } from './validate.js';
+import { toU32, toU64 } from './validate.js';
+
+export interface IopfOptions {
+  pasid?: number;
+  grpid?: number;
+  /** IOMMU_PGFAULT_PERM_* bits. */
+  perm?: number;
+  addr: bigint | number;
+}
 
 /**
  * A mock device of CONFIG_IOMMUFD_TEST attached to a mock domain
- * (IOMMU_TEST_OP_MOCK_DOMAIN): the selftest device object, its hardware page
- * table and its bound device id.
+ * (IOMMU_TEST_OP_MOCK_DOMAIN[_FLAGS]): the selftest device object, the
+ * hardware page table it is attached to, and its bound device id.
  */
 export class MockDevice implements MockDomainIds {
   readonly stdevId: number;
-  readonly hwptId: number;
   readonly idevId: number;
   readonly #backend: Backend;
+  #hwptId: number;
 
   /** @internal Created by Iommufd.mockDomain(). */
   constructor(backend: Backend, ids: MockDomainIds) {
     this.#backend = backend;
     this.stdevId = ids.stdevId;
-    this.hwptId = ids.hwptId;
+    this.#hwptId = ids.hwptId;
     this.idevId = ids.idevId;
+  }
+
+  /** The HWPT the device is attached to now. */
+  get hwptId(): number {
+    return this.#hwptId;
+  }
+
+  /** That HWPT as an object (for dirty tracking and the mock's checks). */
+  get hwpt(): Hwpt {
+    return new Hwpt(this.#backend, this.#hwptId);
   }
 
   /**
@@ -26,7 +46,25 @@ export class MockDevice implements MockDomainIds {
    * to exactly the pages of `memory` in the given window. Throws EINVAL otherwise.
    */
   checkMap(iova: bigint | number, memory: Memory, range: RangeOptions = {}): void {
-    this.#backend.mdCheckMap(this.hwptId, toU64(iova, 'iova'), userRange(memory, range));
+    this.#backend.mdCheckMap(this.#hwptId, toU64(iova, 'iova'), userRange(memory, range));
+  }
+
+  /** IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: attach to another IOAS or HWPT. Returns the new HWPT id. */
+  replace(target: Ioas | Hwpt | number): number {
+    const ptId = typeof target === 'number' ? toU32(target, 'ptId') : target.id;
+    this.#hwptId = this.#backend.mockDomainReplace(this.stdevId, ptId);
+    return this.#hwptId;
+  }
+
+  /** IOMMU_TEST_OP_TRIGGER_IOPF: the device reports an I/O page fault. */
+  triggerIopf(options: IopfOptions): void {
+    this.#backend.triggerIopf(
+      this.idevId,
+      toU32(options.pasid ?? 0, 'pasid'),
+      toU32(options.grpid ?? 0, 'grpid'),
+      toU32(options.perm ?? 0, 'perm'),
+      toU64(options.addr, 'addr'),
+    );
   }
 
   /** Destroy the mock device, which detaches it and frees its automatic domain. */

@@ -57,7 +57,7 @@ size_t RoundUp(size_t value, size_t to) { return (value + to - 1) / to * to; }
 // (length, mode: "none" | "transparent" | "hugetlb", shared: boolean) -> ArrayBuffer
 Napi::Value DmaAlloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  size_t length = ArgSize(info, 0, "length");
+  size_t length = ArgSize(Args(info), 0, "length");
   std::string mode = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "none";
   bool shared = info[2].ToBoolean();
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: the host tests, then the kernel tests inside a QEMU VM booted on
+// `npm test`: the host and simulator tests, then the kernel tests inside a QEMU VM booted on
 // the iommufd test kernel (built from Debian's linux-source-6.12 and cached).
 // Without qemu or the kernel source the VM part is skipped with a loud notice,
 // except in CI (CI or IOMMUFD_REQUIRE_KERNEL=1 set), where that is a failure.
@@ -31,9 +31,9 @@ function counts(text) {
   return match ? { passed: +match[2], failed: +match[3], skipped: +match[4] } : null;
 }
 
-async function runHost() {
+async function runOnHost(project) {
   const out = tee();
-  const child = spawn(process.execPath, [join(root, 'scripts/run-vitest.mjs'), 'host'], {
+  const child = spawn(process.execPath, [join(root, 'scripts/run-vitest.mjs'), project], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -74,8 +74,8 @@ async function runKernel() {
   return { code, counts: counts(out.text()) };
 }
 
-const host = await runHost();
-const results = [['host', host]];
+const results = [];
+for (const project of ['host', 'sim']) results.push([project, await runOnHost(project)]);
 const missing = missingForKernel();
 if (missing.length > 0) {
   banner([

@@ -1,5 +1,22 @@
 // The Backend over the real kernel: marshals arguments to the addon, nothing more.
-import type { Backend, IovaRanges, MockDomainIds, UserRange } from '../backend.js';
+import { release } from 'node:os';
+import type {
+  Backend,
+  BatchOutcome,
+  BatchStep,
+  Capabilities,
+  Fault,
+  HwInfo,
+  HwptAllocRequest,
+  IovaRange,
+  IovaRanges,
+  MockDomainIds,
+  UserRange,
+  VfioIommuInfo,
+} from '../backend.js';
+import { errnoNumber } from '../errors.js';
+import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from '../uapi.js';
+import { parseVfioIommuInfo } from '../vfio-info.js';
 import { type Addon, addon } from './binding.js';
 
 export class NativeBackend implements Backend {
@@ -48,8 +65,164 @@ export class NativeBackend implements Backend {
     return { ranges: out, alignment };
   }
 
-  mockDomain(ioasId: number): MockDomainIds {
-    return this.#addon.testMockDomain(this.#fd, ioasId);
+  ioasAllowIovas(ioasId: number, ranges: IovaRange[]): void {
+    this.#addon.ioasAllowIovas(this.#fd, ioasId, BigUint64Array.from(ranges.flatMap((r) => [r.start, r.last])));
+  }
+
+  ioasCopy(dst: number, src: number, flags: number, dstIova: bigint, srcIova: bigint, length: bigint): bigint {
+    return this.#addon.ioasCopy(this.#fd, dst, src, flags, dstIova, srcIova, length);
+  }
+
+  option(optionId: number, op: number, objectId: number, val64: bigint): bigint {
+    return this.#addon.option(this.#fd, optionId, op, objectId, val64);
+  }
+
+  vfioIoas(op: number, ioasId: number): number {
+    return this.#addon.vfioIoas(this.#fd, op, ioasId);
+  }
+
+  hwptAlloc(r: HwptAllocRequest): number {
+    return this.#addon.hwptAlloc(this.#fd, r.flags, r.devId, r.ptId, r.dataType, r.data, r.faultId);
+  }
+
+  getHwInfo(devId: number, data: Uint8Array): HwInfo {
+    return this.#addon.getHwInfo(this.#fd, devId, data);
+  }
+
+  hwptSetDirtyTracking(hwptId: number, enable: boolean): void {
+    this.#addon.hwptSetDirtyTracking(this.#fd, hwptId, enable ? 1 : 0);
+  }
+
+  hwptGetDirtyBitmap(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array): void {
+    this.#addon.hwptGetDirtyBitmap(this.#fd, hwptId, flags, iova, length, pageSize, bitmap);
+  }
+
+  hwptInvalidate(hwptId: number, dataType: number, entryLen: number, entries: Uint8Array, entryNum: number): number {
+    return this.#addon.hwptInvalidate(this.#fd, hwptId, dataType, entryLen, entries, entryNum);
+  }
+
+  faultQueueAlloc(): { faultId: number; faultFd: number } {
+    return this.#addon.faultQueueAlloc(this.#fd);
+  }
+
+  faultRead(faultFd: number, maxFaults: number): Fault[] {
+    return this.#addon.faultRead(faultFd, maxFaults);
+  }
+
+  faultRespond(faultFd: number, responses: { cookie: number; code: number }[]): number {
+    return this.#addon.faultRespond(
+      faultFd,
+      responses.map((r) => r.cookie),
+      responses.map((r) => r.code),
+    );
+  }
+
+  closeFault(faultFd: number): void {
+    this.#addon.close(faultFd);
+  }
+
+  vfioGetApiVersion(): number {
+    return this.#addon.vfioGetApiVersion(this.#fd);
+  }
+
+  vfioCheckExtension(extension: number): number {
+    return this.#addon.vfioCheckExtension(this.#fd, extension);
+  }
+
+  vfioSetIommu(type: number): void {
+    this.#addon.vfioSetIommu(this.#fd, type);
+  }
+
+  vfioIommuGetInfo(): VfioIommuInfo {
+    return parseVfioIommuInfo(this.#addon.vfioIommuGetInfo(this.#fd));
+  }
+
+  vfioMapDma(flags: number, m: UserRange, iova: bigint): void {
+    this.#addon.vfioMapDma(this.#fd, flags, m.bytes, m.offset, m.length, iova);
+  }
+
+  vfioUnmapDma(flags: number, iova: bigint, size: bigint): bigint {
+    return this.#addon.vfioUnmapDma(this.#fd, flags, iova, size);
+  }
+
+  addReserved(ioasId: number, start: bigint, length: bigint): void {
+    this.#addon.testAddReserved(this.#fd, ioasId, start, length);
+  }
+
+  mockDomain(ptId: number, devFlags?: number): MockDomainIds {
+    return devFlags === undefined
+      ? this.#addon.testMockDomain(this.#fd, ptId)
+      : this.#addon.testMockDomainFlags(this.#fd, ptId, devFlags);
+  }
+
+  mockDomainReplace(stdevId: number, ptId: number): number {
+    return this.#addon.testMockDomainReplace(this.#fd, stdevId, ptId);
+  }
+
+  mdCheckIotlb(hwptId: number, iotlbId: number, iotlb: number): void {
+    this.#addon.testMdCheckIotlb(this.#fd, hwptId, iotlbId, iotlb);
+  }
+
+  dirty(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: Uint8Array): bigint {
+    return this.#addon.testDirty(this.#fd, hwptId, flags, iova, length, pageSize, bitmap);
+  }
+
+  triggerIopf(devId: number, pasid: number, grpid: number, perm: number, addr: bigint): void {
+    this.#addon.testTriggerIopf(this.#fd, devId, pasid, grpid, perm, addr);
+  }
+
+  runBatch(steps: BatchStep[], failNth: number): BatchOutcome {
+    return this.batch(
+      steps.map((s) => s.tuple),
+      failNth,
+    );
+  }
+
+  /**
+   * Probe with calls that cannot change anything: an ioctl with size 0 is
+   * ENOTTY only when the kernel does not know it (else EINVAL for the size);
+   * a zeroed test command is EOPNOTSUPP only for an unknown op.
+   */
+  capabilities(): Capabilities {
+    const ENOTTY = errnoNumber('ENOTTY');
+    const ioctls: Record<string, boolean> = {};
+    for (const [name, nr] of Object.entries(IOMMUFD_CMDS)) ioctls[name] = this.probeIoctl(nr) !== ENOTTY;
+    const testOps: Record<string, boolean> = {};
+    for (const [name, op] of Object.entries(IOMMU_TEST_OPS))
+      testOps[name] = ioctls.IOMMU_TEST_CMD === true && this.probeTestOp(op) !== errnoNumber('EOPNOTSUPP');
+    let vfio = true;
+    try {
+      this.vfioGetApiVersion();
+    } catch {
+      vfio = false;
+    }
+    for (const name of ['VFIO_GET_API_VERSION', 'VFIO_CHECK_EXTENSION', 'VFIO_SET_IOMMU', 'VFIO_IOMMU_GET_INFO', 'VFIO_IOMMU_MAP_DMA', 'VFIO_IOMMU_UNMAP_DMA'])
+      ioctls[name] = vfio;
+    return { backend: 'native', kernel: release(), ioctls, testOps, failNth: this.#addon.failNthSupported() };
+  }
+
+  // ---- native only ---------------------------------------------------------
+
+  /**
+   * Run addon ops in one native call (see native/addon.cc Batch): each entry is
+   * [opName, ...args without the fd]. With failNth > 0 fault injection is
+   * armed right around the batch.
+   */
+  batch(ops: [string, ...unknown[]][], failNth = 0) {
+    return this.#addon.batch(
+      ops.map(([name, ...args]) => [name, this.#fd, ...args]),
+      failNth,
+    );
+  }
+
+  /** errno of iommufd ioctl `nr` probed with size 0 (ENOTTY: unknown to this kernel). */
+  probeIoctl(nr: number): number {
+    return this.#addon.probeIoctl(this.#fd, nr);
+  }
+
+  /** errno of test op `op` probed with a zeroed command (EOPNOTSUPP: unknown op). */
+  probeTestOp(op: number): number {
+    return this.#addon.probeTestOp(this.#fd, op, 0);
   }
 
   mdCheckMap(hwptId: number, iova: bigint, m: UserRange): void {

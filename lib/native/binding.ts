@@ -4,28 +4,65 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Fault } from '../backend.js';
 import { IommufdError } from '../errors.js';
 
-/** The addon's exports (native/addon.cc, native/dma_buffer.cc). */
+type Bytes = ArrayBufferView | ArrayBuffer;
+type Ids = { stdevId: number; hwptId: number; idevId: number };
+
+/** The addon's exports (native/*.cc). Every op takes the iommufd (or access/fault) fd first. */
 export interface Addon {
   setErrorFactory(factory: (errno: number, op: string) => Error): void;
   pageSize(): number;
   open(path: string): number;
   close(fd: number): void;
+  batch(ops: unknown[][], failNth: number): { results: unknown[]; errorIndex: number; error: Error | null; injected: boolean };
+  failNthSupported(): boolean;
+  probeIoctl(fd: number, nr: number): number;
+  probeTestOp(fd: number, op: number, id: number): number;
+  // ioas.cc
   destroy(fd: number, id: number): void;
   ioasAlloc(fd: number): number;
-  ioasMap(fd: number, ioasId: number, flags: number, memory: Uint8Array, offset: number, length: number, iova: bigint): bigint;
+  ioasMap(fd: number, ioasId: number, flags: number, memory: Bytes, offset: number, length: number, iova: bigint): bigint;
   ioasUnmap(fd: number, ioasId: number, iova: bigint, length: bigint): bigint;
+  ioasCopy(fd: number, dst: number, src: number, flags: number, dstIova: bigint, srcIova: bigint, length: bigint): bigint;
   ioasIovaRanges(fd: number, ioasId: number): { ranges: BigUint64Array; alignment: bigint };
-  testMockDomain(fd: number, ioasId: number): { stdevId: number; hwptId: number; idevId: number };
-  testMdCheckMap(fd: number, hwptId: number, iova: bigint, memory: Uint8Array, offset: number, length: number): void;
-  testMdCheckRefs(fd: number, memory: Uint8Array, offset: number, length: number, refs: number): void;
+  ioasAllowIovas(fd: number, ioasId: number, ranges: BigUint64Array): void;
+  option(fd: number, optionId: number, op: number, objectId: number, val64: bigint): bigint;
+  vfioIoas(fd: number, op: number, ioasId: number): number;
+  // hwpt.cc
+  hwptAlloc(fd: number, flags: number, devId: number, ptId: number, dataType: number, data: Bytes | null, faultId: number): number;
+  getHwInfo(fd: number, devId: number, data: Bytes): { dataType: number; dataLen: number; maxPasidLog2: number; capabilities: bigint };
+  hwptSetDirtyTracking(fd: number, hwptId: number, flags: number): void;
+  hwptGetDirtyBitmap(fd: number, hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array): void;
+  hwptInvalidate(fd: number, hwptId: number, dataType: number, entryLen: number, entries: Bytes, entryNum: number): number;
+  faultQueueAlloc(fd: number): { faultId: number; faultFd: number };
+  faultRead(faultFd: number, maxFaults: number): Fault[];
+  faultRespond(faultFd: number, cookies: number[], codes: number[]): number;
+  // selftest.cc
+  testAddReserved(fd: number, ioasId: number, start: bigint, length: bigint): void;
+  testMockDomain(fd: number, ptId: number): Ids;
+  testMockDomainFlags(fd: number, ptId: number, devFlags: number): Ids;
+  testMockDomainReplace(fd: number, stdevId: number, ptId: number): number;
+  testMdCheckMap(fd: number, hwptId: number, iova: bigint, memory: Bytes, offset: number, length: number): void;
+  testMdCheckRefs(fd: number, memory: Bytes, offset: number, length: number, refs: number): void;
+  testMdCheckIotlb(fd: number, hwptId: number, iotlbId: number, iotlb: number): void;
   testCreateAccess(fd: number, ioasId: number, flags: number): number;
-  testAccessPages(fd: number, accessFd: number, flags: number, iova: bigint, length: number, memory: Uint8Array | null, offset: number): number;
+  testAccessPages(fd: number, accessFd: number, flags: number, iova: bigint, length: number, memory: Bytes | null, offset: number): number;
   testDestroyAccessPages(fd: number, accessFd: number, accessPagesId: number): void;
-  testAccessRw(fd: number, accessFd: number, flags: number, iova: bigint, memory: Uint8Array, offset: number, length: number): void;
+  testAccessRw(fd: number, accessFd: number, flags: number, iova: bigint, memory: Bytes, offset: number, length: number): void;
   testAccessReplaceIoas(fd: number, accessFd: number, ioasId: number): void;
   testSetTempMemoryLimit(fd: number, limit: number): void;
+  testDirty(fd: number, hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: Bytes): bigint;
+  testTriggerIopf(fd: number, devId: number, pasid: number, grpid: number, perm: number, addr: bigint): void;
+  // vfio_compat.cc
+  vfioGetApiVersion(fd: number): number;
+  vfioCheckExtension(fd: number, extension: number): number;
+  vfioSetIommu(fd: number, type: number): void;
+  vfioIommuGetInfo(fd: number): Uint8Array;
+  vfioMapDma(fd: number, flags: number, memory: Bytes, offset: number, size: number, iova: bigint): void;
+  vfioUnmapDma(fd: number, flags: number, iova: bigint, size: bigint): bigint;
+  // dma_buffer.cc
   dmaAlloc(length: number, huge: string, shared: boolean): ArrayBuffer;
   dmaFree(buffer: ArrayBuffer): boolean;
   dmaStats(): { liveBuffers: number; liveBytes: number };

@@ -1,0 +1,54 @@
+import type { Backend, Fault } from './backend.js';
+import { IOMMUFD_PAGE_RESP_INVALID, IOMMUFD_PAGE_RESP_SUCCESS } from './uapi.js';
+import { toU32 } from './validate.js';
+
+/** A fault queue (IOMMU_FAULT_QUEUE_ALLOC): an object id plus an fd to read faults from. */
+export class FaultQueue implements Disposable {
+  readonly id: number;
+  readonly fd: number;
+  readonly #backend: Backend;
+  readonly #onClose: (queue: FaultQueue) => void;
+  #closed = false;
+
+  /** @internal */
+  constructor(backend: Backend, ids: { faultId: number; faultFd: number }, onClose: (queue: FaultQueue) => void) {
+    this.#backend = backend;
+    this.id = ids.faultId;
+    this.fd = ids.faultFd;
+    this.#onClose = onClose;
+  }
+
+  /** Read the queued faults (whole groups, at most `max`); [] when none. Never blocks. */
+  read(max = 64): Fault[] {
+    this.#checkOpen();
+    return this.#backend.faultRead(this.fd, toU32(max, 'max'));
+  }
+
+  /** Answer fault groups by cookie; returns how many responses the kernel took. */
+  respond(responses: { cookie: number; success?: boolean; code?: number }[]): number {
+    this.#checkOpen();
+    return this.#backend.faultRespond(
+      this.fd,
+      responses.map((r) => ({
+        cookie: toU32(r.cookie, 'cookie'),
+        code: toU32(r.code ?? (r.success === false ? IOMMUFD_PAGE_RESP_INVALID : IOMMUFD_PAGE_RESP_SUCCESS), 'code'),
+      })),
+    );
+  }
+
+  /** Close the fd; the object goes when nothing uses it (IOMMU_DESTROY or fd close). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose(this);
+    this.#backend.closeFault(this.fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error(`fault queue fd ${this.fd} is closed`);
+  }
+}

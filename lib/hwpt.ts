@@ -1,0 +1,102 @@
+import type { Backend } from './backend.js';
+import {
+  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  IOMMU_TEST_INVALIDATE_FLAG_ALL,
+} from './uapi.js';
+import { toU32, toU64 } from './validate.js';
+
+export interface DirtyBitmapOptions {
+  /** Bytes per bit; default 4096. */
+  pageSize?: bigint | number;
+  /** Read without clearing (IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR). */
+  noClear?: boolean;
+}
+
+/** One selftest invalidation request (struct iommu_hwpt_invalidate_selftest). */
+export interface SelftestInvalidation {
+  iotlbId: number;
+  /** Invalidate every IOTLB entry (IOMMU_TEST_INVALIDATE_FLAG_ALL). */
+  all?: boolean;
+  /** Raw flags, for bad-input tests; overrides `all`. */
+  flags?: number;
+}
+
+/** Raw invalidation data for any driver type. */
+export interface RawInvalidation {
+  dataType: number;
+  entryLen: number;
+  entries: Uint8Array;
+  entryNum: number;
+}
+
+/** A hardware page table (IOMMU_HWPT_ALLOC, or the automatic one of a mock domain). */
+export class Hwpt {
+  readonly id: number;
+  readonly #backend: Backend;
+
+  /** @internal */
+  constructor(backend: Backend, id: number) {
+    this.#backend = backend;
+    this.id = id;
+  }
+
+  /** IOMMU_HWPT_SET_DIRTY_TRACKING. */
+  setDirtyTracking(enable: boolean): void {
+    this.#backend.hwptSetDirtyTracking(this.id, enable);
+  }
+
+  /**
+   * IOMMU_HWPT_GET_DIRTY_BITMAP for [iova, iova + length): bit i of the result
+   * (word i / 64, bit i % 64) is page i. Clears what it reports unless noClear.
+   */
+  getDirtyBitmap(iova: bigint | number, length: bigint | number, options: DirtyBitmapOptions = {}): BigUint64Array {
+    const start = toU64(iova, 'iova');
+    const size = toU64(length, 'length');
+    const pageSize = toU64(options.pageSize ?? 4096, 'pageSize');
+    const pages = pageSize === 0n ? 0n : (size + pageSize - 1n) / pageSize;
+    if (pages > 1n << 32n) throw new RangeError(`a bitmap of ${pages} pages is too large to allocate`);
+    const bitmap = new BigUint64Array(Number((pages + 63n) / 64n));
+    const flags = options.noClear ? IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR : 0;
+    this.#backend.hwptGetDirtyBitmap(this.id, flags, start, size, pageSize, bitmap);
+    return bitmap;
+  }
+
+  /**
+   * IOMMU_HWPT_INVALIDATE with selftest entries (or raw data for another
+   * driver). Returns how many entries the kernel handled; on failure the
+   * IommufdError carries that count as `handled`.
+   */
+  invalidate(entries: SelftestInvalidation[] | RawInvalidation): number {
+    if (!Array.isArray(entries)) {
+      const { dataType, entryLen, entries: bytes, entryNum } = entries;
+      return this.#backend.hwptInvalidate(this.id, toU32(dataType, 'dataType'), toU32(entryLen, 'entryLen'), bytes, toU32(entryNum, 'entryNum'));
+    }
+    const bytes = new Uint8Array(8 * entries.length);
+    const view = new DataView(bytes.buffer);
+    entries.forEach((e, i) => {
+      view.setUint32(8 * i, toU32(e.flags ?? (e.all ? IOMMU_TEST_INVALIDATE_FLAG_ALL : 0), 'flags'), true);
+      view.setUint32(8 * i + 4, toU32(e.iotlbId, 'iotlbId'), true);
+    });
+    return this.#backend.hwptInvalidate(this.id, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, 8, bytes, entries.length);
+  }
+
+  /** IOMMU_TEST_OP_MD_CHECK_IOTLB: entry `iotlbId` of a nested mock HWPT holds `value`. */
+  checkIotlb(iotlbId: number, value: number): void {
+    this.#backend.mdCheckIotlb(this.id, toU32(iotlbId, 'iotlbId'), toU32(value, 'value'));
+  }
+
+  /**
+   * IOMMU_TEST_OP_DIRTY: mark dirty, in the mock domain, every page of
+   * [iova, iova + length) whose bit is set in `bitmap` (bit i = page i).
+   * Returns how many of them were mapped.
+   */
+  markDirty(iova: bigint | number, length: bigint | number, bitmap: Uint8Array, pageSize: bigint | number = 4096): bigint {
+    return this.#backend.dirty(this.id, 0, toU64(iova, 'iova'), toU64(length, 'length'), toU64(pageSize, 'pageSize'), bitmap);
+  }
+
+  /** IOMMU_DESTROY. */
+  destroy(): void {
+    this.#backend.destroy(this.id);
+  }
+}

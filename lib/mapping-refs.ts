@@ -1,0 +1,47 @@
+// What keeps mapped memory alive: every mapping made through the typed API
+// holds strong references to the memory behind it until it is unmapped, so GC
+// can never free memory the kernel maps. A DmaBuffer also counts its mappings
+// so that free() can refuse while one exists.
+import { DmaBuffer } from './dma-buffer.js';
+import type { Memory } from './memory.js';
+
+interface Entry {
+  memories: Memory[];
+  length: bigint;
+}
+
+export class MappingRefs {
+  // IOVA of each mapping -> the memory behind it.
+  readonly #entries = new Map<bigint, Entry>();
+
+  add(iova: bigint, length: bigint, memories: Memory[]): void {
+    this.#entries.set(iova, { memories, length });
+    for (const m of memories) if (m instanceof DmaBuffer) m.retain();
+  }
+
+  /** The memory behind any mapping that overlaps [start, start + length). */
+  overlapping(start: bigint, length: bigint): Memory[] {
+    const last = start + length - 1n;
+    const out: Memory[] = [];
+    for (const [iova, e] of this.#entries) if (iova <= last && iova + e.length - 1n >= start) out.push(...e.memories);
+    return out;
+  }
+
+  // After a successful unmap the kernel has removed every area fully inside
+  // the range (iopt_unmap_iova_range()); drop exactly those references. A
+  // failed unmap may have removed some areas before failing; their references
+  // stay until the owner goes, which wastes memory but never frees mapped memory.
+  forgetInside(start: bigint, length: bigint): void {
+    const last = start + length - 1n;
+    for (const [iova, e] of this.#entries) if (iova >= start && iova + e.length - 1n <= last) this.#drop(iova, e);
+  }
+
+  forgetAll(): void {
+    for (const [iova, e] of this.#entries) this.#drop(iova, e);
+  }
+
+  #drop(iova: bigint, e: Entry): void {
+    this.#entries.delete(iova);
+    for (const m of e.memories) if (m instanceof DmaBuffer) m.release();
+  }
+}

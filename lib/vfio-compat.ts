@@ -1,0 +1,79 @@
+import type { Backend, VfioIommuInfo } from './backend.js';
+import { MappingRefs } from './mapping-refs.js';
+import { type Memory, type RangeOptions, userRange } from './memory.js';
+import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from './uapi.js';
+import { toU32, toU64 } from './validate.js';
+
+export interface VfioMapOptions extends RangeOptions {
+  /** Default true. */
+  read?: boolean;
+  /** Default true. */
+  write?: boolean;
+}
+
+/**
+ * The VFIO type1 container ioctls that iommufd answers on /dev/iommu
+ * (vfio_compat.c). Mappings land in the IOAS chosen by IOMMU_VFIO_IOAS (or
+ * one VFIO_SET_IOMMU creates) and keep their memory alive like Ioas mappings.
+ */
+export class VfioCompat {
+  readonly #backend: Backend;
+  readonly #mappings = new MappingRefs();
+
+  /** @internal Created by Iommufd.vfio. */
+  constructor(backend: Backend) {
+    this.#backend = backend;
+  }
+
+  /** VFIO_GET_API_VERSION. */
+  apiVersion(): number {
+    return this.#backend.vfioGetApiVersion();
+  }
+
+  /** VFIO_CHECK_EXTENSION: nonzero when supported. */
+  checkExtension(extension: number): number {
+    return this.#backend.vfioCheckExtension(toU32(extension, 'extension'));
+  }
+
+  /** VFIO_SET_IOMMU with VFIO_TYPE1_IOMMU or VFIO_TYPE1v2_IOMMU. */
+  setIommu(type: number): void {
+    this.#backend.vfioSetIommu(toU32(type, 'type'));
+  }
+
+  /** VFIO_IOMMU_GET_INFO with its capability chain parsed. */
+  info(): VfioIommuInfo {
+    return this.#backend.vfioIommuGetInfo();
+  }
+
+  /** VFIO_IOMMU_MAP_DMA of `memory` (a window of it) at `iova`. */
+  mapDma(iova: bigint | number, memory: Memory, options: VfioMapOptions = {}): void {
+    const at = toU64(iova, 'iova');
+    const range = userRange(memory, options);
+    let flags = 0;
+    if (options.read ?? true) flags |= VFIO_DMA_MAP_FLAG_READ;
+    if (options.write ?? true) flags |= VFIO_DMA_MAP_FLAG_WRITE;
+    this.#backend.vfioMapDma(flags, range, at);
+    this.#mappings.add(at, BigInt(range.length), [memory]);
+  }
+
+  /** VFIO_IOMMU_UNMAP_DMA of [iova, iova + size). Returns the bytes unmapped. */
+  unmapDma(iova: bigint | number, size: bigint | number, flags = 0): bigint {
+    const at = toU64(iova, 'iova');
+    const length = toU64(size, 'size');
+    const unmapped = this.#backend.vfioUnmapDma(toU32(flags, 'flags'), at, length);
+    this.#mappings.forgetInside(at, length);
+    return unmapped;
+  }
+
+  /** VFIO_IOMMU_UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_ALL. */
+  unmapAll(): bigint {
+    const unmapped = this.#backend.vfioUnmapDma(VFIO_DMA_UNMAP_FLAG_ALL, 0n, 0n);
+    this.#mappings.forgetAll();
+    return unmapped;
+  }
+
+  /** @internal The iommufd closed: the kernel dropped every mapping. */
+  gone(): void {
+    this.#mappings.forgetAll();
+  }
+}

@@ -1,0 +1,96 @@
+// VFIO type1 container ioctls answered by iommufd on /dev/iommu (vfio_compat.c).
+#include <sys/ioctl.h>
+#include <vector>
+
+#include "addon.h"
+#include "uapi.h"
+
+namespace iommufd_addon {
+namespace uapi = iommufd_uapi;
+namespace {
+
+// The container ioctls that return a value do so as ioctl()'s return value.
+int ValueIoctl(const Args& args, unsigned long request, unsigned long arg, const char* op) {
+  int rc;
+  do {
+    rc = ioctl(ArgFd(args, 0), request, arg);
+  } while (rc == -1 && errno == EINTR);
+  if (rc == -1) ThrowErrno(args.Env(), errno, op);
+  return rc;
+}
+
+// (fd) -> VFIO_API_VERSION
+Napi::Value GetApiVersion(const Args& args) {
+  return Napi::Number::New(args.Env(), ValueIoctl(args, uapi::kVfioGetApiVersion, 0, "VFIO_GET_API_VERSION"));
+}
+
+// (fd, extension) -> 1 when supported, 0 when not
+Napi::Value CheckExtension(const Args& args) {
+  uint32_t ext = ArgU32(args, 1, "extension");
+  return Napi::Number::New(args.Env(), ValueIoctl(args, uapi::kVfioCheckExtension, ext, "VFIO_CHECK_EXTENSION"));
+}
+
+// (fd, type)
+Napi::Value SetIommu(const Args& args) {
+  ValueIoctl(args, uapi::kVfioSetIommu, ArgU32(args, 1, "type"), "VFIO_SET_IOMMU");
+  return args.Env().Undefined();
+}
+
+// (fd) -> Uint8Array: the whole vfio_iommu_type1_info with its capability
+// chain, fetched with the argsz handshake. lib/ parses the chain.
+Napi::Value IommuGetInfo(const Args& args) {
+  Napi::Env env = args.Env();
+  int fd = ArgFd(args, 0);
+  std::vector<uint8_t> buffer(sizeof(uapi::VfioIommuType1Info));
+  for (;;) {
+    auto* info = reinterpret_cast<uapi::VfioIommuType1Info*>(buffer.data());
+    info->argsz = static_cast<uint32_t>(buffer.size());
+    int err = IoctlErrno(fd, uapi::kVfioIommuGetInfo, buffer.data());
+    if (err != 0) ThrowErrno(env, err, "VFIO_IOMMU_GET_INFO");
+    // A larger argsz back means the capabilities did not fit: ask again.
+    if (info->argsz <= buffer.size()) break;
+    buffer.resize(info->argsz);
+  }
+  auto out = Napi::Uint8Array::New(env, buffer.size());
+  std::copy(buffer.begin(), buffer.end(), out.Data());
+  return out;
+}
+
+// (fd, flags, memory, offset, size, iova)
+Napi::Value MapDma(const Args& args) {
+  Napi::Env env = args.Env();
+  uapi::VfioDmaMap cmd = {};
+  cmd.argsz = sizeof(cmd);
+  cmd.flags = ArgU32(args, 1, "flags");
+  JsBytes bytes = ArgBytes(args, 2);
+  size_t size = ArgSize(args, 4, "size");
+  cmd.vaddr = CheckedUptr(env, bytes, ArgSize(args, 3, "offset"), size);
+  cmd.size = size;
+  cmd.iova = ArgU64(args, 5, "iova");
+  Ioctl(env, ArgFd(args, 0), uapi::kVfioIommuMapDma, &cmd, "VFIO_IOMMU_MAP_DMA");
+  return env.Undefined();
+}
+
+// (fd, flags, iova, size) -> bytes unmapped
+Napi::Value UnmapDma(const Args& args) {
+  uapi::VfioDmaUnmap cmd = {};
+  cmd.argsz = sizeof(cmd);
+  cmd.flags = ArgU32(args, 1, "flags");
+  cmd.iova = ArgU64(args, 2, "iova");
+  cmd.size = ArgU64(args, 3, "size");
+  Ioctl(args.Env(), ArgFd(args, 0), uapi::kVfioIommuUnmapDma, &cmd, "VFIO_IOMMU_UNMAP_DMA");
+  return Napi::BigInt::New(args.Env(), static_cast<uint64_t>(cmd.size));
+}
+
+}  // namespace
+
+const std::vector<OpEntry> kVfioCompatOps = {
+    {"vfioGetApiVersion", GetApiVersion},
+    {"vfioCheckExtension", CheckExtension},
+    {"vfioSetIommu", SetIommu},
+    {"vfioIommuGetInfo", IommuGetInfo},
+    {"vfioMapDma", MapDma},
+    {"vfioUnmapDma", UnmapDma},
+};
+
+}  // namespace iommufd_addon
