@@ -59,6 +59,6 @@ export class IommufdError extends Error {
     this.code = code;
     this.errno = errno;
     this.op = op;
-    this.syscall = op.startsWith('IOMMU_') ? 'ioctl' : op.replace(/\(.*$/, '');
+    this.syscall = /^(IOMMU|VFIO)_/.test(op) ? 'ioctl' : op.replace(/\(.*$/, '');
   }
 }

@@ -33,5 +33,6 @@ export type { Memory, RangeOptions } from './memory.js';
 export { MockDevice, type IopfOptions } from './mock-device.js';
 export { NativeBackend } from './native/backend.js';
 export { addonAvailable } from './native/binding.js';
+export { SimBackend } from './sim/backend.js';
 export * from './uapi.js';
 export { VfioCompat, type VfioMapOptions } from './vfio-compat.js';

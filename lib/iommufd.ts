@@ -9,6 +9,8 @@ import { Ioas } from './ioas.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { MockDevice } from './mock-device.js';
 import { NativeBackend } from './native/backend.js';
+import { addonAvailable } from './native/binding.js';
+import { SimBackend } from './sim/backend.js';
 import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -31,8 +33,13 @@ import { VfioCompat } from './vfio-compat.js';
 export interface OpenOptions {
   /** Character device to open; default /dev/iommu. */
   path?: string;
-  /** Which backend; only 'native' exists so far. */
-  backend?: 'native';
+  /**
+   * Which backend: 'native' (the default) opens the device through the addon;
+   * 'sim' is the pure-TypeScript simulator of the 6.12 kernel and its test
+   * mock (any OS); 'auto' is native when the addon loads and the device
+   * opens, else the simulator.
+   */
+  backend?: 'native' | 'sim' | 'auto';
 }
 
 export interface MockDomainOptions {
@@ -88,11 +95,22 @@ export class Iommufd implements Disposable {
     this.backend = backend;
   }
 
-  /** Open /dev/iommu (or `options.path`) with the native backend. */
+  /** Open /dev/iommu (or `options.path`) with the native backend, or the simulator. */
   static open(options: OpenOptions = {}): Iommufd {
     const path = options.path ?? '/dev/iommu';
-    if (options.backend !== undefined && options.backend !== 'native')
-      throw new TypeError(`unknown backend ${String(options.backend)}; only 'native' is available`);
+    const kind = options.backend ?? 'native';
+    if (kind !== 'native' && kind !== 'sim' && kind !== 'auto')
+      throw new TypeError(`unknown backend ${String(kind)}; use 'native', 'sim' or 'auto'`);
+    if (kind === 'sim') return new Iommufd(SimBackend.open());
+    if (kind === 'auto') {
+      if (!addonAvailable()) return new Iommufd(SimBackend.open());
+      try {
+        return new Iommufd(NativeBackend.open(path));
+      } catch (e) {
+        if (e instanceof IommufdError && e.op === 'open') return new Iommufd(SimBackend.open());
+        throw e;
+      }
+    }
     try {
       return new Iommufd(NativeBackend.open(path));
     } catch (e) {

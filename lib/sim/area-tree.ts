@@ -1,0 +1,435 @@
+// An ordered set of disjoint IOVA intervals (the io_pagetable's area_itree),
+// as a B+tree keyed by start with O(log n) insert, remove and overlap lookup,
+// plus a per-node "largest hole in front of an item" so the IOVA allocator can
+// skip whole subtrees that cannot hold the requested length.
+//
+// The kernel's area_itree is an augmented rbtree (interval_tree.c); areas in
+// one io_pagetable never overlap, so ordering by start is enough to answer
+// "first area intersecting [start, last]" the way interval_tree_iter_first()
+// does. Hole sizes are kept as doubles (approximate; a slack covers rounding)
+// and recomputed lazily, so map/unmap never do bigint arithmetic on them.
+
+export interface Interval {
+  start: bigint;
+  last: bigint;
+}
+
+const MAX_ITEMS = 64;
+const MIN_ITEMS = 16;
+/** Rounding slack of (Number(a) - Number(b)) for u64 a, b: conversions err by <= 2^10 each. */
+const GAP_SLACK = 8192;
+const DIRTY = -1;
+
+class Leaf<T extends Interval> {
+  items: T[] = [];
+  parent: Inner<T> | null = null;
+  prev: Leaf<T> | null = null;
+  next: Leaf<T> | null = null;
+  /** Approximate max over items of the hole in front of the item; DIRTY if unknown. */
+  gap = DIRTY;
+}
+
+class Inner<T extends Interval> {
+  children: Node<T>[] = [];
+  /** keys[i] <= every start in children[i], and > every start in children[i - 1]. */
+  keys: bigint[] = [];
+  parent: Inner<T> | null = null;
+  gap = DIRTY;
+}
+
+type Node<T extends Interval> = Leaf<T> | Inner<T>;
+
+/** A position in the tree: the item at leaf.items[index]. */
+export interface Cursor<T extends Interval> {
+  leaf: Leaf<T>;
+  index: number;
+}
+
+export class AreaTree<T extends Interval> {
+  #root: Node<T> = new Leaf<T>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  // ---- lookups ---------------------------------------------------------------
+
+  /** The leaf whose key range holds `q`. */
+  #leafFor(q: bigint): Leaf<T> {
+    let node = this.#root;
+    while (node instanceof Inner) {
+      const keys = node.keys;
+      let lo = 1;
+      let hi = keys.length - 1;
+      let at = 0;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (keys[mid]! <= q) {
+          at = mid;
+          lo = mid + 1;
+        } else hi = mid - 1;
+      }
+      node = node.children[at]!;
+    }
+    return node;
+  }
+
+  /** Cursor at the item with the largest start <= q, or null if there is none. */
+  floor(q: bigint): Cursor<T> | null {
+    const leaf = this.#leafFor(q);
+    const items = leaf.items;
+    let lo = 0;
+    let hi = items.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (items[mid]!.start <= q) {
+        at = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (at >= 0) return { leaf, index: at };
+    // Keys may be stale-low after removals: the floor is then the previous leaf's last item.
+    const prev = leaf.prev;
+    return prev ? { leaf: prev, index: prev.items.length - 1 } : null;
+  }
+
+  first(): Cursor<T> | null {
+    let node = this.#root;
+    while (node instanceof Inner) node = node.children[0]!;
+    return node.items.length ? { leaf: node, index: 0 } : null;
+  }
+
+  last(): T | null {
+    let node = this.#root;
+    while (node instanceof Inner) node = node.children[node.children.length - 1]!;
+    return node.items[node.items.length - 1] ?? null;
+  }
+
+  /** The cursor after `c`, or null at the end. */
+  next(c: Cursor<T>): Cursor<T> | null {
+    if (c.index + 1 < c.leaf.items.length) return { leaf: c.leaf, index: c.index + 1 };
+    const next = c.leaf.next;
+    return next ? { leaf: next, index: 0 } : null;
+  }
+
+  /** interval_tree_iter_first(): the lowest item intersecting [start, last]. */
+  iterFirst(start: bigint, last: bigint): Cursor<T> | null {
+    const f = this.floor(start);
+    if (f && f.leaf.items[f.index]!.last >= start) return f;
+    const n = f ? this.next(f) : this.first();
+    return n && n.leaf.items[n.index]!.start <= last ? n : null;
+  }
+
+  /** The item after `item` (which must be in the tree), for interval iteration. */
+  after(item: T): T | null {
+    const c = this.#find(item);
+    const n = this.next(c);
+    return n ? n.leaf.items[n.index]! : null;
+  }
+
+  #find(item: T): Cursor<T> {
+    const c = this.floor(item.start);
+    if (!c || c.leaf.items[c.index] !== item) throw new Error('sim: area not in tree');
+    return c;
+  }
+
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let c = this.first(); c; c = this.next(c)) yield c.leaf.items[c.index]!;
+  }
+
+  // ---- insert / remove -------------------------------------------------------
+
+  /** Insert an item that overlaps none present (the caller checked). */
+  insert(item: T): void {
+    const leaf = this.#leafFor(item.start);
+    const items = leaf.items;
+    let lo = 0;
+    let hi = items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (items[mid]!.start < item.start) lo = mid + 1;
+      else hi = mid;
+    }
+    items.splice(lo, 0, item);
+    this.#size++;
+    markDirty(leaf);
+    if (leaf.next) markDirty(leaf.next);
+    if (items.length > MAX_ITEMS) this.#splitLeaf(leaf);
+  }
+
+  remove(item: T): void {
+    const c = this.#find(item);
+    const leaf = c.leaf;
+    leaf.items.splice(c.index, 1);
+    this.#size--;
+    markDirty(leaf);
+    if (leaf.next) markDirty(leaf.next);
+    if (leaf.items.length === 0) this.#removeEmptyLeaf(leaf);
+    else if (leaf.items.length < MIN_ITEMS) this.#mergeLeaf(leaf);
+  }
+
+  clear(): void {
+    this.#root = new Leaf<T>();
+    this.#size = 0;
+  }
+
+  #splitLeaf(leaf: Leaf<T>): void {
+    const right = new Leaf<T>();
+    right.items = leaf.items.splice(leaf.items.length >> 1);
+    right.prev = leaf;
+    right.next = leaf.next;
+    if (leaf.next) leaf.next.prev = right;
+    leaf.next = right;
+    markDirty(leaf);
+    this.#insertSibling(leaf, right, right.items[0]!.start);
+  }
+
+  #insertSibling(node: Node<T>, sibling: Node<T>, key: bigint): void {
+    let parent = node.parent;
+    if (!parent) {
+      parent = new Inner<T>();
+      parent.children = [node];
+      parent.keys = [0n];
+      node.parent = parent;
+      this.#root = parent;
+    }
+    const at = parent.children.indexOf(node) + 1;
+    parent.children.splice(at, 0, sibling);
+    parent.keys.splice(at, 0, key);
+    sibling.parent = parent;
+    markDirty(parent);
+    if (parent.children.length > MAX_ITEMS) this.#splitInner(parent);
+  }
+
+  #splitInner(node: Inner<T>): void {
+    const right = new Inner<T>();
+    const half = node.children.length >> 1;
+    right.children = node.children.splice(half);
+    right.keys = node.keys.splice(half);
+    for (const child of right.children) child.parent = right;
+    markDirty(node);
+    this.#insertSibling(node, right, right.keys[0]!);
+  }
+
+  #unlinkLeaf(leaf: Leaf<T>): void {
+    if (leaf.prev) leaf.prev.next = leaf.next;
+    if (leaf.next) {
+      leaf.next.prev = leaf.prev;
+      markDirty(leaf.next);
+    }
+  }
+
+  #removeEmptyLeaf(leaf: Leaf<T>): void {
+    if (!leaf.parent) return; // the root leaf may be empty
+    this.#unlinkLeaf(leaf);
+    this.#removeChild(leaf.parent, leaf);
+  }
+
+  #removeChild(parent: Inner<T>, child: Node<T>): void {
+    const at = parent.children.indexOf(child);
+    parent.children.splice(at, 1);
+    parent.keys.splice(at, 1);
+    markDirty(parent);
+    if (parent.children.length === 0) {
+      if (parent.parent) this.#removeChild(parent.parent, parent);
+      else this.#root = new Leaf<T>();
+      return;
+    }
+    if (parent === this.#root) {
+      this.#collapseRoot();
+      return;
+    }
+    if (parent.children.length < MIN_ITEMS) this.#mergeInner(parent);
+  }
+
+  #collapseRoot(): void {
+    while (this.#root instanceof Inner && this.#root.children.length === 1) {
+      const only: Node<T> = this.#root.children[0]!;
+      only.parent = null;
+      this.#root = only;
+    }
+  }
+
+  // Merge a small leaf into its left or right sibling (same parent) when they fit in one.
+  #mergeLeaf(leaf: Leaf<T>): void {
+    const parent = leaf.parent;
+    if (!parent) return;
+    const at = parent.children.indexOf(leaf);
+    const left = at > 0 ? (parent.children[at - 1] as Leaf<T>) : null;
+    const right = at + 1 < parent.children.length ? (parent.children[at + 1] as Leaf<T>) : null;
+    if (left && left.items.length + leaf.items.length <= MAX_ITEMS) {
+      for (const item of leaf.items) left.items.push(item);
+      leaf.items = [];
+      markDirty(left);
+      this.#unlinkLeaf(leaf);
+      this.#removeChild(parent, leaf);
+    } else if (right && right.items.length + leaf.items.length <= MAX_ITEMS) {
+      for (const item of right.items) leaf.items.push(item);
+      right.items = [];
+      markDirty(leaf);
+      this.#unlinkLeaf(right);
+      this.#removeChild(parent, right);
+    }
+  }
+
+  #mergeInner(node: Inner<T>): void {
+    const parent = node.parent;
+    if (!parent) return;
+    const at = parent.children.indexOf(node);
+    const left = at > 0 ? (parent.children[at - 1] as Inner<T>) : null;
+    const right = at + 1 < parent.children.length ? (parent.children[at + 1] as Inner<T>) : null;
+    let into: Inner<T>;
+    let from: Inner<T>;
+    let fromKey: bigint;
+    if (left && left.children.length + node.children.length <= MAX_ITEMS) {
+      into = left;
+      from = node;
+      fromKey = parent.keys[at]!;
+    } else if (right && right.children.length + node.children.length <= MAX_ITEMS) {
+      into = node;
+      from = right;
+      fromKey = parent.keys[at + 1]!;
+    } else return;
+    from.keys[0] = fromKey;
+    for (let i = 0; i < from.children.length; i++) {
+      from.children[i]!.parent = into;
+      into.children.push(from.children[i]!);
+      into.keys.push(from.keys[i]!);
+    }
+    from.children = [];
+    from.keys = [];
+    markDirty(into);
+    this.#removeChild(parent, from);
+  }
+
+  // ---- holes -----------------------------------------------------------------
+
+  /**
+   * The holes between items inside [from, to], in increasing order, each at
+   * least `length` long (after clipping to [from, to]). Items that cannot be
+   * in front of such a hole are skipped a subtree at a time.
+   */
+  *holes(from: bigint, to: bigint, length: bigint): Generator<[bigint, bigint]> {
+    if (from > to) return;
+    const lengthNum = Number(length);
+    const f = this.floor(from);
+    let pos = from;
+    if (f) {
+      const fl = f.leaf.items[f.index]!.last;
+      if (fl >= from) {
+        if (fl >= to) return;
+        pos = fl + 1n;
+      }
+    }
+    const n = f ? this.next(f) : this.first();
+    if (!n) {
+      if (to - pos + 1n >= length) yield [pos, to];
+      return;
+    }
+    const nStart = n.leaf.items[n.index]!.start;
+    if (nStart > pos) {
+      const end = nStart - 1n < to ? nStart - 1n : to;
+      if (end - pos + 1n >= length) yield [pos, end];
+    }
+    if (nStart > to) return;
+    // Holes in front of items after n, found through the gap summaries.
+    let c: Cursor<T> | null = n;
+    for (;;) {
+      c = this.#nextWithGap(c, length, lengthNum);
+      if (!c) break;
+      const item = c.leaf.items[c.index]!;
+      const prevLast = this.#prevLast(c)!;
+      const hs = prevLast + 1n;
+      if (hs > to) return;
+      const he = item.start - 1n < to ? item.start - 1n : to;
+      if (he - hs + 1n >= length) yield [hs, he];
+      if (item.start > to) return;
+    }
+    const tail = this.last()!;
+    if (tail.last >= to) return;
+    const hs = tail.last + 1n;
+    if (hs >= pos && to - hs + 1n >= length) yield [hs, to];
+  }
+
+  #prevLast(c: Cursor<T>): bigint | null {
+    if (c.index > 0) return c.leaf.items[c.index - 1]!.last;
+    const prev = c.leaf.prev;
+    return prev ? prev.items[prev.items.length - 1]!.last : null;
+  }
+
+  /** The first cursor after `c` whose item has a hole of at least `length` in front of it. */
+  #nextWithGap(c: Cursor<T>, length: bigint, lengthNum: number): Cursor<T> | null {
+    const found = scanLeaf(c.leaf, c.index + 1, length, lengthNum);
+    if (found >= 0) return { leaf: c.leaf, index: found };
+    let node: Node<T> = c.leaf;
+    while (node.parent) {
+      const parent: Inner<T> = node.parent;
+      for (let i = parent.children.indexOf(node) + 1; i < parent.children.length; i++) {
+        const child = parent.children[i]!;
+        if (gapOf(child) + GAP_SLACK < lengthNum) continue;
+        const r = descend(child, length, lengthNum);
+        if (r) return r;
+      }
+      node = parent;
+    }
+    return null;
+  }
+}
+
+function markDirty<T extends Interval>(node: Node<T> | null): void {
+  while (node && node.gap !== DIRTY) {
+    node.gap = DIRTY;
+    node = node.parent;
+  }
+}
+
+function gapOf<T extends Interval>(node: Node<T>): number {
+  if (node.gap !== DIRTY) return node.gap;
+  let gap = 0;
+  if (node instanceof Leaf) {
+    const items = node.items;
+    let prev = node.prev ? Number(node.prev.items[node.prev.items.length - 1]!.last) : -1;
+    for (let i = 0; i < items.length; i++) {
+      const g = Number(items[i]!.start) - prev - 1;
+      if (g > gap) gap = g;
+      prev = Number(items[i]!.last);
+    }
+  } else {
+    for (const child of node.children) {
+      const g = gapOf(child);
+      if (g > gap) gap = g;
+    }
+  }
+  node.gap = gap;
+  return gap;
+}
+
+function scanLeaf<T extends Interval>(leaf: Leaf<T>, from: number, length: bigint, lengthNum: number): number {
+  const items = leaf.items;
+  for (let i = from; i < items.length; i++) {
+    const prevItem = i > 0 ? items[i - 1] : leaf.prev?.items[leaf.prev.items.length - 1];
+    const start = items[i]!.start;
+    if (!prevItem) {
+      if (start >= length) return i;
+      continue;
+    }
+    if (Number(start) - Number(prevItem.last) - 1 + GAP_SLACK < lengthNum) continue;
+    if (start - prevItem.last - 1n >= length) return i;
+  }
+  return -1;
+}
+
+function descend<T extends Interval>(node: Node<T>, length: bigint, lengthNum: number): Cursor<T> | null {
+  if (node instanceof Leaf) {
+    const at = scanLeaf(node, 0, length, lengthNum);
+    return at >= 0 ? { leaf: node, index: at } : null;
+  }
+  for (const child of node.children) {
+    if (gapOf(child) + GAP_SLACK < lengthNum) continue;
+    const r = descend(child, length, lengthNum);
+    if (r) return r;
+  }
+  return null;
+}

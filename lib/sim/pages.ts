@@ -1,0 +1,215 @@
+// pages.c in the simulator: iopt_pages (a page-aligned slice of user memory
+// that areas map), its pins (the domains_itree and access_itree of page
+// indexes), and the user address space those pages live in.
+//
+// Page identity is (ArrayBuffer, page index from its start). Every
+// ArrayBuffer the simulator sees gets a fake, 2 MiB aligned user address, so
+// uptr alignment (which drives the IOVA allocator) and page boundaries behave
+// as for mmap'd memory. Pins are interval data: pinning 1 TiB costs the same
+// few objects as pinning one page.
+
+import type { UserRange } from '../backend.js';
+
+export const PAGE_SIZE = 4096;
+export const PAGE_SHIFT = 12;
+const HPAGE_SIZE = 2 * 1024 * 1024;
+
+type AnyBuffer = ArrayBufferLike;
+
+// ---- user addresses ----------------------------------------------------------
+
+const bases = new WeakMap<AnyBuffer, number>();
+// Start well above 0 and keep every buffer 2 MiB aligned with a 2 MiB guard gap.
+let nextBase = 2 ** 32;
+
+/** The fake user address of byte 0 of `buffer` (stable for the buffer's lifetime). */
+export function bufferBase(buffer: AnyBuffer): number {
+  let base = bases.get(buffer);
+  if (base === undefined) {
+    base = nextBase;
+    nextBase += Math.ceil(Math.max(buffer.byteLength, 1) / HPAGE_SIZE) * HPAGE_SIZE + HPAGE_SIZE;
+    bases.set(buffer, base);
+  }
+  return base;
+}
+
+/**
+ * The addon's CheckedUptr(): [offset - before, offset + length + after) must
+ * lie inside `bytes`, else a RangeError (the ioctl is never issued). Returns
+ * the user address of bytes[offset].
+ */
+export function checkedUptr(range: UserRange, before = 0, after = 0): number {
+  const { bytes, offset, length } = range;
+  const size = bytes.byteLength;
+  const inside =
+    bytes.buffer.byteLength > 0 &&
+    before <= offset &&
+    offset <= size &&
+    length <= size - offset &&
+    after <= size - offset - length;
+  if (!inside)
+    throw new RangeError(`range [${offset}, +${length}) is outside the ${size}-byte memory it refers to`);
+  return bufferBase(bytes.buffer) + bytes.byteOffset + offset;
+}
+
+// ---- pins --------------------------------------------------------------------
+
+/** An interval of page indexes in an iopt_pages. */
+export interface PageSpan {
+  start: number;
+  last: number;
+}
+
+interface AccessSpan extends PageSpan {
+  users: number;
+}
+
+// The pinned iopt_pages of each buffer, for MD_CHECK_REFS. Only pages with at
+// least one pin are listed.
+const pinnedByBuffer = new WeakMap<AnyBuffer, Set<IoptPages>>();
+
+/**
+ * struct iopt_pages: `npages` pages of `buffer` from byte `pageBase` (page
+ * aligned, relative to the buffer), pinned once per page while any domain or
+ * access interval covers it, however many users there are.
+ */
+export class IoptPages {
+  readonly buffer: AnyBuffer;
+  /** Byte offset of page 0 inside `buffer` (page aligned; may precede the caller's view). */
+  readonly pageBase: number;
+  readonly npages: number;
+  readonly writable: boolean;
+  /** domains_itree: page spans of areas stored in a domain. */
+  domainSpans: PageSpan[] | null = null;
+  /** access_itree: page spans pinned by accesses, with users. */
+  accessSpans: AccessSpan[] | null = null;
+  #registered = false;
+
+  private constructor(buffer: AnyBuffer, pageBase: number, npages: number, writable: boolean) {
+    this.buffer = buffer;
+    this.pageBase = pageBase;
+    this.npages = npages;
+    this.writable = writable;
+  }
+
+  /** iopt_alloc_pages(); `uptr` from checkedUptr(range). Returns an errno name on failure. */
+  static alloc(range: UserRange, uptr: number, writable: boolean): IoptPages | 'EINVAL' | 'EOVERFLOW' {
+    const length = range.length;
+    if (length === 0 || length > 2 ** 64 - 1 - PAGE_SIZE) return 'EINVAL';
+    // uptr + length cannot overflow 2^64 for memory that exists.
+    const head = uptr % PAGE_SIZE;
+    const pageBase = range.bytes.byteOffset + range.offset - head;
+    const npages = Math.ceil((length + head) / PAGE_SIZE);
+    return new IoptPages(range.bytes.buffer, pageBase, npages, writable);
+  }
+
+  /** The user address of page 0. */
+  get uptr(): number {
+    return bufferBase(this.buffer) + this.pageBase;
+  }
+
+  /** A page's identity across the process: its fake user page frame number. */
+  pageFrame(index: number): number {
+    return (bufferBase(this.buffer) + this.pageBase) / PAGE_SIZE + index;
+  }
+
+  /** Bytes [startByte, startByte + length) of the pages, for copying. */
+  view(startByte: number, length: number): Uint8Array | null {
+    const at = this.pageBase + startByte;
+    if (at < 0 || at + length > this.buffer.byteLength) return null; // not JS memory: EFAULT
+    return new Uint8Array(this.buffer, at, length);
+  }
+
+  get pinned(): boolean {
+    return (this.domainSpans?.length ?? 0) + (this.accessSpans?.length ?? 0) > 0;
+  }
+
+  addDomainSpan(span: PageSpan): void {
+    (this.domainSpans ??= []).push(span);
+    this.#update();
+  }
+
+  removeDomainSpan(span: PageSpan): void {
+    const spans = this.domainSpans;
+    const at = spans ? spans.indexOf(span) : -1;
+    if (at < 0) throw new Error('sim: domain span not found');
+    spans!.splice(at, 1);
+    if (spans!.length === 0) this.domainSpans = null;
+    this.#update();
+  }
+
+  /** iopt_pages_get_exact_access() + users++ or a new interval. */
+  addAccess(start: number, last: number): void {
+    const spans = (this.accessSpans ??= []);
+    const found = spans.find((s) => s.start === start && s.last === last);
+    if (found) found.users++;
+    else spans.push({ start, last, users: 1 });
+    this.#update();
+  }
+
+  /** iopt_area_remove_access(). */
+  removeAccess(start: number, last: number): void {
+    const spans = this.accessSpans;
+    const at = spans ? spans.findIndex((s) => s.start === start && s.last === last) : -1;
+    if (at < 0) throw new Error('sim: WARN_ON(!access) in iopt_area_remove_access');
+    const span = spans![at]!;
+    if (--span.users > 0) return;
+    spans!.splice(at, 1);
+    if (spans!.length === 0) this.accessSpans = null;
+    this.#update();
+  }
+
+  #update(): void {
+    const pinned = this.pinned;
+    if (pinned === this.#registered) return;
+    let set = pinnedByBuffer.get(this.buffer);
+    if (pinned) {
+      if (!set) pinnedByBuffer.set(this.buffer, (set = new Set()));
+      set.add(this);
+    } else {
+      set?.delete(this);
+      if (set && set.size === 0) pinnedByBuffer.delete(this.buffer);
+    }
+    this.#registered = pinned;
+  }
+
+  /** The pinned page spans (merged), in page indexes relative to the buffer. */
+  pinnedBufferSpans(): PageSpan[] {
+    const all = [...(this.domainSpans ?? []), ...(this.accessSpans ?? [])].sort((a, b) => a.start - b.start);
+    const out: PageSpan[] = [];
+    const first = this.pageBase / PAGE_SIZE;
+    for (const s of all) {
+      const top = out[out.length - 1];
+      if (top && s.start + first <= top.last + 1) top.last = Math.max(top.last, s.last + first);
+      else out.push({ start: s.start + first, last: s.last + first });
+    }
+    return out;
+  }
+}
+
+/**
+ * The pin count of every page of [firstPage, lastPage] of `buffer` equals
+ * `refs` (what page_ref_count() / GUP_PIN_COUNTING_BIAS shows): one pin per
+ * iopt_pages that has the page pinned.
+ */
+export function pinCountsEqual(buffer: AnyBuffer, firstPage: number, lastPage: number, refs: number): boolean {
+  const events = new Map<number, number>();
+  for (const pages of pinnedByBuffer.get(buffer) ?? []) {
+    for (const span of pages.pinnedBufferSpans()) {
+      const s = Math.max(span.start, firstPage);
+      const l = Math.min(span.last, lastPage);
+      if (s > l) continue;
+      events.set(s, (events.get(s) ?? 0) + 1);
+      events.set(l + 1, (events.get(l + 1) ?? 0) - 1);
+    }
+  }
+  const points = [...events.keys()].sort((a, b) => a - b);
+  let count = 0;
+  let at = firstPage;
+  for (const p of points) {
+    if (p > at && count !== refs) return false; // [at, p - 1] has `count` pins
+    count += events.get(p)!;
+    at = Math.max(at, p);
+  }
+  return at > lastPage || count === refs;
+}

@@ -1,0 +1,391 @@
+// The rest of the 6.12 uAPI beyond the foundation: every ioctl and mock op,
+// in the manner of tools/testing/selftests/iommu/iommufd.c.
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import {
+  DmaBuffer,
+  IOMMU_HW_INFO_SELFTEST_REGVAL,
+  IOMMU_HW_INFO_TYPE_SELFTEST,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_PGFAULT_PERM_READ,
+  IOMMU_PGFAULT_PERM_WRITE,
+  IOMMU_TEST_IOTLB_DEFAULT,
+  IOMMUFD_CMDS,
+  IOMMU_TEST_OPS,
+  Ioas,
+  Iommufd,
+  IommufdError,
+  MOCK_APERTURE_START,
+  MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
+  MockDevice,
+  VFIO_API_VERSION,
+  VFIO_IOMMU_INFO_CAPS,
+  VFIO_TYPE1_IOMMU,
+  VFIO_TYPE1v2_IOMMU,
+  VFIO_UNMAP_ALL,
+} from '../../lib/index.js';
+import { BACKEND, capabilities, openIommufd, requires } from '../backend.js';
+import { PAGE_SIZE, expectBytes, expectErrno, patternedBuffer } from '../helpers.js';
+
+const BUFFER_SIZE = 16 * PAGE_SIZE;
+let fd: Iommufd;
+let ioas: Ioas;
+let buffer: DmaBuffer;
+
+beforeEach(() => {
+  fd = openIommufd();
+  ioas = fd.allocIoas();
+  buffer = patternedBuffer(BUFFER_SIZE);
+});
+
+afterEach(() => {
+  fd.close();
+  buffer.free();
+});
+
+test('the capability probe finds the whole 6.12 uAPI on the kernel', () => {
+  const caps = capabilities();
+  expect(caps.backend).toBe(BACKEND);
+  if (BACKEND !== 'native') return; // the simulator reports what it models; see test/sim
+  expect(caps.kernel).toMatch(/^6\.12\./);
+  for (const name of Object.keys(IOMMUFD_CMDS)) expect([name, caps.ioctls[name]]).toEqual([name, true]);
+  for (const name of Object.keys(IOMMU_TEST_OPS)) expect([name, caps.testOps[name]]).toEqual([name, true]);
+  expect(caps.ioctls.VFIO_IOMMU_MAP_DMA).toBe(true);
+  expect(caps.failNth).toBe(true);
+});
+
+describe('IOMMU_IOAS_ALLOW_IOVAS', () => {
+  test('kernel-allocated IOVAs stay inside the allowed ranges', (ctx) => {
+    requires(ctx, 'IOMMU_IOAS_ALLOW_IOVAS');
+    const start = 1n << 32n;
+    ioas.allowIovas([{ start, last: start + 0xfffffn }]);
+    // IOVA_RANGES reports what is not reserved; the allowed list only steers allocation.
+    expect(ioas.iovaRanges().ranges).toEqual([{ start: 0n, last: (1n << 64n) - 1n }]);
+    const iova = ioas.mapAnywhere(buffer);
+    expect(iova >= start && iova + BigInt(BUFFER_SIZE) - 1n <= start + 0xfffffn).toBe(true);
+    ioas.unmapAll();
+    ioas.allowIovas([]); // empty: everything allowed again
+    expect(ioas.mapAnywhere(buffer) < start).toBe(true);
+  });
+
+  test('a range whose start is after its last is EINVAL', (ctx) => {
+    requires(ctx, 'IOMMU_IOAS_ALLOW_IOVAS');
+    expectErrno('EINVAL', () => ioas.allowIovas([{ start: 2n * 4096n, last: 4096n }]), 'IOMMU_IOAS_ALLOW_IOVAS');
+  });
+
+  test('an allowed range that is reserved is EADDRINUSE', (ctx) => {
+    requires(ctx, 'IOMMU_IOAS_ALLOW_IOVAS', 'ADD_RESERVED');
+    ioas.addReserved(MOCK_APERTURE_START, PAGE_SIZE);
+    expectErrno('EADDRINUSE', () => ioas.allowIovas([{ start: MOCK_APERTURE_START, last: MOCK_APERTURE_START + 0xffffn }]));
+  });
+});
+
+describe('IOMMU_TEST_OP_ADD_RESERVED', () => {
+  test('a reserved range refuses fixed maps and is left out of IOVA_RANGES', (ctx) => {
+    requires(ctx, 'ADD_RESERVED');
+    ioas.addReserved(MOCK_APERTURE_START, BUFFER_SIZE);
+    expectErrno('EINVAL', () => ioas.mapFixed(MOCK_APERTURE_START, buffer), 'IOMMU_IOAS_MAP');
+    const { ranges } = ioas.iovaRanges();
+    expect(ranges).toEqual([
+      { start: 0n, last: MOCK_APERTURE_START - 1n },
+      { start: MOCK_APERTURE_START + BigInt(BUFFER_SIZE), last: (1n << 64n) - 1n },
+    ]);
+  });
+});
+
+describe('IOMMU_IOAS_COPY', () => {
+  test('copies share the source pages and keep them after the source is unmapped', (ctx) => {
+    requires(ctx, 'IOMMU_IOAS_COPY');
+    const dst = fd.allocIoas();
+    const mock = fd.mockDomain(dst);
+    const srcIova = ioas.mapFixed(MOCK_APERTURE_START, buffer);
+    const dstIova = dst.copyFrom(ioas, srcIova, BUFFER_SIZE);
+    mock.checkMap(dstIova, buffer);
+    fd.checkRefs(buffer, 1);
+    expect(buffer.mappings).toBe(2); // the copy holds the memory too
+    ioas.unmap(srcIova, BUFFER_SIZE);
+    mock.checkMap(dstIova, buffer);
+    using access = fd.createAccess(dst);
+    expectBytes(access.read(dstIova + 100n, 300), buffer.bytes.subarray(100, 400));
+  });
+
+  test('copying an unmapped range is ENOENT; a fixed destination is honoured', (ctx) => {
+    requires(ctx, 'IOMMU_IOAS_COPY');
+    const dst = fd.allocIoas();
+    expectErrno('ENOENT', () => dst.copyFrom(ioas, MOCK_APERTURE_START, PAGE_SIZE), 'IOMMU_IOAS_COPY');
+    ioas.mapFixed(MOCK_APERTURE_START, buffer);
+    const at = MOCK_APERTURE_START * 4n;
+    expect(dst.copyFrom(ioas, MOCK_APERTURE_START, BUFFER_SIZE, { dstIova: at })).toBe(at);
+    expectErrno('EEXIST', () => dst.copyFrom(ioas, MOCK_APERTURE_START, BUFFER_SIZE, { dstIova: at }));
+  });
+});
+
+describe('IOMMU_OPTION', () => {
+  test('HUGE_PAGES is per IOAS, on by default, and can be turned off', (ctx) => {
+    requires(ctx, 'IOMMU_OPTION');
+    expect(ioas.hugePages).toBe(true);
+    ioas.hugePages = false;
+    expect(ioas.hugePages).toBe(false);
+    expect(fd.allocIoas().hugePages).toBe(true);
+  });
+
+  test('RLIMIT_MODE reads 0 (per user) by default', (ctx) => {
+    requires(ctx, 'IOMMU_OPTION');
+    expect(fd.getRlimitMode()).toBe(0n);
+  });
+
+  test('unknown options, ops and objects are refused', (ctx) => {
+    requires(ctx, 'IOMMU_OPTION');
+    expectErrno('EOPNOTSUPP', () => fd.backend.option(99, 1, 0, 0n), 'IOMMU_OPTION');
+    expectErrno('EOPNOTSUPP', () => fd.backend.option(1, 99, ioas.id, 0n), 'IOMMU_OPTION');
+    expectErrno('ENOENT', () => fd.backend.option(1, 1, 0xffff, 0n), 'IOMMU_OPTION');
+    expectErrno('EINVAL', () => fd.backend.option(1, 0, ioas.id, 2n), 'IOMMU_OPTION');
+  });
+});
+
+describe('IOMMU_VFIO_IOAS', () => {
+  test('get before set is ENODEV; set, get and clear work', (ctx) => {
+    requires(ctx, 'IOMMU_VFIO_IOAS');
+    expectErrno('ENODEV', () => fd.getVfioIoas(), 'IOMMU_VFIO_IOAS');
+    fd.setVfioIoas(ioas);
+    expect(fd.getVfioIoas()).toBe(ioas.id);
+    fd.clearVfioIoas();
+    expectErrno('ENODEV', () => fd.getVfioIoas());
+    expectErrno('EOPNOTSUPP', () => fd.backend.vfioIoas(3, 0), 'IOMMU_VFIO_IOAS');
+  });
+});
+
+describe('HWPT allocation, hardware info and nesting', () => {
+  let mock: MockDevice;
+  beforeEach(() => {
+    mock = fd.mockDomain(ioas);
+  });
+
+  test('GET_HW_INFO returns the selftest data, short and long buffers alike', (ctx) => {
+    requires(ctx, 'IOMMU_GET_HW_INFO');
+    const info = fd.hwInfo(mock, 8);
+    expect(info.dataType).toBe(IOMMU_HW_INFO_TYPE_SELFTEST);
+    expect(info.dataLen).toBe(8);
+    const view = new DataView(info.data.buffer, info.data.byteOffset, info.data.byteLength);
+    expect(view.getUint32(4, true)).toBe(IOMMU_HW_INFO_SELFTEST_REGVAL);
+    // A short buffer gets a prefix; a long one gets zeroes after the data.
+    expect(fd.hwInfo(mock, 4).data.length).toBe(4);
+    const long = new Uint8Array(32).fill(0xff);
+    const res = fd.backend.getHwInfo(mock.idevId, long);
+    expect(res.dataLen).toBe(8);
+    expect([...long.subarray(8)].every((b) => b === 0)).toBe(true);
+    expect(fd.hwInfo(mock, 0).dataType).toBe(IOMMU_HW_INFO_TYPE_SELFTEST);
+    expectErrno('ENOENT', () => fd.hwInfo(0xffff), 'IOMMU_GET_HW_INFO');
+  });
+
+  test('negative HWPT allocations fail as the selftest expects', (ctx) => {
+    requires(ctx, 'IOMMU_HWPT_ALLOC');
+    expectErrno('ENOENT', () => fd.backend.hwptAlloc({ flags: 0, devId: ioas.id, ptId: mock.idevId, dataType: 0, data: null, faultId: 0 }));
+    expectErrno('EINVAL', () => fd.backend.hwptAlloc({ flags: 0, devId: mock.idevId, ptId: mock.idevId, dataType: 0, data: null, faultId: 0 }));
+    expectErrno('EOPNOTSUPP', () => fd.allocHwpt(mock, ioas, { nestParent: true, flags: 1 << 2 }), 'IOMMU_HWPT_ALLOC');
+  });
+
+  test('nested selftest HWPTs start with the default IOTLB and obey invalidations', (ctx) => {
+    requires(ctx, 'IOMMU_HWPT_ALLOC', 'IOMMU_HWPT_INVALIDATE', 'MD_CHECK_IOTLB');
+    const parent = fd.allocHwpt(mock, ioas, { nestParent: true });
+    const plain = fd.allocHwpt(mock, ioas);
+    expectErrno('EINVAL', () => fd.allocHwpt(mock, plain, { selftestIotlb: IOMMU_TEST_IOTLB_DEFAULT }));
+    expectErrno('EOPNOTSUPP', () => fd.allocHwpt(mock, parent, { data: { type: IOMMU_HWPT_DATA_SELFTEST + 1, bytes: new Uint8Array(4) } }));
+    const nested = fd.allocHwpt(mock, parent, { selftestIotlb: IOMMU_TEST_IOTLB_DEFAULT });
+    for (let i = 0; i <= MOCK_NESTED_DOMAIN_IOTLB_ID_MAX; i++) nested.checkIotlb(i, IOMMU_TEST_IOTLB_DEFAULT);
+    expectErrno('EINVAL', () => nested.checkIotlb(0, 1));
+
+    expect(nested.invalidate([{ iotlbId: 1 }])).toBe(1);
+    nested.checkIotlb(1, 0);
+    nested.checkIotlb(0, IOMMU_TEST_IOTLB_DEFAULT);
+    expect(nested.invalidate([{ iotlbId: 0, all: true }])).toBe(1);
+    for (let i = 0; i <= MOCK_NESTED_DOMAIN_IOTLB_ID_MAX; i++) nested.checkIotlb(i, 0);
+
+    // A bad entry stops the kernel there and it reports how many it handled.
+    const error = expectErrno('EINVAL', () => nested.invalidate([{ iotlbId: 0 }, { iotlbId: MOCK_NESTED_DOMAIN_IOTLB_ID_MAX + 1 }]));
+    expect((error as IommufdError & { handled: number }).handled).toBe(1);
+    const unsupported = expectErrno('EOPNOTSUPP', () => nested.invalidate([{ iotlbId: 0, flags: 1 << 5 }]));
+    expect((unsupported as IommufdError & { handled: number }).handled).toBe(0);
+    expect(nested.invalidate([])).toBe(0);
+
+    // Attach the device to the nested HWPT and back.
+    expect(mock.replace(nested)).toBe(nested.id);
+    expectErrno('EBUSY', () => nested.destroy(), 'IOMMU_DESTROY');
+    mock.replace(ioas);
+    nested.destroy();
+    parent.destroy();
+    plain.destroy();
+  });
+});
+
+describe('dirty tracking', () => {
+  test('DIRTY marks pages the bitmap then reports, cleared unless NO_CLEAR', (ctx) => {
+    requires(ctx, 'IOMMU_HWPT_SET_DIRTY_TRACKING', 'IOMMU_HWPT_GET_DIRTY_BITMAP', 'DIRTY');
+    const mock = fd.mockDomain(ioas);
+    const hwpt = fd.allocHwpt(mock, ioas, { dirtyTracking: true });
+    mock.replace(hwpt);
+    // The mock tracks dirt per MOCK_IO_PAGE_SIZE (half a CPU page), as the selftest does.
+    const MOCK_PAGE = 2048;
+    const pages = 256;
+    using big = DmaBuffer.alloc(pages * MOCK_PAGE);
+    const iova = ioas.mapFixed(MOCK_APERTURE_START, big);
+    hwpt.setDirtyTracking(true);
+
+    const marks = new Uint8Array(pages / 8);
+    for (let i = 0; i < pages; i += 3) marks[i >> 3]! |= 1 << (i & 7);
+    expect(hwpt.markDirty(iova, pages * MOCK_PAGE, marks, MOCK_PAGE)).toBe(BigInt(Math.ceil(pages / 3)));
+
+    const expected = new BigUint64Array(pages / 64);
+    for (let i = 0; i < pages; i += 3) expected[i >> 6]! |= 1n << BigInt(i & 63);
+    const read = (noClear: boolean) => hwpt.getDirtyBitmap(iova, pages * MOCK_PAGE, { pageSize: MOCK_PAGE, noClear });
+    expect(read(true)).toEqual(expected);
+    expect(read(false)).toEqual(expected); // reads, then clears
+    expect(read(false)).toEqual(new BigUint64Array(pages / 64));
+    hwpt.setDirtyTracking(false);
+    mock.replace(ioas);
+  });
+
+  test('a NO_DIRTY device refuses a dirty-tracking HWPT; DIRTY needs tracking', (ctx) => {
+    requires(ctx, 'MOCK_DOMAIN_FLAGS', 'IOMMU_HWPT_ALLOC', 'DIRTY');
+    const noDirty = fd.mockDomain(ioas, { noDirty: true });
+    expectErrno('EOPNOTSUPP', () => fd.allocHwpt(noDirty, ioas, { dirtyTracking: true }), 'IOMMU_HWPT_ALLOC');
+    expectErrno('EINVAL', () => noDirty.hwpt.markDirty(MOCK_APERTURE_START, PAGE_SIZE, new Uint8Array(1)));
+  });
+
+  test('the bitmap must hold the range', (ctx) => {
+    requires(ctx, 'IOMMU_HWPT_GET_DIRTY_BITMAP');
+    const mock = fd.mockDomain(ioas);
+    expect(() => fd.backend.hwptGetDirtyBitmap(mock.hwptId, 0, 0n, 128n * 4096n, 4096n, new BigUint64Array(1))).toThrow(RangeError);
+  });
+});
+
+describe('mock domains', () => {
+  test('HUGE_IOVA domains and replace between IOASes', (ctx) => {
+    requires(ctx, 'MOCK_DOMAIN_FLAGS', 'MOCK_DOMAIN_REPLACE');
+    const huge = fd.mockDomain(ioas, { hugeIova: true });
+    const iova = ioas.mapAnywhere(buffer);
+    huge.checkMap(iova, buffer);
+    const other = fd.allocIoas();
+    const oldHwpt = huge.hwptId;
+    const newHwpt = huge.replace(other);
+    expect(newHwpt).not.toBe(oldHwpt);
+    expectErrno('EINVAL', () => huge.checkMap(iova, buffer)); // nothing mapped in the new IOAS
+    expectErrno('ENOENT', () => huge.replace(0xffff), 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE');
+  });
+});
+
+describe('fault queues and I/O page faults', () => {
+  test('a fault triggered on an IOPF-capable HWPT is read and answered', (ctx) => {
+    requires(ctx, 'IOMMU_FAULT_QUEUE_ALLOC', 'TRIGGER_IOPF');
+    const mock = fd.mockDomain(ioas);
+    const parent = fd.allocHwpt(mock, ioas, { nestParent: true });
+    using queue = fd.allocFaultQueue();
+    expectErrno('ENOENT', () => fd.backend.hwptAlloc({ flags: 1 << 2, devId: mock.idevId, ptId: parent.id, dataType: IOMMU_HWPT_DATA_SELFTEST, data: new Uint8Array(4), faultId: 0xffffffff }));
+    const iopf = fd.allocHwpt(mock, parent, { selftestIotlb: IOMMU_TEST_IOTLB_DEFAULT, fault: queue });
+    mock.replace(iopf);
+    expect(queue.read()).toEqual([]);
+
+    mock.triggerIopf({ pasid: 1, grpid: 2, perm: IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE, addr: 0xdeadbeafn });
+    const faults = queue.read();
+    expect(faults).toHaveLength(1);
+    expect(faults[0]).toMatchObject({ devId: mock.idevId, pasid: 1, grpid: 2, addr: 0xdeadbeafn, perm: 3 });
+    expect(queue.respond([{ cookie: faults[0]!.cookie }])).toBe(1);
+    expectErrno('EINVAL', () => queue.respond([{ cookie: faults[0]!.cookie }])); // answered already
+    mock.replace(ioas);
+  });
+});
+
+describe('VFIO type1 compatibility', () => {
+  test.for([
+    ['type1v2', VFIO_TYPE1v2_IOMMU],
+    ['type1', VFIO_TYPE1_IOMMU],
+  ] as const)('%s: extensions, info with the IOVA range chain, map and unmap', ([, type], ctx) => {
+    requires(ctx, 'VFIO_SET_IOMMU');
+    const vfio = fd.vfio;
+    expect(vfio.apiVersion()).toBe(VFIO_API_VERSION);
+    expect(vfio.checkExtension(VFIO_TYPE1v2_IOMMU)).toBe(1);
+    expect(vfio.checkExtension(VFIO_UNMAP_ALL)).toBe(1);
+    expect(vfio.checkExtension(0x7777)).toBe(0);
+    fd.mockDomain(ioas);
+    fd.setVfioIoas(ioas);
+    vfio.setIommu(type);
+    const info = vfio.info();
+    expect(info.flags & VFIO_IOMMU_INFO_CAPS).toBeTruthy();
+    expect(info.iovaPgsizes).not.toBe(0n);
+    expect(info.iovaRanges).toEqual([{ start: MOCK_APERTURE_START, last: (1n << 31n) - 1n }]);
+
+    vfio.mapDma(MOCK_APERTURE_START, buffer);
+    using access = fd.createAccess(ioas);
+    expectBytes(access.read(MOCK_APERTURE_START, 64), buffer.bytes.subarray(0, 64));
+    expect(buffer.mappings).toBe(1);
+    expect(vfio.unmapDma(MOCK_APERTURE_START, BUFFER_SIZE)).toBe(BigInt(BUFFER_SIZE));
+    expect(buffer.mappings).toBe(0);
+    vfio.mapDma(MOCK_APERTURE_START, buffer, { length: PAGE_SIZE });
+    vfio.mapDma(MOCK_APERTURE_START + BigInt(PAGE_SIZE), buffer, { offset: PAGE_SIZE, length: PAGE_SIZE });
+    expect(vfio.unmapAll()).toBe(BigInt(2 * PAGE_SIZE));
+  });
+
+  test('SET_IOMMU with an unknown type is refused', (ctx) => {
+    requires(ctx, 'VFIO_SET_IOMMU');
+    fd.setVfioIoas(ioas);
+    expect(() => fd.vfio.setIommu(0x77)).toThrow(IommufdError);
+  });
+});
+
+describe('batches', () => {
+  test('a thousand map/unmap pairs in one call, with every result', () => {
+    using small = DmaBuffer.alloc(PAGE_SIZE);
+    const result = fd.batch((b) => {
+      for (let i = 0; i < 1000; i++) b.mapFixed(ioas, MOCK_APERTURE_START, small).unmap(ioas, MOCK_APERTURE_START, PAGE_SIZE);
+    });
+    expect(result.error).toBeNull();
+    expect(result.errorIndex).toBe(-1);
+    expect(result.results).toHaveLength(2000);
+    expect(result.results[0]).toBe(MOCK_APERTURE_START);
+    expect(result.results[1]).toBe(BigInt(PAGE_SIZE));
+    expect(small.mappings).toBe(0);
+  });
+
+  test('a batch stops at the first error and reports its index and errno', () => {
+    using small = DmaBuffer.alloc(PAGE_SIZE);
+    const result = fd.batch((b) =>
+      b.mapFixed(ioas, MOCK_APERTURE_START, small).mapFixed(ioas, MOCK_APERTURE_START, small).unmap(ioas, MOCK_APERTURE_START, PAGE_SIZE),
+    );
+    expect(result.errorIndex).toBe(1);
+    expect(result.error).toBeInstanceOf(IommufdError);
+    expect((result.error as IommufdError).code).toBe('EEXIST');
+    expect(result.results).toHaveLength(1);
+    expect(small.mappings).toBe(1); // the first map succeeded and holds the memory
+    ioas.unmapAll();
+  });
+});
+
+describe('fault injection (fail-nth)', () => {
+  test('every injected failure of a map-and-pin body is a clean IommufdError, and nothing leaks', (ctx) => {
+    requires(ctx, 'failNth');
+    const failures: IommufdError[] = [];
+    let iterations = 0;
+    for (let nth = 1; nth < 400; nth++) {
+      iterations = nth;
+      using sweepFd = openIommufd();
+      const sweepIoas = sweepFd.allocIoas();
+      const mock = sweepFd.mockDomain(sweepIoas);
+      const result = sweepFd.batch((b) => b.mapFixed(sweepIoas, MOCK_APERTURE_START, buffer).unmap(sweepIoas, MOCK_APERTURE_START, BUFFER_SIZE), { failNth: nth });
+      if (result.error) {
+        expect(result.error).toBeInstanceOf(IommufdError);
+        failures.push(result.error as IommufdError);
+      }
+      // Whatever failed, no page stays pinned and everything can be torn down.
+      sweepIoas.unmapAll();
+      fd.checkRefs(buffer, 0);
+      mock.destroy();
+      sweepIoas.destroy();
+      if (!result.injected) {
+        expect(result.error).toBeNull();
+        break;
+      }
+    }
+    expect(iterations).toBeGreaterThan(1);
+    expect(failures.length).toBeGreaterThan(0);
+    for (const f of failures) expect(['ENOMEM', 'EFAULT', 'EINVAL', 'ENOENT']).toContain(f.code);
+  });
+});
