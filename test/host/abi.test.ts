@@ -12,6 +12,7 @@ const TARBALL = '/usr/src/linux-source-6.12.tar.xz';
 const HEADERS = [
   'include/uapi/linux/iommufd.h',
   'drivers/iommu/iommufd/iommufd_test.h',
+  'include/uapi/linux/vfio.h',
   'include/uapi/asm-generic/errno-base.h',
   'include/uapi/asm-generic/errno.h',
 ];
@@ -44,9 +45,13 @@ test.skipIf(!tree && !strict)('native/uapi.h and lib/uapi.ts match the 6.12 uapi
   // Only these two come from the tree; <linux/types.h> & co. from the system.
   copyFileSync(join(tree!, HEADERS[0]!), join(include, 'linux', 'iommufd.h'));
   copyFileSync(join(tree!, HEADERS[1]!), join(include, 'iommufd_test.h'));
-  const constants = Object.entries(uapi)
-    .map(([name, value]) => `constexpr unsigned long long ${name} = ${value}ULL;`)
-    .join('\n');
+  copyFileSync(join(tree!, HEADERS[2]!), join(include, 'linux', 'vfio.h'));
+  // Scalars as they are; tables (IOMMU_TEST_OPS, IOMMUFD_CMDS) as TABLE_KEY.
+  const scalars = Object.entries(uapi).flatMap(([name, value]) =>
+    typeof value === 'object' ? Object.entries(value).map(([key, v]) => [`${name}_${key}`, v] as const) : [[name, value] as const],
+  );
+  // Prefixed: the kernel headers #define the same names.
+  const constants = scalars.map(([name, value]) => `constexpr unsigned long long TS_${name} = ${value}ULL;`).join('\n');
   writeFileSync(join(include, 'ts_constants.h'), `namespace ts {\n${constants}\n}\n`);
 
   const source = join(import.meta.dirname, '..', 'abi', 'abi_check.cc');
@@ -61,7 +66,7 @@ test.skipIf(!tree && !strict)('native/uapi.h and lib/uapi.ts match the 6.12 uapi
 test.skipIf(!tree && !strict)('lib/errno.ts has every errno of the kernel headers, with the same number', () => {
   expect(tree).not.toBeNull();
   const fromHeaders: Record<string, number> = {};
-  for (const header of HEADERS.slice(2)) {
+  for (const header of HEADERS.slice(3)) {
     for (const match of readFileSync(join(tree!, header), 'utf8').matchAll(/^#define\s+(E\w+)\s+(\d+)\b/gm))
       fromHeaders[match[1]!] = Number(match[2]);
   }
