@@ -127,6 +127,6 @@ describe('Iommufd.open', () => {
   });
 
   test('an unknown backend is a TypeError', () => {
-    expect(() => Iommufd.open({ backend: 'sim' as 'native' })).toThrow(TypeError);
+    expect(() => Iommufd.open({ backend: 'bogus' as 'native' })).toThrow(TypeError);
   });
 });
