@@ -389,3 +389,24 @@ describe('fault injection (fail-nth)', () => {
     for (const f of failures) expect(['ENOMEM', 'EFAULT', 'EINVAL', 'ENOENT']).toContain(f.code);
   });
 });
+
+describe('bad input reaches each new ioctl as a clean errno', () => {
+  test('wrong id types, bad flags, misalignment and overflow', (ctx) => {
+    requires(ctx, 'IOMMU_HWPT_SET_DIRTY_TRACKING', 'IOMMU_HWPT_GET_DIRTY_BITMAP', 'IOMMU_IOAS_COPY', 'VFIO_IOMMU_MAP_DMA');
+    const mock = fd.mockDomain(ioas);
+    const b = fd.backend;
+    // An IOAS id where a HWPT id is expected.
+    expectErrno('ENOENT', () => b.hwptSetDirtyTracking(ioas.id, true), 'IOMMU_HWPT_SET_DIRTY_TRACKING');
+    // A domain without dirty tracking refuses to start it.
+    expectErrno('EOPNOTSUPP', () => b.hwptSetDirtyTracking(mock.hwptId, true), 'IOMMU_HWPT_SET_DIRTY_TRACKING');
+    // A bitmap read at an IOVA not aligned to the page size.
+    expectErrno('EINVAL', () => b.hwptGetDirtyBitmap(mock.hwptId, 0, MOCK_APERTURE_START + 1n, 4096n, 4096n, new BigUint64Array(1)));
+    // iova + length wrapping past 2^64 in a copy's destination.
+    ioas.mapFixed(MOCK_APERTURE_START, buffer);
+    expectErrno('EOVERFLOW', () => b.ioasCopy(ioas.id, ioas.id, 0b11 /* FIXED_IOVA | WRITEABLE */, (1n << 64n) - 4096n, MOCK_APERTURE_START, 8192n));
+    // A zero-size VFIO map.
+    fd.setVfioIoas(ioas);
+    fd.vfio.setIommu(VFIO_TYPE1v2_IOMMU);
+    expectErrno('EINVAL', () => fd.vfio.mapDma(MOCK_APERTURE_START, buffer, { length: 0 }), 'VFIO_IOMMU_MAP_DMA');
+  });
+});
