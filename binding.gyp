@@ -2,15 +2,7 @@
   "targets": [
     {
       "target_name": "iommufd",
-      "sources": [
-        "native/addon.cc",
-        "native/dma_buffer.cc",
-        "native/fail_nth.cc",
-        "native/hwpt.cc",
-        "native/ioas.cc",
-        "native/selftest.cc",
-        "native/vfio_compat.cc"
-      ],
+      "sources": ["<!@(node -p \"require('fs').readdirSync('native').filter(f => f.endsWith('.cc')).map(f => 'native/' + f).join(' ')\")"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
