@@ -1,0 +1,99 @@
+// Runs inside the test VM (see bench/kernel/run.mjs): the three workloads in C
+// (compiled here), in TypeScript one call per op, and in TypeScript batched,
+// each repeated; prints one JSON document between markers.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DmaBuffer, Iommufd } from '../../dist/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
+const IOVA = 1n << 24n;
+const TWO_MIB = 2 * 1024 * 1024;
+
+const binary = join(mkdtempSync(join(tmpdir(), 'bench-')), 'ioctl_bench');
+execFileSync('g++', ['-O2', '-std=c++17', '-o', binary, join(here, 'ioctl_bench.cc')], { stdio: 'inherit' });
+
+function timeIt(fn) {
+  const start = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function runTs(batched) {
+  const fd = Iommufd.open();
+  const buffer = DmaBuffer.alloc(TWO_MIB);
+  try {
+    return workloads(fd, buffer, batched);
+  } finally {
+    fd.close();
+    buffer.free();
+  }
+}
+
+function workloads(fd, buffer, batched) {
+  buffer.bytes.fill(0x5a);
+  const ioas = fd.allocIoas();
+  const out = {};
+
+  out.map4k = timeIt(() => {
+    if (batched) {
+      fd.batch((b) => {
+        for (let i = 0; i < 10000; i++) b.mapFixed(ioas, IOVA, buffer, { length: 4096 }).unmap(ioas, IOVA, 4096);
+      });
+    } else {
+      for (let i = 0; i < 10000; i++) {
+        ioas.mapFixed(IOVA, buffer, { length: 4096 });
+        ioas.unmap(IOVA, 4096);
+      }
+    }
+  });
+
+  ioas.mapFixed(IOVA, buffer, { length: 4 * 4096 });
+  const access = fd.createAccess(ioas);
+  const tmp = new Uint8Array(64);
+  let ops = 0;
+  out.accessRw = timeIt(() => {
+    const sweep = (rw) => {
+      for (let iova = IOVA + 4096n - 50n; iova < IOVA + 4096n + 50n; iova++)
+        for (let length = 1; length < 64; length++) {
+          rw(iova, length, false);
+          rw(iova, length, true);
+          ops += 2;
+        }
+    };
+    if (batched) fd.batch((b) => sweep((iova, length, write) => b.accessRw(access, iova, tmp, { length, write })));
+    else sweep((iova, length, write) => access.rw(iova, tmp, { length, write }));
+  });
+  out.accessRwOps = ops;
+  access.close();
+  ioas.unmap(IOVA, 4 * 4096);
+
+  fd.mockDomain(ioas);
+  out.map2mDomain = timeIt(() => {
+    if (batched) {
+      fd.batch((b) => {
+        for (let i = 0; i < 1000; i++) b.mapFixed(ioas, IOVA, buffer).unmap(ioas, IOVA, TWO_MIB);
+      });
+    } else {
+      for (let i = 0; i < 1000; i++) {
+        ioas.mapFixed(IOVA, buffer);
+        ioas.unmap(IOVA, TWO_MIB);
+      }
+    }
+  });
+  return out;
+}
+
+const runs = { c: [], ts: [], tsBatch: [] };
+for (let r = 0; r < REPEATS; r++) {
+  // Interleave the three so drift on the noisy host hits them alike.
+  runs.c.push(JSON.parse(execFileSync(binary, { encoding: 'utf8' })));
+  runs.ts.push(runTs(false));
+  runs.tsBatch.push(runTs(true));
+}
+console.log('@@BENCH-JSON@@');
+console.log(JSON.stringify({ repeats: REPEATS, kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(), runs }));
+console.log('@@BENCH-END@@');
