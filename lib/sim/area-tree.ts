@@ -16,9 +16,25 @@ export interface Interval {
 
 const MAX_ITEMS = 64;
 const MIN_ITEMS = 16;
-/** Rounding slack of (Number(a) - Number(b)) for u64 a, b: conversions err by <= 2^10 each. */
-const GAP_SLACK = 8192;
 const DIRTY = -1;
+const EXACT = 2 ** 53;
+
+/**
+ * An upper bound of the hole in front of an item starting at `start` after one
+ * ending at `prevLast` (-1 for none): exact below 2^53, else padded for the
+ * rounding of Number().
+ */
+function gapUpper(start: bigint, prevLast: number): number {
+  const s = Number(start);
+  const g = s - prevLast - 1;
+  return s >= EXACT ? g + s * 2 ** -50 : g;
+}
+
+/** A lower bound of `length` as a double. */
+function lengthLower(length: bigint): number {
+  const l = Number(length);
+  return l >= EXACT ? l - l * 2 ** -50 : l;
+}
 
 class Leaf<T extends Interval> {
   items: T[] = [];
@@ -313,7 +329,7 @@ export class AreaTree<T extends Interval> {
    */
   *holes(from: bigint, to: bigint, length: bigint): Generator<[bigint, bigint]> {
     if (from > to) return;
-    const lengthNum = Number(length);
+    const lengthNum = lengthLower(length);
     const f = this.floor(from);
     let pos = from;
     if (f) {
@@ -368,7 +384,7 @@ export class AreaTree<T extends Interval> {
       const parent: Inner<T> = node.parent;
       for (let i = parent.children.indexOf(node) + 1; i < parent.children.length; i++) {
         const child = parent.children[i]!;
-        if (gapOf(child) + GAP_SLACK < lengthNum) continue;
+        if (gapOf(child) < lengthNum) continue;
         const r = descend(child, length, lengthNum);
         if (r) return r;
       }
@@ -392,7 +408,7 @@ function gapOf<T extends Interval>(node: Node<T>): number {
     const items = node.items;
     let prev = node.prev ? Number(node.prev.items[node.prev.items.length - 1]!.last) : -1;
     for (let i = 0; i < items.length; i++) {
-      const g = Number(items[i]!.start) - prev - 1;
+      const g = gapUpper(items[i]!.start, prev);
       if (g > gap) gap = g;
       prev = Number(items[i]!.last);
     }
@@ -415,7 +431,7 @@ function scanLeaf<T extends Interval>(leaf: Leaf<T>, from: number, length: bigin
       if (start >= length) return i;
       continue;
     }
-    if (Number(start) - Number(prevItem.last) - 1 + GAP_SLACK < lengthNum) continue;
+    if (gapUpper(start, Number(prevItem.last)) < lengthNum) continue;
     if (start - prevItem.last - 1n >= length) return i;
   }
   return -1;
@@ -427,7 +443,7 @@ function descend<T extends Interval>(node: Node<T>, length: bigint, lengthNum: n
     return at >= 0 ? { leaf: node, index: at } : null;
   }
   for (const child of node.children) {
-    if (gapOf(child) + GAP_SLACK < lengthNum) continue;
+    if (gapOf(child) < lengthNum) continue;
     const r = descend(child, length, lengthNum);
     if (r) return r;
   }

@@ -144,7 +144,7 @@ export class SimBackend implements Backend {
   }
 
   ioasAlloc(): number {
-    return this.#run('IOMMU_IOAS_ALLOC', () => this.#ctx.add(new IoasObj()));
+    return this.#run('IOMMU_IOAS_ALLOC', () => this.#ctx.addFinalized(new IoasObj()));
   }
 
   /** iommufd_ioas_map() */
@@ -319,7 +319,7 @@ export class SimBackend implements Backend {
       }
       // iommufd_device_bind(): the driver holds a users ref until unbind.
       try {
-        ctx.add(idev);
+        ctx.addFinalized(idev);
       } catch (e) {
         ctx.abort(sobj);
         throw e;
@@ -333,6 +333,7 @@ export class SimBackend implements Backend {
         ctx.abort(sobj);
         throw e;
       }
+      sobj.finalized = true;
       return { stdevId: sobj.id, hwptId, idevId: idev.id };
     });
   }
@@ -403,7 +404,7 @@ export class SimBackend implements Backend {
       const ctx = this.#ctx;
       // iommufd_access_create(): an object (it takes an id), held by the driver and holding the ctx.
       const access = new AccessObj(ctx, (flags & NEEDS_PIN_PAGES) !== 0);
-      ctx.add(access);
+      ctx.addFinalized(access);
       access.users++;
       ctx.accessCreated();
       try {

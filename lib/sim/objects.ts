@@ -18,6 +18,8 @@ export abstract class SimObject {
   id = 0;
   /** refcount users: 1 for the table, plus one per holder. */
   users = 1;
+  /** iommufd_object_finalize() done: until then the id is reserved but lookups miss it. */
+  finalized = false;
   /** Release what the object holds (its ops->destroy). */
   abstract destroy(): void;
 }
@@ -35,7 +37,7 @@ export class ObjectTable {
     return this.#count;
   }
 
-  /** iommufd_object_alloc() + finalize: the lowest free id. Returns it, or null when full. */
+  /** iommufd_object_alloc(): reserve the lowest free id. Returns it, or null when full. */
   add(obj: SimObject): number | null {
     let id: number;
     if (this.#free.length > 0) id = heapPop(this.#free);
@@ -53,7 +55,7 @@ export class ObjectTable {
   /** iommufd_get_object(): the object, or null for ENOENT (missing, or not `type`). */
   get<T extends SimObject>(id: number, type?: ObjType): T | null {
     const obj = id > 0 ? this.#objects[id] : undefined;
-    if (!obj || (type !== undefined && obj.type !== type)) return null;
+    if (!obj || !obj.finalized || (type !== undefined && obj.type !== type)) return null;
     return obj as T;
   }
 

@@ -150,8 +150,16 @@ export class SimContext {
     return this.get<IoasObj>(id, ObjType.IOAS);
   }
 
+  /** iommufd_object_alloc(): the id is reserved; finalize() publishes the object. */
   add(obj: SimObject): number {
     return this.objects.add(obj) ?? fail('EBUSY');
+  }
+
+  /** iommufd_object_alloc() + iommufd_object_finalize() */
+  addFinalized(obj: SimObject): number {
+    const id = this.add(obj);
+    obj.finalized = true;
+    return id;
   }
 
   /** IOMMU_DESTROY: iommufd_object_remove(ictx, NULL, id, 0). */
@@ -230,6 +238,7 @@ export class SimContext {
     ioas.hwpts.push(hwpt);
     hwpt.inList = true;
     hwpt.autoDomain = true;
+    hwpt.finalized = true;
     return hwpt;
   }
 

@@ -1,0 +1,140 @@
+// Scale (10^5 areas, 1 TiB of IOVA in O(1) memory per area), pins as
+// intervals, the unmap callback across areas, and what close() releases.
+import { describe, expect, test } from 'vitest';
+import { IommufdError, Iommufd, SimBackend, type UserRange } from '../../lib/index.js';
+import { MOCK_APERTURE_START } from '../../lib/uapi.js';
+
+const PAGE = 4096;
+const FIXED = 7;
+
+function errno(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof IommufdError) return e.code;
+    throw e;
+  }
+  return 'OK';
+}
+
+function heapUsed(): number {
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+describe('scale', () => {
+  test('10^5 areas: lookups, random unmaps, IOVA allocation and unmap-all stay exact', () => {
+    const be = new SimBackend();
+    const ioas = be.ioasAlloc();
+    const range: UserRange = { bytes: new Uint8Array(PAGE), offset: 0, length: PAGE };
+    const n = 100_000;
+    for (let i = 0; i < n; i++) be.ioasMap(ioas, FIXED, range, BigInt(2 * i + 1) * 4096n);
+    expect(errno(() => be.ioasMap(ioas, FIXED, range, 4096n * 777n))).toBe('EEXIST');
+    // Every one-page hole is taken first-fit, lowest first: the hole at 2 pages.
+    expect(be.ioasMap(ioas, 6, range, 0n)).toBe(2n * 4096n);
+    // Two pages fit no hole below the last area: the allocator skips to the end.
+    const two: UserRange = { bytes: new Uint8Array(2 * PAGE), offset: 0, length: 2 * PAGE };
+    expect(be.ioasMap(ioas, 6, two, 0n)).toBe(BigInt(2 * n) * 4096n);
+    for (let i = 1; i < n; i += 7) expect(be.ioasUnmap(ioas, BigInt(2 * i + 1) * 4096n, 4096n)).toBe(4096n);
+    // Removing area i (page 2i + 1) opens pages [2i, 2i + 2]. For i = 1 page 2 is taken and
+    // 8 KiB alignment leaves one page; i = 8 gives [16, 18]: 16 pages is 8 KiB aligned.
+    expect(be.ioasMap(ioas, 6, two, 0n)).toBe(16n * 4096n);
+    const left = n - Math.ceil((n - 1) / 7) + 3;
+    expect(be.ioasUnmap(ioas, 0n, (1n << 64n) - 1n)).toBe(BigInt(left * PAGE + 2 * PAGE));
+  });
+
+  test('1 TiB of IOVA over one lazily allocated buffer costs a few hundred bytes per area', () => {
+    const be = new SimBackend();
+    const ioas = be.ioasAlloc();
+    const size = 2 ** 31; // 512 x 2 GiB = 1 TiB; untouched pages cost no RSS
+    const big = new Uint8Array(new ArrayBuffer(size));
+    const before = heapUsed();
+    for (let i = 0; i < 512; i++) be.ioasMap(ioas, FIXED, { bytes: big, offset: 0, length: size }, (1n << 40n) + BigInt(i) * BigInt(size));
+    const grew = heapUsed() - before;
+    expect(grew).toBeLessThan(512 * 1024);
+    // Pin 16 MiB (the mock's limit) in the middle of it: one interval, not 4096 entries.
+    const access = be.createAccess(ioas, 1);
+    const beforePin = heapUsed();
+    be.accessPages(access, 0, (1n << 40n) + 3n * BigInt(size) + 4096n, 16 * 1024 * 1024, null);
+    expect(heapUsed() - beforePin).toBeLessThan(64 * 1024);
+    const firstPinned = { bytes: big, offset: 4096, length: 16 * 1024 * 1024 };
+    be.mdCheckRefs(firstPinned, 1);
+    expect(errno(() => be.mdCheckRefs({ bytes: big, offset: 0, length: size }, 0))).toBe('EIO');
+    be.closeAccess(access);
+    be.mdCheckRefs({ bytes: big, offset: 0, length: size }, 0);
+    expect(be.ioasUnmap(ioas, 0n, (1n << 64n) - 1n)).toBe(1n << 40n);
+  });
+});
+
+describe('pins and the unmap callback', () => {
+  test('a pin spanning two areas is dropped whole when one of them is unmapped', () => {
+    using fd = Iommufd.open({ backend: 'sim' });
+    const ioas = fd.allocIoas();
+    const bytes = new Uint8Array(new ArrayBuffer(8 * PAGE));
+    ioas.mapFixed(MOCK_APERTURE_START, bytes, { length: 4 * PAGE });
+    ioas.mapFixed(MOCK_APERTURE_START + BigInt(4 * PAGE), bytes, { offset: 4 * PAGE, length: 4 * PAGE });
+    using access = fd.createAccess(ioas, { needsPinPages: true });
+    const pin = access.pinPages(MOCK_APERTURE_START + BigInt(2 * PAGE), 4 * PAGE, { verify: { memory: bytes, offset: 2 * PAGE } });
+    fd.checkRefs(bytes, 0, { length: 2 * PAGE });
+    fd.checkRefs(bytes, 1, { offset: 2 * PAGE, length: 4 * PAGE });
+    ioas.unmap(MOCK_APERTURE_START, 4 * PAGE);
+    fd.checkRefs(bytes, 0); // the second area's pages were unpinned too
+    expect(errno(() => pin.unpin())).toBe('ENOENT');
+  });
+
+  test('the same memory mapped twice is pinned once per mapping under a domain', () => {
+    using fd = Iommufd.open({ backend: 'sim' });
+    const ioas = fd.allocIoas();
+    const mock = fd.mockDomain(ioas);
+    const bytes = new Uint8Array(new ArrayBuffer(4 * PAGE));
+    const a = ioas.mapAnywhere(bytes);
+    const b = ioas.mapAnywhere(bytes, { length: 2 * PAGE });
+    fd.checkRefs(bytes, 2, { length: 2 * PAGE });
+    fd.checkRefs(bytes, 1, { offset: 2 * PAGE });
+    expect(errno(() => fd.checkRefs(bytes, 1, { offset: 100, length: PAGE }))).toBe('EINVAL'); // unaligned uptr
+    mock.checkMap(b, bytes, { length: 2 * PAGE });
+    ioas.unmap(a, 4 * PAGE);
+    fd.checkRefs(bytes, 1, { length: 2 * PAGE });
+    mock.destroy();
+    fd.checkRefs(bytes, 0);
+  });
+});
+
+describe('close()', () => {
+  test('closing the iommufd releases every object and pin; an open access keeps it alive until closed', () => {
+    const be = new SimBackend();
+    const ioas = be.ioasAlloc();
+    be.mockDomain(ioas);
+    const memory: UserRange = { bytes: new Uint8Array(new ArrayBuffer(8 * PAGE)), offset: 0, length: 8 * PAGE };
+    be.ioasMap(ioas, FIXED, memory, MOCK_APERTURE_START);
+    const access = be.createAccess(ioas, 1);
+    be.accessPages(access, 0, MOCK_APERTURE_START, PAGE, null);
+    const other = new SimBackend(); // checkRefs is process-wide, like page refcounts
+    other.mdCheckRefs(memory, 1);
+    be.close();
+    expect(errno(() => be.ioasAlloc())).toBe('EBADF');
+    expect(errno(() => be.close())).toBe('EBADF');
+    other.mdCheckRefs(memory, 1); // the access holds the context (iommufd_ctx_get())
+    // The closed iommufd answers EBADF, but the access still works through another one
+    // (iommufd_access_get() looks the access up by its fd alone).
+    expect(errno(() => be.accessRw(access, 0, MOCK_APERTURE_START, { bytes: new Uint8Array(8), offset: 0, length: 8 }))).toBe('EBADF');
+    other.accessRw(access, 0, MOCK_APERTURE_START, { bytes: new Uint8Array(8), offset: 0, length: 8 });
+    be.closeAccess(access);
+    other.mdCheckRefs(memory, 0);
+    expect(be.objectCount).toBe(0);
+    expect(errno(() => other.accessRw(access, 0, 0n, { bytes: new Uint8Array(8), offset: 0, length: 8 }))).toBe('EBADFD');
+    other.close();
+  });
+
+  test('access handles are small numbers from 3 up; 0 to 2 are never accesses', () => {
+    const be = new SimBackend();
+    const ioas = be.ioasAlloc();
+    const fds = [be.createAccess(ioas, 0), be.createAccess(ioas, 0)];
+    expect(fds.every((f) => f >= 3)).toBe(true);
+    for (const bad of [0, 1, 2]) expect(errno(() => be.destroyAccessPages(bad, 0))).toBe('EBADFD');
+    for (const f of fds) be.closeAccess(f);
+    be.close();
+  });
+});
