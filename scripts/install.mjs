@@ -22,9 +22,9 @@ function nodeGypCommand() {
 }
 
 if (process.env.IOMMUFD_SKIP_NATIVE === '1') {
-  say('IOMMUFD_SKIP_NATIVE=1: not building the native addon; only the simulator-independent parts are usable.');
+  say('IOMMUFD_SKIP_NATIVE=1: not building the native addon; the simulator backend and the rest of the package still work.');
 } else if (process.platform !== 'linux') {
-  say(`the native addon needs Linux (this is ${process.platform}); installed without it.`);
+  say(`the native addon needs Linux (this is ${process.platform}); installed without it; the simulator backend works.`);
 } else {
   const [cmd, ...args] = nodeGypCommand();
   args.push('rebuild');
@@ -37,6 +37,6 @@ if (process.env.IOMMUFD_SKIP_NATIVE === '1') {
     const why = result.error ? result.error.message : `node-gyp exited with ${result.status}`;
     say(`could not build the native addon (${why}).`);
     say('Install a C++ toolchain (apt-get install g++ make python3) and run `npm rebuild iommufd`.');
-    say('Until then the native backend is unavailable; the rest of the package works.');
+    say('Until then the native backend is unavailable; the simulator backend (backend: "sim") and the rest work.');
   }
 }
