@@ -11,21 +11,28 @@
 
 namespace iommufd_addon {
 
-// The arguments of one op: a call's CallbackInfo, or one entry of a batch.
+// The arguments of one op: a call's CallbackInfo, or one entry of a batch
+// ([name, ...args]) with the batch's fd in front. Fixed capacity, no
+// allocation: batches run thousands of these.
 class Args {
  public:
+  static constexpr size_t kMax = 16;
   explicit Args(const Napi::CallbackInfo& info) : env_(info.Env()) {
-    for (size_t i = 0; i < info.Length(); i++) values_.push_back(info[i]);
+    for (size_t i = 0; i < info.Length() && count_ < kMax; i++) values_[count_++] = info[i];
   }
-  Args(Napi::Env env, const Napi::Array& array, uint32_t first) : env_(env) {
-    for (uint32_t i = first; i < array.Length(); i++) values_.push_back(array.Get(i));
+  Args(Napi::Env env, napi_value fd, const Napi::Array& entry) : env_(env) {
+    values_[count_++] = fd;
+    for (uint32_t i = 1; i < entry.Length() && count_ < kMax; i++) values_[count_++] = entry.Get(i);
   }
   Napi::Env Env() const { return env_; }
-  Napi::Value operator[](size_t i) const { return i < values_.size() ? values_[i] : env_.Undefined(); }
+  Napi::Value operator[](size_t i) const {
+    return i < count_ ? Napi::Value(env_, values_[i]) : env_.Undefined();
+  }
 
  private:
   Napi::Env env_;
-  std::vector<Napi::Value> values_;
+  napi_value values_[kMax] = {};
+  size_t count_ = 0;
 };
 
 // An op takes (fd, ...args) and returns its result; errors are thrown.

@@ -205,14 +205,11 @@ export class NativeBackend implements Backend {
 
   /**
    * Run addon ops in one native call (see native/addon.cc Batch): each entry is
-   * [opName, ...args without the fd]. With failNth > 0 fault injection is
+   * [opName, ...args without the fd]; the fd is this backend's. With failNth > 0 fault injection is
    * armed right around the batch.
    */
   batch(ops: [string, ...unknown[]][], failNth = 0) {
-    return this.#addon.batch(
-      ops.map(([name, ...args]) => [name, this.#fd, ...args]),
-      failNth,
-    );
+    return this.#addon.batch(this.#fd, ops, failNth);
   }
 
   /** errno of iommufd ioctl `nr` probed with size 0 (ENOTTY: unknown to this kernel). */

@@ -9,6 +9,8 @@ import { IommufdError } from '../errors.js';
 
 type Bytes = ArrayBufferView | ArrayBuffer;
 type Ids = { stdevId: number; hwptId: number; idevId: number };
+/** An mmap()ed VFIO region, opaque to JS (a napi external). */
+export type MmioHandle = { readonly __mmio: unique symbol };
 
 /** The addon's exports (native/*.cc). Every op takes the iommufd (or access/fault) fd first. */
 export interface Addon {
@@ -16,7 +18,7 @@ export interface Addon {
   pageSize(): number;
   open(path: string): number;
   close(fd: number): void;
-  batch(ops: unknown[][], failNth: number): { results: unknown[]; errorIndex: number; error: Error | null; injected: boolean };
+  batch(fd: number, ops: unknown[][], failNth: number): { results: unknown[]; errorIndex: number; error: Error | null; injected: boolean };
   failNthSupported(): boolean;
   probeIoctl(fd: number, nr: number): number;
   probeTestOp(fd: number, op: number, id: number): number;
@@ -62,6 +64,26 @@ export interface Addon {
   vfioIommuGetInfo(fd: number): Uint8Array;
   vfioMapDma(fd: number, flags: number, memory: Bytes, offset: number, size: number, iova: bigint): void;
   vfioUnmapDma(fd: number, flags: number, iova: bigint, size: bigint): bigint;
+  // vfio_device.cc: fd is the VFIO device cdev; an MMIO handle is opaque
+  vfioDeviceBindIommufd(fd: number, iommufd: number): number;
+  vfioDeviceAttachPt(fd: number, ptId: number): number;
+  vfioDeviceDetachPt(fd: number): void;
+  vfioDeviceGetInfo(fd: number): { flags: number; numRegions: number; numIrqs: number; argsz: number };
+  vfioDeviceGetRegionInfo(fd: number, index: number): { flags: number; index: number; size: bigint; offset: bigint; capOffset: number; info: Uint8Array };
+  vfioDeviceGetIrqInfo(fd: number, index: number): { flags: number; index: number; count: number };
+  vfioDeviceReset(fd: number): void;
+  vfioDevicePread(fd: number, memory: Bytes, offset: number, length: number, fileOffset: bigint): number;
+  vfioDevicePwrite(fd: number, memory: Bytes, offset: number, length: number, fileOffset: bigint): number;
+  vfioRegionMmap(fd: number, fileOffset: bigint, length: number, writable: boolean): MmioHandle;
+  mmioUnmap(handle: MmioHandle): boolean;
+  mmioRead8(handle: MmioHandle, offset: number): number;
+  mmioRead16(handle: MmioHandle, offset: number): number;
+  mmioRead32(handle: MmioHandle, offset: number): number;
+  mmioRead64(handle: MmioHandle, offset: number): bigint;
+  mmioWrite8(handle: MmioHandle, offset: number, value: number): void;
+  mmioWrite16(handle: MmioHandle, offset: number, value: number): void;
+  mmioWrite32(handle: MmioHandle, offset: number, value: number): void;
+  mmioWrite64(handle: MmioHandle, offset: number, value: bigint): void;
   // dma_buffer.cc
   dmaAlloc(length: number, huge: string, shared: boolean): ArrayBuffer;
   dmaFree(buffer: ArrayBuffer): boolean;
