@@ -34,10 +34,12 @@ export interface OpenOptions {
   /** Character device to open; default /dev/iommu. */
   path?: string;
   /**
-   * Which backend: 'native' (the default) opens the device through the addon;
-   * 'sim' is the pure-TypeScript simulator of the 6.12 kernel and its test
-   * mock (any OS); 'auto' is native when the addon loads and the device
-   * opens, else the simulator.
+   * Which backend: 'native' opens the device through the addon; 'sim' is the
+   * pure-TypeScript simulator of the 6.12 kernel and its test mock (any OS);
+   * 'auto' (the default) is native where the device exists and the addon
+   * loads, else the simulator. A device that exists but cannot be opened
+   * (permissions) is an error, never a silent switch to the simulator.
+   * `fd.backend.name` tells which one you got.
    */
   backend?: 'native' | 'sim' | 'auto';
 }
@@ -98,7 +100,7 @@ export class Iommufd implements Disposable {
   /** Open /dev/iommu (or `options.path`) with the native backend, or the simulator. */
   static open(options: OpenOptions = {}): Iommufd {
     const path = options.path ?? '/dev/iommu';
-    const kind = options.backend ?? 'native';
+    const kind = options.backend ?? 'auto';
     if (kind !== 'native' && kind !== 'sim' && kind !== 'auto')
       throw new TypeError(`unknown backend ${String(kind)}; use 'native', 'sim' or 'auto'`);
     if (kind === 'sim') return new Iommufd(SimBackend.open());
@@ -107,7 +109,10 @@ export class Iommufd implements Disposable {
       try {
         return new Iommufd(NativeBackend.open(path));
       } catch (e) {
-        if (e instanceof IommufdError && e.op === 'open') return new Iommufd(SimBackend.open());
+        // Only a missing device means "no iommufd here"; anything else is a real problem.
+        if (e instanceof IommufdError && e.op === 'open' && ['ENOENT', 'ENODEV', 'ENXIO'].includes(e.code))
+          return new Iommufd(SimBackend.open());
+        if (e instanceof IommufdError && e.op === 'open') throw explainOpenFailure(e, path);
         throw e;
       }
     }
@@ -304,6 +309,7 @@ function explainOpenFailure(e: IommufdError, path: string): IommufdError {
     detail = existsSync('/sys/class/misc/iommu')
       ? `${path} is missing although the kernel has iommufd: is devtmpfs mounted?`
       : `${path} does not exist: the kernel lacks CONFIG_IOMMUFD (or the module is not loaded: modprobe iommufd)`;
+  else if (e.code === 'ENOTTY') detail = `${path} is not an iommufd (it does not answer iommufd ioctls)`;
   else if (e.code === 'EACCES' || e.code === 'EPERM')
     detail = `no permission to open ${path}: run as root or grant access to the device node`;
   else detail = `cannot open ${path}`;

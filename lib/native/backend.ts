@@ -14,7 +14,7 @@ import type {
   UserRange,
   VfioIommuInfo,
 } from '../backend.js';
-import { errnoNumber } from '../errors.js';
+import { IommufdError, errnoNumber } from '../errors.js';
 import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from '../uapi.js';
 import { parseVfioIommuInfo } from '../vfio-info.js';
 import { type Addon, addon } from './binding.js';
@@ -30,8 +30,15 @@ export class NativeBackend implements Backend {
     this.#fd = fd;
   }
 
+  /** Opens `path` and checks that it is an iommufd (ENOTTY from open() otherwise). */
   static open(path: string): NativeBackend {
-    return new NativeBackend(addon().open(path));
+    const backend = new NativeBackend(addon().open(path));
+    // IOMMU_DESTROY with size 0 is EINVAL on an iommufd and ENOTTY on anything else.
+    if (backend.probeIoctl(IOMMUFD_CMDS.IOMMU_DESTROY) === errnoNumber('ENOTTY')) {
+      backend.close();
+      throw new IommufdError(errnoNumber('ENOTTY'), 'open', `(${path} is not an iommufd)`);
+    }
+    return backend;
   }
 
   get fd(): number {

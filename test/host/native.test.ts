@@ -115,7 +115,7 @@ describe('Iommufd.open', () => {
   test('a missing device explains itself', () => {
     const error = (() => {
       try {
-        Iommufd.open({ path: '/nonexistent/iommu' });
+        Iommufd.open({ path: '/nonexistent/iommu', backend: 'native' });
       } catch (e) {
         return e as IommufdError;
       }
@@ -124,6 +124,13 @@ describe('Iommufd.open', () => {
     expect(error?.code).toBe('ENOENT');
     expect(error?.syscall).toBe('open');
     expect(error?.message).toMatch(/\/nonexistent\/iommu/);
+  });
+
+  test('auto (the default) falls back to the simulator only where the device is missing', () => {
+    using fd = Iommufd.open({ path: '/nonexistent/iommu' });
+    expect(fd.backend.name).toBe('sim');
+    // A device that exists but is no iommufd is an error, not a silent fallback.
+    expect(() => Iommufd.open({ path: '/proc/version' })).toThrow(IommufdError);
   });
 
   test('an unknown backend is a TypeError', () => {

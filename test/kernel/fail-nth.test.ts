@@ -15,9 +15,9 @@ test('setupFailslab lets every allocation be failed, as the kernel harness does'
 test('failNthSweep fails each allocation of mock domain + map in turn, and nothing leaks', () => {
   setupFailslab();
   using buffer = DmaBuffer.alloc(32 * PAGE_SIZE);
-  using checker = Iommufd.open();
+  using checker = Iommufd.open({ backend: 'native' });
   const sweep = failNthSweep((nth) => {
-    using fd = Iommufd.open();
+    using fd = Iommufd.open({ backend: 'native' });
     const ioas = fd.allocIoas();
     const result = fd.batch((b) => b.raw('testMockDomain', ioas.id).mapFixed(ioas, MOCK_APERTURE_START, buffer), {
       failNth: nth,
@@ -36,7 +36,7 @@ test('failNthSweep fails each allocation of mock domain + map in turn, and nothi
 });
 
 test('an armed injection that never fires is reported as not injected', () => {
-  using fd = Iommufd.open();
+  using fd = Iommufd.open({ backend: 'native' });
   const result = fd.batch((b) => b.raw('ioasAlloc'), { failNth: 1000 });
   expect(result.error).toBeNull();
   expect(result.injected).toBe(false);

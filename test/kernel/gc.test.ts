@@ -4,7 +4,7 @@ import { DmaBuffer, Iommufd, MOCK_APERTURE_START } from '../../lib/index.js';
 import { PAGE_SIZE, expectBytes, fillPattern, gcUntil } from '../helpers.js';
 
 test('a mapped DmaBuffer survives GC without references and is freed after unmap', async () => {
-  using fd = Iommufd.open();
+  using fd = Iommufd.open({ backend: 'native' });
   const ioas = fd.allocIoas();
   const length = 64 * PAGE_SIZE;
   const expected = new Uint8Array(length);
