@@ -22,7 +22,19 @@ import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from '../uapi.js';
 import { IOMMU_READ, IOMMU_WRITE, SimErrno, ULONG_MAX, U64_MAX, fail } from './io-pagetable.js';
 import { ObjType } from './objects.js';
 import { IoptPages, PAGE_SIZE, checkedUptr, pinCountsEqual } from './pages.js';
-import { AccessObj, Idev, IoasObj, MOCK_IO_PAGE_SIZE, SelftestObj, SimContext } from './selftest.js';
+import {
+  AccessObj,
+  FaultObj,
+  HwptNested,
+  HwptPaging,
+  Idev,
+  IoasObj,
+  MOCK_IO_PAGE_SIZE,
+  MOCK_NESTED_DOMAIN_IOTLB_NUM,
+  SelftestObj,
+  SimContext,
+} from './selftest.js';
+import { parseVfioIommuInfo } from '../vfio-info.js';
 
 // uapi flags (include/uapi/linux/iommufd.h, iommufd_test.h)
 const MAP_FIXED_IOVA = 1 << 0;
@@ -36,43 +48,89 @@ const RW_SLOW_PATH = 1 << 2;
 const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
 const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
 const ACCESS_MAX = 16 * 1024 * 1024;
+const OPTION_RLIMIT_MODE = 0;
+const OPTION_HUGE_PAGES = 1;
+const OPTION_OP_SET = 0;
+const OPTION_OP_GET = 1;
+const VFIO_IOAS_GET = 0;
+const VFIO_IOAS_SET = 1;
+const VFIO_IOAS_CLEAR = 2;
+const HWPT_FAULT_ID_VALID = 1 << 2;
+const HWPT_DATA_NONE = 0;
+const HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
+const HW_INFO_SELFTEST_REGVAL = 0xdeadbeef;
+const HW_CAP_DIRTY_TRACKING = 1n;
+const GET_DIRTY_BITMAP_NO_CLEAR = 1;
+const INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+const INVALIDATE_FLAG_ALL = 1 << 0;
+const INVALIDATE_ENTRY_NUM_MAX = 1 << 19;
+const PGFAULT_FLAGS_PASID_VALID = 1 << 0;
+const PGFAULT_FLAGS_LAST_PAGE = 1 << 1;
+const PAGE_RESP_SUCCESS = 0;
+const PAGE_RESP_INVALID = 1;
+const VFIO_API_VERSION = 0;
+const VFIO_TYPE1_IOMMU = 1;
+const VFIO_TYPE1v2_IOMMU = 3;
+const VFIO_DMA_CC_IOMMU = 4;
+const VFIO_UNMAP_ALL = 9;
+const VFIO_DMA_MAP_FLAG_READ = 1 << 0;
+const VFIO_DMA_MAP_FLAG_WRITE = 1 << 1;
+const VFIO_DMA_UNMAP_FLAG_ALL = 1 << 1;
+const VFIO_IOMMU_INFO_PGSIZES = 1 << 0;
+const VFIO_IOMMU_INFO_CAPS = 1 << 1;
+const VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE = 1;
+const VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL = 3;
 const PAGE = BigInt(PAGE_SIZE);
 
 /** What the simulator models: the rest answers like a kernel without it. */
 const SIMULATED_IOCTLS = new Set([
-  'IOMMU_DESTROY',
-  'IOMMU_IOAS_ALLOC',
-  'IOMMU_IOAS_ALLOW_IOVAS',
-  'IOMMU_IOAS_IOVA_RANGES',
-  'IOMMU_IOAS_MAP',
-  'IOMMU_IOAS_UNMAP',
-  'IOMMU_TEST_CMD',
+  ...Object.keys(IOMMUFD_CMDS),
+  'VFIO_GET_API_VERSION',
+  'VFIO_CHECK_EXTENSION',
+  'VFIO_SET_IOMMU',
+  'VFIO_IOMMU_GET_INFO',
+  'VFIO_IOMMU_MAP_DMA',
+  'VFIO_IOMMU_UNMAP_DMA',
 ]);
-const SIMULATED_TEST_OPS = new Set([
-  'ADD_RESERVED',
-  'MOCK_DOMAIN',
-  'MOCK_DOMAIN_FLAGS',
-  'MD_CHECK_MAP',
-  'MD_CHECK_REFS',
-  'CREATE_ACCESS',
-  'DESTROY_ACCESS_PAGES',
-  'ACCESS_PAGES',
-  'ACCESS_RW',
-  'SET_TEMP_MEMORY_LIMIT',
-  'ACCESS_REPLACE_IOAS',
-]);
+const SIMULATED_TEST_OPS = new Set(Object.keys(IOMMU_TEST_OPS));
 
 // ---- process-wide state: file descriptors of accesses, the mock's globals ----
 
-/** Access "fds": the kernel hands out real fds; the simulator its own numbers from 3 up. */
-const accessFds = new Map<number, AccessObj>();
+/** Access and fault queue "fds": the kernel hands out real fds; the simulator its own numbers from 3 up. */
+const simFds = new Map<number, AccessObj | FaultFile>();
 const FIRST_FD = 3;
 
-function allocFd(access: AccessObj): number {
+/** The file of a fault queue fd (iommufd_fault_fops). */
+interface FaultFile {
+  fault: FaultObj;
+  ctx: SimContext;
+}
+
+function allocFd(file: AccessObj | FaultFile): number {
   let fd = FIRST_FD;
-  while (accessFds.has(fd)) fd++;
-  accessFds.set(fd, access);
+  while (simFds.has(fd)) fd++;
+  simFds.set(fd, file);
   return fd;
+}
+
+/** Ends __iommu_read_and_clear_dirty() early; iova_bitmap_for_each()'s caller drops the error. */
+const STOP = Symbol('stop');
+
+function ctz(x: bigint): number {
+  let n = 0;
+  while (!(x & 1n)) {
+    x >>= 1n;
+    n++;
+  }
+  return n;
+}
+
+/** conv_iommu_prot() */
+function convProt(flags: number): number {
+  let prot = 0;
+  if (flags & MAP_WRITEABLE) prot |= IOMMU_WRITE;
+  if (flags & MAP_READABLE) prot |= IOMMU_READ;
+  return prot;
 }
 
 /** iommufd_test_memory_limit: global to the kernel. */
@@ -117,7 +175,7 @@ export class SimBackend implements Backend {
     const ioctls: Record<string, boolean> = {};
     for (const name of Object.keys(IOMMUFD_CMDS)) ioctls[name] = SIMULATED_IOCTLS.has(name);
     for (const name of ['VFIO_GET_API_VERSION', 'VFIO_CHECK_EXTENSION', 'VFIO_SET_IOMMU', 'VFIO_IOMMU_GET_INFO', 'VFIO_IOMMU_MAP_DMA', 'VFIO_IOMMU_UNMAP_DMA'])
-      ioctls[name] = false;
+      ioctls[name] = SIMULATED_IOCTLS.has(name);
     const testOps: Record<string, boolean> = {};
     for (const name of Object.keys(IOMMU_TEST_OPS)) testOps[name] = SIMULATED_TEST_OPS.has(name);
     return { backend: 'sim', kernel: 'sim-6.12', ioctls, testOps, failNth: false };
@@ -198,98 +256,381 @@ export class SimBackend implements Backend {
     });
   }
 
-  ioasCopy(): bigint {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'IOMMU_IOAS_COPY');
+  /** iommufd_ioas_copy(): the destination areas share the source's iopt_pages. */
+  ioasCopy(dstIoasId: number, srcIoasId: number, flags: number, dstIova: bigint, srcIova: bigint, length: bigint): bigint {
+    return this.#run('IOMMU_IOAS_COPY', () => {
+      if (flags & ~(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE)) fail('EOPNOTSUPP');
+      if (length >= ULONG_MAX || srcIova >= ULONG_MAX || dstIova >= ULONG_MAX) fail('EOVERFLOW');
+      if (!(flags & (MAP_WRITEABLE | MAP_READABLE))) fail('EINVAL');
+      const src = this.#ctx.getIoas(srcIoasId);
+      const list = src.iopt.getPages(srcIova, length);
+      const dst = this.#ctx.getIoas(dstIoasId);
+      return dst.iopt.mapPagesList(list, length, dstIova, convProt(flags), !(flags & MAP_FIXED_IOVA));
+    });
   }
 
-  option(): bigint {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'IOMMU_OPTION');
+  /** iommufd_option() */
+  option(optionId: number, op: number, objectId: number, val64: bigint): bigint {
+    return this.#run('IOMMU_OPTION', () => {
+      const ctx = this.#ctx;
+      if (optionId === OPTION_RLIMIT_MODE) {
+        // iommufd_option_rlimit_mode(): the simulator's caller has CAP_SYS_RESOURCE.
+        if (objectId) fail('EOPNOTSUPP');
+        if (op === OPTION_OP_GET) return ctx.accountModeMm ? 1n : 0n;
+        if (op === OPTION_OP_SET) {
+          if (ctx.objects.size > 0) fail('EBUSY');
+          if (val64 === 0n) ctx.accountModeMm = false;
+          else if (val64 === 1n) ctx.accountModeMm = true;
+          else fail('EINVAL');
+          return val64;
+        }
+        fail('EOPNOTSUPP');
+      }
+      if (optionId === OPTION_HUGE_PAGES) {
+        // iommufd_ioas_option() + iommufd_ioas_option_huge_pages()
+        const iopt = ctx.getIoas(objectId).iopt;
+        if (op === OPTION_OP_GET) return iopt.disableLargePages ? 0n : 1n;
+        if (op === OPTION_OP_SET) {
+          if (val64 === 0n) iopt.disableLargePagesOption();
+          else if (val64 === 1n) iopt.enableLargePages();
+          else fail('EINVAL');
+          return val64;
+        }
+        fail('EOPNOTSUPP');
+      }
+      fail('EOPNOTSUPP');
+    });
   }
 
-  vfioIoas(): number {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'IOMMU_VFIO_IOAS');
+  /** iommufd_vfio_ioas() */
+  vfioIoas(op: number, ioasId: number): number {
+    return this.#run('IOMMU_VFIO_IOAS', () => {
+      const ctx = this.#ctx;
+      switch (op) {
+        case VFIO_IOAS_GET:
+          return this.#compatIoas().id;
+        case VFIO_IOAS_SET:
+          ctx.vfioIoas = ctx.getIoas(ioasId);
+          return ioasId;
+        case VFIO_IOAS_CLEAR:
+          ctx.vfioIoas = null;
+          return ioasId;
+        default:
+          fail('EOPNOTSUPP');
+      }
+    });
   }
 
-  // ---- HWPT, hw info, dirty tracking, faults: not simulated yet --------------
-
-  hwptAlloc(_request: HwptAllocRequest): number {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'IOMMU_HWPT_ALLOC');
+  /** get_compat_ioas() */
+  #compatIoas(): IoasObj {
+    const ioas = this.#ctx.vfioIoas;
+    if (!ioas || ioas.users === 0) fail('ENODEV');
+    return ioas;
   }
 
-  getHwInfo(_devId: number, _data: Uint8Array): HwInfo {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'IOMMU_GET_HW_INFO');
+  // ---- HWPT, hw info, dirty tracking, faults ------------------------------------
+
+  /** iommufd_hwpt_alloc() */
+  hwptAlloc(request: HwptAllocRequest): number {
+    const { flags, devId, ptId, dataType, faultId } = request;
+    const data = request.data && request.data.length > 0 ? request.data : null;
+    if (data) checkedUptr({ bytes: data, offset: 0, length: data.length });
+    return this.#run('IOMMU_HWPT_ALLOC', () => {
+      const ctx = this.#ctx;
+      const dataLen = data?.length ?? 0;
+      if ((dataType === HWPT_DATA_NONE && dataLen) || (dataType !== HWPT_DATA_NONE && !dataLen)) fail('EINVAL');
+      const idev = ctx.get<Idev>(devId, ObjType.DEVICE);
+      const pt = ctx.objects.get(ptId) ?? fail('EINVAL');
+      let hwpt: HwptPaging | HwptNested;
+      if (pt instanceof IoasObj) hwpt = ctx.hwptPagingAlloc(pt, idev, flags, data, false);
+      else if (pt instanceof HwptPaging) hwpt = ctx.hwptNestedAlloc(pt, flags, dataType, data);
+      else fail('EINVAL');
+      if (flags & HWPT_FAULT_ID_VALID) {
+        const fault = ctx.objects.get<FaultObj>(faultId, ObjType.FAULT);
+        if (!fault) {
+          // iommufd_object_abort_and_destroy()
+          ctx.abort(hwpt);
+          hwpt.destroy();
+          fail('ENOENT');
+        }
+        hwpt.fault = fault;
+        fault.users++;
+      }
+      hwpt.finalized = true;
+      return hwpt.id;
+    });
   }
 
-  hwptSetDirtyTracking(): void {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'IOMMU_HWPT_SET_DIRTY_TRACKING');
+  /** iommufd_get_hw_info() with mock_domain_hw_info() */
+  getHwInfo(devId: number, data: Uint8Array): HwInfo {
+    if (data.length > 0) checkedUptr({ bytes: data, offset: 0, length: data.length });
+    return this.#run('IOMMU_GET_HW_INFO', () => {
+      const idev = this.#ctx.get<Idev>(devId, ObjType.DEVICE);
+      // struct iommu_test_hw_info { u32 flags; u32 test_reg; }
+      const info = new Uint8Array(8);
+      new DataView(info.buffer).setUint32(4, HW_INFO_SELFTEST_REGVAL, true);
+      const copy = Math.min(data.length, info.length);
+      data.set(info.subarray(0, copy));
+      data.fill(0, copy);
+      const noDirty = (idev.devFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0;
+      return { dataType: HW_INFO_TYPE_SELFTEST, dataLen: info.length, maxPasidLog2: 0, capabilities: noDirty ? 0n : HW_CAP_DIRTY_TRACKING };
+    });
   }
 
-  hwptGetDirtyBitmap(): void {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'IOMMU_HWPT_GET_DIRTY_BITMAP');
+  /** iommufd_hwpt_set_dirty_tracking() + iopt_set_dirty_tracking() */
+  hwptSetDirtyTracking(hwptId: number, enable: boolean): void {
+    this.#run('IOMMU_HWPT_SET_DIRTY_TRACKING', () => {
+      const hwpt = this.#ctx.get<HwptPaging>(hwptId, ObjType.HWPT_PAGING);
+      const domain = hwpt.domain;
+      if (!domain.dirtyOps) fail('EOPNOTSUPP');
+      // iopt_clear_dirty_data(): a clean snapshot (no bitmap, so no tracking check).
+      if (enable) for (const area of hwpt.ioas.iopt.areas) domain.readAndClearDirty(area.start, area.length, false, null);
+      domain.tracking = enable; // mock_domain_set_dirty_tracking()
+    });
   }
 
-  hwptInvalidate(): number {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'IOMMU_HWPT_INVALIDATE');
+  /** iommufd_hwpt_get_dirty_bitmap() + iopt_read_and_clear_dirty_data() */
+  hwptGetDirtyBitmap(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array): void {
+    // The addon: one bit per page, in whole u64 words.
+    const bits = pageSize === 0n ? 0n : (length + pageSize - 1n) / pageSize;
+    const bytes = ((bits + 63n) / 64n) * 8n;
+    if (bytes > BigInt(bitmap.byteLength)) throw new RangeError(`bitmap holds ${bitmap.byteLength * 8} bits; the range needs ${bits}`);
+    this.#run('IOMMU_HWPT_GET_DIRTY_BITMAP', () => {
+      if (flags & ~GET_DIRTY_BITMAP_NO_CLEAR) fail('EOPNOTSUPP');
+      const hwpt = this.#ctx.get<HwptPaging>(hwptId, ObjType.HWPT_PAGING);
+      const iopt = hwpt.ioas.iopt;
+      // iommufd_check_iova_range()
+      const pgsize = iopt.iovaAlignment;
+      if (!length) fail('EINVAL');
+      const last = iova + length - 1n;
+      if (last > U64_MAX) fail('EOVERFLOW');
+      const end = (last + 1n) & U64_MAX;
+      if (iova & (pgsize - 1n) || end & (pgsize - 1n)) fail('EINVAL');
+      if (!pageSize) fail('EINVAL');
+      if (iova & (pageSize - 1n) || end & (pageSize - 1n)) fail('EINVAL');
+      const domain = hwpt.domain;
+      if (!domain.dirtyOps) fail('EOPNOTSUPP');
+      // iova_bitmap_for_each() calls __iommu_read_and_clear_dirty() once; its errors are dropped.
+      const shift = BigInt(ctz(pageSize));
+      const noClear = (flags & GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
+      const record = (at: bigint): void => {
+        // iova_bitmap_set(bitmap, at, MOCK_IO_PAGE_SIZE)
+        let bit = (at - iova) >> shift;
+        const lastBit = (at + MOCK_IO_PAGE_SIZE - 1n - iova) >> shift;
+        for (; bit <= lastBit && bit < bits; bit++) bitmap[Number(bit >> 6n)]! |= 1n << (bit & 63n);
+      };
+      try {
+        iopt.contig(iova, last, (area, cur) => {
+          const stop = last < area.last ? last : area.last;
+          if (!domain.readAndClearDirty(cur, stop - cur + 1n, noClear, record)) throw STOP;
+        });
+      } catch (e) {
+        if (e !== STOP) throw e;
+      }
+    });
   }
 
+  /** iommufd_hwpt_invalidate() + mock_domain_cache_invalidate_user() */
+  hwptInvalidate(hwptId: number, dataType: number, entryLen: number, entries: Uint8Array, entryNum: number): number {
+    const total = entryLen * entryNum;
+    if (total > entries.length)
+      throw new RangeError(`${entryNum} entries of ${entryLen} bytes exceed the ${entries.length}-byte array`);
+    if (total > 0) checkedUptr({ bytes: entries, offset: 0, length: total });
+    let handled = 0;
+    try {
+      return this.#run('IOMMU_HWPT_INVALIDATE', () => {
+        if (entryNum && (total === 0 || !entryLen || entryLen > PAGE_SIZE || entryNum > INVALIDATE_ENTRY_NUM_MAX)) fail('EINVAL');
+        const hwpt = this.#ctx.get<HwptNested>(hwptId, ObjType.HWPT_NESTED);
+        if (dataType !== INVALIDATE_DATA_SELFTEST) fail('EINVAL');
+        const view = new DataView(entries.buffer, entries.byteOffset, entries.byteLength);
+        for (let i = 0; i < entryNum; i++) {
+          // iommu_copy_struct_from_user_array(): exactly sizeof(struct iommu_hwpt_invalidate_selftest).
+          if (entryLen !== 8) fail('EINVAL');
+          const invFlags = view.getUint32(i * entryLen, true);
+          const iotlbId = view.getUint32(i * entryLen + 4, true);
+          if (invFlags & ~INVALIDATE_FLAG_ALL) fail('EOPNOTSUPP');
+          if (iotlbId > MOCK_NESTED_DOMAIN_IOTLB_NUM - 1) fail('EINVAL');
+          if (invFlags & INVALIDATE_FLAG_ALL) hwpt.iotlb.fill(0);
+          else hwpt.iotlb[iotlbId] = 0;
+          handled++;
+        }
+        return handled;
+      });
+    } catch (e) {
+      if (e instanceof IommufdError) (e as IommufdError & { handled: number }).handled = handled;
+      throw e;
+    }
+  }
+
+  /** iommufd_fault_alloc() */
   faultQueueAlloc(): { faultId: number; faultFd: number } {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'IOMMU_FAULT_QUEUE_ALLOC');
+    return this.#run('IOMMU_FAULT_QUEUE_ALLOC', () => {
+      const ctx = this.#ctx;
+      const fault = new FaultObj();
+      ctx.add(fault);
+      fault.users++; // the file's reference
+      ctx.accessCreated(); // iommufd_ctx_get()
+      fault.finalized = true;
+      return { faultId: fault.id, faultFd: allocFd({ fault, ctx }) };
+    });
   }
 
-  faultRead(): Fault[] {
-    // not simulated yet: no fault queue fd can exist
-    throw new IommufdError(errnoNumber('EBADF'), 'read');
+  #faultFile(fd: number, op: string): FaultFile {
+    const file = simFds.get(fd);
+    if (!file) throw new IommufdError(errnoNumber('EBADF'), op);
+    // An access fd has no read/write file operations.
+    if (file instanceof AccessObj) throw new IommufdError(errnoNumber('EINVAL'), op);
+    return file;
   }
 
-  faultRespond(): number {
-    // not simulated yet: no fault queue fd can exist
-    throw new IommufdError(errnoNumber('EBADF'), 'write');
+  /** iommufd_fault_fops_read(): whole groups, as many as fit in maxFaults (at least one slot). */
+  faultRead(faultFd: number, maxFaults: number): Fault[] {
+    const { fault } = this.#faultFile(faultFd, 'read(fault fd)');
+    const count = maxFaults === 0 ? 1 : maxFaults;
+    const out: Fault[] = [];
+    while (fault.deliver.length > 0) {
+      const group = fault.deliver[0]!;
+      if (group.faults.length > count - out.length) {
+        if (out.length === 0) throw new IommufdError(errnoNumber('EINVAL'), 'read(fault fd)');
+        break;
+      }
+      fault.deliver.shift();
+      const cookie = fault.allocCookie(group);
+      for (const f of group.faults)
+        out.push({ flags: f.flags, devId: group.idev.id, pasid: f.pasid, grpid: f.grpid, perm: f.perm, addr: f.addr, length: 0, cookie });
+    }
+    return out;
   }
 
-  closeFault(): void {
-    // not simulated yet: no fault queue fd can exist
-    throw new IommufdError(errnoNumber('EBADF'), 'close');
+  /** iommufd_fault_fops_write() */
+  faultRespond(faultFd: number, responses: { cookie: number; code: number }[]): number {
+    const { fault } = this.#faultFile(faultFd, 'write(fault fd)');
+    let done = 0;
+    for (const r of responses) {
+      const group = r.code === PAGE_RESP_SUCCESS || r.code === PAGE_RESP_INVALID ? fault.response.get(r.cookie) : undefined;
+      if (!group) {
+        if (done === 0) throw new IommufdError(errnoNumber('EINVAL'), 'write(fault fd)');
+        break;
+      }
+      fault.response.delete(r.cookie); // iopf_group_response() + iopf_free_group()
+      done++;
+    }
+    return done;
   }
 
-  // ---- VFIO compatibility: not simulated yet -----------------------------------
+  /** close() of a fault fd: iommufd_fault_fops_release(). */
+  closeFault(faultFd: number): void {
+    const file = simFds.get(faultFd);
+    if (!file) throw new IommufdError(errnoNumber('EBADF'), 'close');
+    if (file instanceof AccessObj) return this.closeAccess(faultFd);
+    simFds.delete(faultFd);
+    file.fault.users--;
+    file.ctx.accessGone();
+  }
+
+  // ---- VFIO compatibility (vfio_compat.c) -------------------------------------------
 
   vfioGetApiVersion(): number {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'VFIO_GET_API_VERSION');
+    return this.#run('VFIO_GET_API_VERSION', () => VFIO_API_VERSION);
   }
 
-  vfioCheckExtension(): number {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'VFIO_CHECK_EXTENSION');
+  /** iommufd_vfio_check_extension() */
+  vfioCheckExtension(extension: number): number {
+    return this.#run('VFIO_CHECK_EXTENSION', () => {
+      switch (extension) {
+        case VFIO_TYPE1_IOMMU:
+        case VFIO_TYPE1v2_IOMMU:
+        case VFIO_UNMAP_ALL:
+          return 1; // !ictx->no_iommu_mode: no no-iommu device is ever bound here
+        case VFIO_DMA_CC_IOMMU: {
+          // iommufd_vfio_cc_iommu(): the mock does not enforce cache coherency.
+          const ioas = this.#compatIoas();
+          return ioas.hwpts.length > 0 ? 0 : 1;
+        }
+        default:
+          return 0; // incl. VFIO_NOIOMMU_IOMMU: the test kernel has no CONFIG_VFIO_NOIOMMU
+      }
+    });
   }
 
-  vfioSetIommu(): void {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'VFIO_SET_IOMMU');
+  /** iommufd_vfio_set_iommu() */
+  vfioSetIommu(type: number): void {
+    this.#run('VFIO_SET_IOMMU', () => {
+      if (type !== VFIO_TYPE1_IOMMU && type !== VFIO_TYPE1v2_IOMMU) fail('EINVAL');
+      const ioas = this.#compatIoas();
+      if (type === VFIO_TYPE1_IOMMU) ioas.iopt.disableLargePagesOption();
+    });
   }
 
+  /** iommufd_vfio_iommu_get_info() with the argsz handshake the addon makes, parsed. */
   vfioIommuGetInfo(): VfioIommuInfo {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'VFIO_IOMMU_GET_INFO');
+    return this.#run('VFIO_IOMMU_GET_INFO', () => {
+      const ioas = this.#compatIoas();
+      const iopt = ioas.iopt;
+      // iommufd_get_pagesizes()
+      let pgsizes = ULONG_MAX;
+      for (const d of iopt.domains) pgsizes &= d.pgsizeBitmap;
+      if (pgsizes & (PAGE - 1n)) pgsizes = (pgsizes & ~(PAGE - 1n) & ULONG_MAX) | PAGE;
+      if (iopt.iovaAlignment > pgsizes) pgsizes = iopt.iovaAlignment;
+      const ranges = iopt.iovaRanges();
+      // struct vfio_iommu_type1_info (24 bytes), then the DMA_AVAIL cap (12 -> 16), then IOVA_RANGE.
+      const dmaAvailAt = 24;
+      const iovaAt = dmaAvailAt + 16;
+      const size = iovaAt + 16 + 16 * ranges.length;
+      const bytes = new Uint8Array(size);
+      const view = new DataView(bytes.buffer);
+      view.setUint32(0, size, true);
+      view.setUint32(4, VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, true);
+      view.setBigUint64(8, pgsizes, true);
+      view.setUint32(16, dmaAvailAt, true);
+      view.setUint16(dmaAvailAt, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, true);
+      view.setUint16(dmaAvailAt + 2, 1, true);
+      view.setUint32(dmaAvailAt + 4, iovaAt, true);
+      view.setUint32(dmaAvailAt + 8, 0xffffffff, true);
+      view.setUint16(iovaAt, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, true);
+      view.setUint16(iovaAt + 2, 1, true);
+      view.setUint32(iovaAt + 8, ranges.length, true);
+      ranges.forEach((r, i) => {
+        view.setBigUint64(iovaAt + 16 + 16 * i, r.start, true);
+        view.setBigUint64(iovaAt + 24 + 16 * i, r.last, true);
+      });
+      return parseVfioIommuInfo(bytes);
+    });
   }
 
-  vfioMapDma(): void {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'VFIO_IOMMU_MAP_DMA');
+  /** iommufd_vfio_map_dma() */
+  vfioMapDma(flags: number, memory: UserRange, iova: bigint): void {
+    const uptr = checkedUptr(memory);
+    this.#run('VFIO_IOMMU_MAP_DMA', () => {
+      if (flags & ~(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)) fail('EINVAL');
+      let prot = 0;
+      if (flags & VFIO_DMA_MAP_FLAG_READ) prot |= IOMMU_READ;
+      if (flags & VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
+      const ioas = this.#compatIoas();
+      // iopt_map_user_pages(ictx, iopt, &iova, vaddr, size, prot, 0)
+      const pages = IoptPages.alloc(memory, uptr, (prot & IOMMU_WRITE) !== 0);
+      if (typeof pages === 'string') fail(pages);
+      ioas.iopt.mapPages(pages, uptr, memory.length, iova, prot, false);
+    });
   }
 
-  vfioUnmapDma(): bigint {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('ENOTTY'), 'VFIO_IOMMU_UNMAP_DMA');
+  /** iommufd_vfio_unmap_dma(): returns the bytes unmapped. */
+  vfioUnmapDma(flags: number, iova: bigint, size: bigint): bigint {
+    return this.#run('VFIO_IOMMU_UNMAP_DMA', () => {
+      if (flags & ~VFIO_DMA_UNMAP_FLAG_ALL) fail('EINVAL');
+      const iopt = this.#compatIoas().iopt;
+      if (flags & VFIO_DMA_UNMAP_FLAG_ALL) {
+        if (iova !== 0n || size !== 0n) fail('EINVAL');
+        return iopt.unmapRange(0n, ULONG_MAX);
+      }
+      if (iopt.disableLargePages) {
+        // Cut at the start and last of the range (TYPE1 may unmap inside a mapping).
+        const cuts = [(iova + size - 1n) & U64_MAX];
+        if (iova) cuts.push(iova - 1n);
+        iopt.cutIova(cuts);
+      }
+      return iopt.unmap(iova, size);
+    });
   }
 
   // ---- IOMMU_TEST_CMD ------------------------------------------------------------
@@ -338,24 +679,74 @@ export class SimBackend implements Backend {
     });
   }
 
-  mockDomainReplace(): number {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('EOPNOTSUPP'), 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE');
+  /** iommufd_test_mock_domain_replace(): returns the HWPT id now attached. */
+  mockDomainReplace(stdevId: number, ptId: number): number {
+    return this.#run('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', () => {
+      const sobj = this.#ctx.get<SelftestObj>(stdevId, ObjType.SELFTEST);
+      return this.#ctx.deviceReplace(sobj.idev, ptId);
+    });
   }
 
-  mdCheckIotlb(): void {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('EOPNOTSUPP'), 'IOMMU_TEST_OP_MD_CHECK_IOTLB');
+  /** iommufd_test_md_check_iotlb() */
+  mdCheckIotlb(hwptId: number, iotlbId: number, iotlb: number): void {
+    this.#run('IOMMU_TEST_OP_MD_CHECK_IOTLB', () => {
+      const hwpt = this.#ctx.get<HwptNested>(hwptId, ObjType.HWPT_NESTED);
+      if (iotlbId > MOCK_NESTED_DOMAIN_IOTLB_NUM - 1 || hwpt.iotlb[iotlbId] !== iotlb >>> 0) fail('EINVAL');
+    });
   }
 
-  dirty(): bigint {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('EOPNOTSUPP'), 'IOMMU_TEST_OP_DIRTY');
+  /**
+   * iommufd_test_dirty(). Like the 6.12 mock, the entry of the IOVA at bit i is
+   * looked up at index (iova + i * page_size) / page_size of the pfns xarray,
+   * whose indexes are in MOCK_IO_PAGE_SIZE units: page sizes other than
+   * MOCK_IO_PAGE_SIZE mark (and count) other entries, as the kernel does.
+   */
+  dirty(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: Uint8Array): bigint {
+    // The addon: the mock reads ceil(length / page_size / 8) bytes of bitmap.
+    const bits = pageSize === 0n ? 0n : length / pageSize;
+    const bytes = (bits + 7n) / 8n;
+    if (bytes > BigInt(bitmap.length)) throw new RangeError(`bitmap holds ${bitmap.length * 8} bits; the range needs ${bits}`);
+    const uptr = bitmap.length === 0 ? 0 : checkedUptr({ bytes: bitmap, offset: 0, length: Number(bytes) });
+    void flags; // read by the kernel, used for nothing
+    return this.#run('IOMMU_TEST_OP_DIRTY', () => {
+      if (!pageSize || !length || iova % pageSize || length % pageSize || !uptr) fail('EINVAL');
+      const max = length / pageSize;
+      if (max > 16n * 1024n * 1024n * 8n) fail('EOVERFLOW');
+      const hwpt = this.#ctx.get<HwptPaging>(hwptId, ObjType.HWPT_PAGING);
+      const domain = hwpt.domain;
+      if (!domain.tracking) fail('EINVAL');
+      let count = 0n;
+      const n = Number(max);
+      for (let byte = 0; byte * 8 < n; byte++) {
+        const b = bitmap[byte]!;
+        if (!b) continue;
+        for (let bit = 0; bit < 8; bit++) {
+          const i = byte * 8 + bit;
+          if (i >= n || !(b & (1 << bit))) continue;
+          const index = Number((iova + BigInt(i) * pageSize) / pageSize);
+          if (!domain.hasEntry(index)) continue;
+          domain.dirty.add(index);
+          count++;
+        }
+      }
+      return count;
+    });
   }
 
-  triggerIopf(): void {
-    // not simulated yet
-    throw new IommufdError(errnoNumber('EOPNOTSUPP'), 'IOMMU_TEST_OP_TRIGGER_IOPF');
+  /** iommufd_test_trigger_iopf() + iommu_report_device_fault() */
+  triggerIopf(devId: number, pasid: number, grpid: number, perm: number, addr: bigint): void {
+    this.#run('IOMMU_TEST_OP_TRIGGER_IOPF', () => {
+      const idev = this.#ctx.get<Idev>(devId, ObjType.DEVICE);
+      let flags = PGFAULT_FLAGS_LAST_PAGE;
+      if (pasid !== 0) flags |= PGFAULT_FLAGS_PASID_VALID;
+      // find_fault_handler(): nothing is attached to a PASID, so a PASID fault goes to
+      // a NESTED domain on the RID (user_pasid_table); without a handler it is dropped.
+      const hwpt = idev.hwpt;
+      if (!hwpt || !idev.handle) return;
+      if (pasid !== 0 && !(hwpt instanceof HwptNested)) return;
+      if (!hwpt.fault) return;
+      hwpt.fault.deliver.push({ faults: [{ flags, pasid, grpid, perm, addr }], idev, handle: idev.handle, cookie: 0 });
+    });
   }
 
   /** iommufd_test_md_check_pa(): every MOCK_IO_PAGE_SIZE of the IOVA range maps the same byte of memory. */
@@ -419,16 +810,18 @@ export class SimBackend implements Backend {
 
   /** close() of the access fd: iommufd_test_staccess_release(). */
   closeAccess(fd: number): void {
-    const access = accessFds.get(fd);
+    const access = simFds.get(fd);
     if (!access) throw new IommufdError(errnoNumber('EBADF'), 'close');
-    accessFds.delete(fd);
+    if (!(access instanceof AccessObj)) return this.closeFault(fd);
+    simFds.delete(fd);
     access.unmap(0n, ULONG_MAX);
     access.ctx.destroyUser(access);
   }
 
   /** iommufd_access_get() */
   #access(fd: number): AccessObj {
-    return accessFds.get(fd) ?? fail('EBADFD');
+    const file = simFds.get(fd);
+    return file instanceof AccessObj ? file : fail('EBADFD');
   }
 
   /** iommufd_test_access_pages() */

@@ -34,6 +34,17 @@ export interface IoptDomain {
   readonly minPageSize: bigint;
   readonly apertureStart: bigint;
   readonly apertureEnd: bigint;
+  /** pgsize_bitmap (VFIO_IOMMU_GET_INFO) */
+  readonly pgsizeBitmap: bigint;
+  /** The domain's entries of [start, last] are unmapped (the mock drops its dirty bits). */
+  unmapped?(start: bigint, last: bigint): void;
+}
+
+/** struct iopt_pages_list: a slice of an iopt_pages to map (iopt_get_pages(), iopt_map_pages()). */
+export interface PagesSlice {
+  pages: IoptPages;
+  startByte: number;
+  length: bigint;
 }
 
 /** struct iommufd_access, as far as the io_pagetable cares. */
@@ -263,20 +274,113 @@ export class IoPagetable {
    * uptr is `uptr`: returns the IOVA used.
    */
   mapPages(pages: IoptPages, uptr: number, length: number, iova: bigint, prot: number, allocIova: boolean): bigint {
+    // The one-slice case of mapPagesList(), without its lists (the hot path of IOMMU_IOAS_MAP).
     const len = BigInt(length);
-    // iopt_alloc_area_pages()
-    if (len & (this.iovaAlignment - 1n) || !length) fail('EINVAL');
+    const mask = this.iovaAlignment - 1n;
+    if (len & mask || !length) fail('EINVAL');
     if (allocIova) iova = this.allocIova(uptr, len);
     else this.checkIova(iova, len);
-    // iopt_insert_area()
     if (prot & IOMMU_WRITE && !pages.writable) fail('EPERM');
     const startByte = uptr - pages.uptr;
-    if (BigInt(startByte % PAGE_SIZE) & (this.iovaAlignment - 1n)) fail('EINVAL');
+    if (mask && BigInt(startByte % PAGE_SIZE) & mask) fail('EINVAL');
     const area = new Area(iova, iova + len - 1n, pages, startByte, prot);
     this.areas.insert(area);
-    // iopt_fill_domains_pages(): every domain maps the area; one pin per page of the pages.
     if (this.domains.length > 0) this.#store(area);
     return iova;
+  }
+
+  /** iopt_map_pages(): iopt_alloc_area_pages() then iopt_fill_domains_pages(). Returns the IOVA used. */
+  mapPagesList(list: PagesSlice[], len: bigint, iova: bigint, prot: number, allocIova: boolean): bigint {
+    // iopt_alloc_area_pages()
+    if (len & (this.iovaAlignment - 1n) || !len) fail('EINVAL');
+    if (allocIova) iova = this.allocIova(list[0]!.pages.uptr + list[0]!.startByte, len);
+    else this.checkIova(iova, len);
+    const areas: Area[] = [];
+    try {
+      let at = iova;
+      for (const elm of list) {
+        // iopt_insert_area()
+        if (prot & IOMMU_WRITE && !elm.pages.writable) fail('EPERM');
+        if (BigInt(elm.startByte % PAGE_SIZE) & (this.iovaAlignment - 1n)) fail('EINVAL');
+        if (at + elm.length - 1n > ULONG_MAX) fail('EOVERFLOW');
+        const area = new Area(at, at + elm.length - 1n, elm.pages, elm.startByte, prot);
+        this.areas.insert(area);
+        areas.push(area);
+        at += elm.length;
+      }
+    } catch (e) {
+      for (const area of areas) this.areas.remove(area); // iopt_abort_area()
+      throw e;
+    }
+    // iopt_fill_domains_pages(): every domain maps the area; one pin per page of the pages.
+    if (this.domains.length > 0) for (const area of areas) this.#store(area);
+    return iova;
+  }
+
+  /** iopt_get_pages(): the slices of the contiguous areas under [iova, iova + length). */
+  getPages(iova: bigint, length: bigint): PagesSlice[] {
+    if (!length) fail('EINVAL');
+    const last = iova + length - 1n;
+    if (last > ULONG_MAX) fail('EOVERFLOW');
+    const list: PagesSlice[] = [];
+    const done = this.contig(iova, last, (area, cur) => {
+      const end = last < area.last ? last : area.last;
+      list.push({ pages: area.pages, startByte: area.startByteOf(cur), length: end - cur + 1n });
+    });
+    if (!done) fail('ENOENT');
+    return list;
+  }
+
+  /** iopt_area_split(): `iova` becomes the last IOVA of a new area. */
+  #split(area: Area, iova: bigint): void {
+    const alignment = this.iovaAlignment;
+    if (iova === area.start || iova === area.last) return;
+    if (area.preventAccess) fail('EBUSY');
+    const newStart = iova + 1n;
+    if (newStart & (alignment - 1n) || BigInt(area.startByteOf(newStart)) & (alignment - 1n)) fail('EINVAL');
+    if (area.numAccesses) fail('EINVAL');
+    if (area.domainSpan && !this.disableLargePages) fail('EINVAL');
+    const lhs = new Area(area.start, iova, area.pages, area.startByte, area.prot);
+    const rhs = new Area(newStart, area.last, area.pages, area.startByteOf(newStart), area.prot);
+    this.areas.remove(area);
+    this.areas.insert(lhs);
+    this.areas.insert(rhs);
+    if (area.domainSpan) {
+      this.#unstore(area);
+      this.#store(lhs);
+      this.#store(rhs);
+    }
+  }
+
+  /** iopt_cut_iova() */
+  cutIova(iovas: bigint[]): void {
+    for (const iova of iovas) {
+      const c = this.areas.iterFirst(iova, iova);
+      if (c) this.#split(c.leaf.items[c.index]!, iova);
+    }
+  }
+
+  /** iopt_disable_large_pages() */
+  disableLargePagesOption(): void {
+    if (this.disableLargePages) return;
+    if (this.domains.length > 0 && this.areas.iterFirst(0n, ULONG_MAX)) fail('EINVAL');
+    this.disableLargePages = true;
+    try {
+      this.#calculateIovaAlignment();
+    } catch (e) {
+      this.disableLargePages = false;
+      throw e;
+    }
+  }
+
+  /** iopt_enable_large_pages() */
+  enableLargePages(): void {
+    this.disableLargePages = false;
+    try {
+      this.#calculateIovaAlignment();
+    } catch {
+      // WARN_ON()
+    }
   }
 
   #store(area: Area): void {
@@ -309,6 +413,7 @@ export class IoPagetable {
       }
       this.#unstore(area);
       this.areas.remove(area);
+      for (const d of this.domains) d.unmapped?.(area.start, area.last);
       unmapped += area.length;
       if (area.last >= last) break;
       start = area.last + 1n;

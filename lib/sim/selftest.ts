@@ -3,7 +3,14 @@
 // accesses with the pins they hold and their unmap callback.
 
 import { ObjType, ObjectTable, SimObject } from './objects.js';
-import { IoPagetable, type IoptAccess, type IoptDomain, ULONG_MAX, fail } from './io-pagetable.js';
+import { IoPagetable, type IoptAccess, type IoptDomain, SimErrno, ULONG_MAX, fail } from './io-pagetable.js';
+
+const HWPT_ALLOC_NEST_PARENT = 1 << 0;
+const HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
+const HWPT_FAULT_ID_VALID = 1 << 2;
+const HWPT_DATA_SELFTEST = 0xdead;
+const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
+const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
 
 export const MOCK_IO_PAGE_SIZE = 2048n;
 export const MOCK_APERTURE_START = 1n << 24n;
@@ -21,21 +28,106 @@ export class IoasObj extends SimObject {
   }
 }
 
-/** struct mock_iommu_domain (a paging domain of the mock driver). */
+/** MOCK_HUGE_PAGE_SIZE: 512 * MOCK_IO_PAGE_SIZE */
+export const MOCK_HUGE_PAGE_SIZE = 512n * MOCK_IO_PAGE_SIZE;
+export const MOCK_NESTED_DOMAIN_IOTLB_NUM = 4;
+
+/**
+ * struct mock_iommu_domain (a paging domain of the mock driver). Its pfns
+ * xarray is not stored: an entry exists at index i (IOVA i * MOCK_IO_PAGE_SIZE)
+ * exactly while an area of the IOAS covers that IOVA and the domain is in the
+ * IOAS (iopt_fill_domain / iopt_area_unfill_domain). Only the MOCK_PFN_DIRTY_IOVA
+ * bits are kept, as a set of indexes; unmapping erases them with the entries.
+ */
 export class MockDomain implements IoptDomain {
   readonly minPageSize = MOCK_IO_PAGE_SIZE;
   readonly apertureStart = MOCK_APERTURE_START;
   readonly apertureEnd = MOCK_APERTURE_LAST;
+  /** pgsize_bitmap */
+  readonly pgsizeBitmap: bigint;
+  /** domain->dirty_ops (IOMMU_HWPT_ALLOC_DIRTY_TRACKING) */
+  readonly dirtyOps: boolean;
+  /** mock->flags & MOCK_DIRTY_TRACK */
+  tracking = false;
+  /** pfns entries with MOCK_PFN_DIRTY_IOVA, by index (iova / MOCK_IO_PAGE_SIZE). */
+  readonly dirty = new Set<number>();
+  /** The io_pagetable the domain is filled from, while it is in one. */
+  iopt: IoPagetable | null = null;
+
+  constructor(hugeIova = false, dirtyOps = false) {
+    this.pgsizeBitmap = hugeIova ? MOCK_IO_PAGE_SIZE | MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE;
+    this.dirtyOps = dirtyOps;
+  }
+
+  /** xa_load(&mock->pfns, index) != NULL */
+  hasEntry(index: number): boolean {
+    const iopt = this.iopt;
+    if (!iopt) return false;
+    const iova = BigInt(index) * MOCK_IO_PAGE_SIZE;
+    return iopt.areas.iterFirst(iova, iova) !== null;
+  }
+
+  /** The entries of [start, last] were erased (unmap, or the domain left the IOAS). */
+  unmapped(start: bigint, last: bigint): void {
+    if (this.dirty.size === 0) return;
+    const first = Number(start / MOCK_IO_PAGE_SIZE);
+    const end = Number(last / MOCK_IO_PAGE_SIZE);
+    if (end - first + 1 < this.dirty.size) {
+      for (let i = first; i <= end; i++) this.dirty.delete(i);
+    } else {
+      for (const i of this.dirty) if (i >= first && i <= end) this.dirty.delete(i);
+    }
+  }
+
+  attached(iopt: IoPagetable | null): void {
+    this.iopt = iopt;
+    this.dirty.clear();
+  }
+
+  /**
+   * mock_domain_read_and_clear_dirty() over [iova, iova + size): calls
+   * `record(iova, MOCK_IO_PAGE_SIZE)` for each dirty entry, clearing it unless
+   * noClear. Returns false (-EINVAL) when not tracking and a bitmap is given.
+   */
+  readAndClearDirty(iova: bigint, size: bigint, noClear: boolean, record: ((iova: bigint) => void) | null): boolean {
+    if (!this.tracking && record) return false;
+    if (this.dirty.size === 0) return true;
+    const first = Number(iova / MOCK_IO_PAGE_SIZE);
+    const last = Number((iova + size - 1n) / MOCK_IO_PAGE_SIZE);
+    const hits: number[] = [];
+    if (last - first + 1 <= this.dirty.size) {
+      for (let i = first; i <= last; i++) if (this.dirty.has(i)) hits.push(i);
+    } else {
+      for (const i of this.dirty) if (i >= first && i <= last) hits.push(i);
+      hits.sort((a, b) => a - b);
+    }
+    for (const i of hits) {
+      if (!noClear) this.dirty.delete(i);
+      record?.(BigInt(i) * MOCK_IO_PAGE_SIZE);
+    }
+    return true;
+  }
+}
+
+/** The parts shared by paging and nested HWPTs (struct iommufd_hw_pagetable). */
+export interface Hwpt extends SimObject {
+  fault: FaultObj | null;
 }
 
 /** struct iommufd_hwpt_paging */
-export class HwptPaging extends SimObject {
+export class HwptPaging extends SimObject implements Hwpt {
   readonly type = ObjType.HWPT_PAGING;
-  readonly domain = new MockDomain();
+  readonly domain: MockDomain;
   autoDomain = false;
   inList = false;
-  constructor(readonly ioas: IoasObj) {
+  nestParent = false;
+  fault: FaultObj | null = null;
+  constructor(
+    readonly ioas: IoasObj,
+    domain: MockDomain = new MockDomain(),
+  ) {
     super();
+    this.domain = domain;
   }
 
   /** iommufd_hwpt_paging_destroy() */
@@ -44,19 +136,82 @@ export class HwptPaging extends SimObject {
       this.ioas.hwpts.splice(this.ioas.hwpts.indexOf(this), 1);
       this.inList = false;
       this.ioas.iopt.removeDomain(this.domain);
+      this.domain.attached(null);
     }
+    if (this.fault) this.fault.users--;
     this.ioas.users--;
   }
 }
 
+/** struct iommufd_hwpt_nested with a mock_iommu_domain_nested. */
+export class HwptNested extends SimObject implements Hwpt {
+  readonly type = ObjType.HWPT_NESTED;
+  readonly iotlb = new Uint32Array(MOCK_NESTED_DOMAIN_IOTLB_NUM);
+  fault: FaultObj | null = null;
+  constructor(
+    readonly parent: HwptPaging,
+    iotlb: number,
+  ) {
+    super();
+    this.iotlb.fill(iotlb);
+  }
+
+  /** iommufd_hwpt_nested_destroy() */
+  destroy(): void {
+    if (this.fault) this.fault.users--;
+    this.parent.users--;
+  }
+}
+
+export type AnyHwpt = HwptPaging | HwptNested;
+
 /** struct iommufd_device of a mock device. */
 export class Idev extends SimObject {
   readonly type = ObjType.DEVICE;
-  hwpt: HwptPaging | null = null;
+  hwpt: AnyHwpt | null = null;
+  /** The iommufd_attach_handle of the current attachment (faults remember it). */
+  handle: object | null = null;
   constructor(readonly devFlags: number) {
     super();
   }
   destroy(): void {}
+}
+
+/** struct iopf_group: one fault (the mock always reports LAST_PAGE) and where it came from. */
+export interface IopfGroup {
+  faults: { flags: number; pasid: number; grpid: number; perm: number; addr: bigint }[];
+  idev: Idev;
+  handle: object;
+  cookie: number;
+}
+
+/** struct iommufd_fault: groups to deliver, and those read and awaiting a response by cookie. */
+export class FaultObj extends SimObject {
+  readonly type = ObjType.FAULT;
+  deliver: IopfGroup[] = [];
+  /** xa response (XA_FLAGS_ALLOC1). */
+  readonly response = new Map<number, IopfGroup>();
+
+  /** xa_alloc(&fault->response): the lowest free cookie from 1. */
+  allocCookie(group: IopfGroup): number {
+    let cookie = 1;
+    while (this.response.has(cookie)) cookie++;
+    group.cookie = cookie;
+    this.response.set(cookie, group);
+    return cookie;
+  }
+
+  /** iommufd_auto_response_faults(): drop what came through `handle`. */
+  autoRespond(handle: object | null): void {
+    this.deliver = this.deliver.filter((g) => g.handle !== handle);
+    for (const [cookie, g] of this.response) if (g.handle === handle) this.response.delete(cookie);
+  }
+
+  /** iommufd_fault_destroy() */
+  destroy(): void {
+    this.deliver = [];
+    this.response.clear();
+  }
 }
 
 /** struct selftest_obj (TYPE_IDEV): what userspace destroys to remove the mock device. */
@@ -140,6 +295,8 @@ export class SimContext {
   released = false;
   #accessRefs = 0;
   vfioIoas: IoasObj | null = null;
+  /** IOPT_PAGES_ACCOUNT_MM (IOMMU_OPTION_RLIMIT_MODE 1) instead of per user (0). */
+  accountModeMm = false;
 
   /** iommufd_get_object() */
   get<T extends SimObject>(id: number, type?: ObjType): T {
@@ -196,62 +353,165 @@ export class SimContext {
 
   // ---- devices and HWPTs ----------------------------------------------------
 
+  /** mock_domain_nop_attach() */
+  #mockAttach(hwpt: AnyHwpt, idev: Idev): void {
+    if (hwpt instanceof HwptPaging && hwpt.domain.dirtyOps && idev.devFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) fail('EINVAL');
+  }
+
   /** iommufd_hw_pagetable_attach() for a mock device (its own group, no reserved regions). */
-  hwptAttach(hwpt: HwptPaging, idev: Idev): void {
+  hwptAttach(hwpt: AnyHwpt, idev: Idev): void {
     if (idev.hwpt !== null && idev.hwpt !== hwpt) fail('EINVAL');
+    if (idev.hwpt === null) {
+      // iommufd_hwpt_attach_device(): iopf enable (the mock has a queue), attach with a handle.
+      this.#mockAttach(hwpt, idev);
+      idev.handle = {};
+    }
     hwpt.users++;
     idev.hwpt = hwpt;
   }
 
   /** iommufd_hw_pagetable_put() */
-  hwptPut(hwpt: HwptPaging): void {
-    if (hwpt.autoDomain) this.putAndTryDestroy(hwpt);
+  hwptPut(hwpt: AnyHwpt): void {
+    if (hwpt instanceof HwptPaging && hwpt.autoDomain) this.putAndTryDestroy(hwpt);
     else hwpt.users--;
   }
 
-  /** iommufd_device_auto_get_domain(): reuse an automatic domain of the IOAS, else make one. */
-  autoGetDomain(idev: Idev, ioas: IoasObj): HwptPaging {
-    for (const hwpt of ioas.hwpts) {
-      if (!hwpt.autoDomain) continue;
-      this.hwptAttach(hwpt, idev); // the mock attaches any of its domains
-      return hwpt;
-    }
-    const hwpt = new HwptPaging(ioas);
+  /**
+   * iommufd_hwpt_paging_alloc(): a paging HWPT on `ioas` from the mock's
+   * domain_alloc_user(). With `immediateAttach` the device is attached first.
+   * The object is left unfinalized.
+   */
+  hwptPagingAlloc(ioas: IoasObj, idev: Idev, flags: number, userData: Uint8Array | null, immediateAttach: boolean): HwptPaging {
+    const valid = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING;
+    if (flags & ~valid) fail('EOPNOTSUPP');
+    const noDirty = (idev.devFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0;
+    if (flags & HWPT_ALLOC_DIRTY_TRACKING && noDirty) fail('EOPNOTSUPP'); // device_iommu_capable()
+    // mock_domain_alloc_user(dev, flags, NULL, user_data)
+    const hasDirty = (flags & HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+    const domain = new MockDomain((idev.devFlags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, hasDirty);
+    const hwpt = new HwptPaging(ioas, domain);
     this.add(hwpt);
     ioas.users++;
-    try {
-      this.hwptAttach(hwpt, idev);
-    } catch (e) {
-      hwpt.destroy();
+    hwpt.nestParent = (flags & HWPT_ALLOC_NEST_PARENT) !== 0;
+    const abort = (e: unknown): never => {
       this.abort(hwpt);
+      hwpt.destroy();
       throw e;
+    };
+    if (userData || (hasDirty && noDirty)) abort(new SimErrno('EOPNOTSUPP'));
+    if (immediateAttach) {
+      try {
+        this.hwptAttach(hwpt, idev);
+      } catch (e) {
+        abort(e);
+      }
     }
     try {
-      ioas.iopt.addDomain(hwpt.domain);
+      ioas.iopt.addDomain(domain);
     } catch (e) {
-      hwpt.users--;
-      idev.hwpt = null;
-      hwpt.destroy();
-      this.abort(hwpt);
-      throw e;
+      if (immediateAttach) {
+        hwpt.users--;
+        idev.hwpt = null;
+        idev.handle = null;
+      }
+      abort(e);
     }
+    domain.attached(ioas.iopt);
     ioas.hwpts.push(hwpt);
     hwpt.inList = true;
+    return hwpt;
+  }
+
+  /** iommufd_hwpt_nested_alloc() + mock_domain_alloc_user() for a nested domain. Unfinalized. */
+  hwptNestedAlloc(parent: HwptPaging, flags: number, dataType: number, data: Uint8Array | null): HwptNested {
+    if (flags & ~HWPT_FAULT_ID_VALID || !data || data.length === 0) fail('EOPNOTSUPP');
+    if (parent.autoDomain || !parent.nestParent) fail('EINVAL');
+    const hwpt = new HwptNested(parent, 0);
+    this.add(hwpt);
+    parent.users++;
+    try {
+      if (dataType !== HWPT_DATA_SELFTEST || flags & ~HWPT_FAULT_ID_VALID) fail('EOPNOTSUPP');
+      // iommu_copy_struct_from_user(&user_cfg, user_data, IOMMU_HWPT_DATA_SELFTEST, iotlb)
+      if (data.length !== 4) fail('EINVAL');
+      hwpt.iotlb.fill(new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true));
+    } catch (e) {
+      this.abort(hwpt);
+      hwpt.destroy();
+      throw e;
+    }
+    return hwpt;
+  }
+
+  /**
+   * iommufd_device_auto_get_domain(): reuse an automatic domain of the IOAS,
+   * else make one. `replace` selects iommufd_device_do_replace(); returns the
+   * HWPT now attached and the one to put (replace only).
+   */
+  autoGetDomain(idev: Idev, ioas: IoasObj, replace = false): { hwpt: HwptPaging; old: AnyHwpt | null } {
+    for (const hwpt of ioas.hwpts) {
+      if (!hwpt.autoDomain) continue;
+      try {
+        const old = replace ? this.doReplace(idev, hwpt) : (this.hwptAttach(hwpt, idev), null);
+        return { hwpt, old };
+      } catch (e) {
+        if (e instanceof SimErrno && e.code === 'EINVAL') continue;
+        throw e;
+      }
+    }
+    const hwpt = this.hwptPagingAlloc(ioas, idev, 0, null, !replace);
+    let old: AnyHwpt | null = null;
+    if (replace) {
+      try {
+        old = this.doReplace(idev, hwpt);
+      } catch (e) {
+        this.abort(hwpt);
+        hwpt.destroy();
+        throw e;
+      }
+    }
     hwpt.autoDomain = true;
     hwpt.finalized = true;
-    return hwpt;
+    return { hwpt, old };
+  }
+
+  /** iommufd_device_do_replace(): returns the HWPT replaced (null if unchanged). */
+  doReplace(idev: Idev, hwpt: AnyHwpt): AnyHwpt | null {
+    const old = idev.hwpt;
+    if (!old) fail('EINVAL');
+    if (hwpt === old) return null;
+    this.#mockAttach(hwpt, idev);
+    // iommufd_hwpt_replace_device(): faults of the old attachment are answered INVALID.
+    if (old.fault) old.fault.autoRespond(idev.handle);
+    idev.handle = {};
+    idev.hwpt = hwpt;
+    hwpt.users++;
+    return old;
   }
 
   /** iommufd_device_attach(): returns the HWPT id. */
   deviceAttach(idev: Idev, ptId: number): number {
     const pt = this.get(ptId);
-    let hwpt: HwptPaging;
-    if (pt instanceof HwptPaging) {
+    let hwpt: AnyHwpt;
+    if (pt instanceof HwptPaging || pt instanceof HwptNested) {
       this.hwptAttach(pt, idev);
       hwpt = pt;
-    } else if (pt instanceof IoasObj) hwpt = this.autoGetDomain(idev, pt);
+    } else if (pt instanceof IoasObj) hwpt = this.autoGetDomain(idev, pt).hwpt;
     else fail('EINVAL');
     idev.users++;
+    return hwpt.id;
+  }
+
+  /** iommufd_device_replace(): returns the HWPT id. */
+  deviceReplace(idev: Idev, ptId: number): number {
+    const pt = this.get(ptId);
+    let hwpt: AnyHwpt;
+    let old: AnyHwpt | null;
+    if (pt instanceof HwptPaging || pt instanceof HwptNested) {
+      old = this.doReplace(idev, pt);
+      hwpt = pt;
+    } else if (pt instanceof IoasObj) ({ hwpt, old } = this.autoGetDomain(idev, pt, true));
+    else fail('EINVAL');
+    if (old) this.hwptPut(old);
     return hwpt.id;
   }
 
@@ -259,7 +519,9 @@ export class SimContext {
   deviceDetach(idev: Idev): void {
     const hwpt = idev.hwpt;
     if (!hwpt) return;
+    if (hwpt.fault) hwpt.fault.autoRespond(idev.handle);
     idev.hwpt = null;
+    idev.handle = null;
     this.hwptPut(hwpt);
     idev.users--;
   }
@@ -290,10 +552,12 @@ export class SimContext {
     access.ioasUnpin = ioas;
   }
 
+  /** iommufd_ctx_get(): an access or a fault fd holds the context. */
   accessCreated(): void {
     this.#accessRefs++;
   }
 
+  /** iommufd_ctx_put() */
   accessGone(): void {
     this.#accessRefs--;
     if (this.closed && this.#accessRefs === 0) this.release();
