@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 //   kernel  test/scenarios + test/kernel on the native backend: needs a real
 //           /dev/iommu with CONFIG_IOMMUFD_TEST, so it runs inside the QEMU rig
 //   sim     test/scenarios on the simulator backend: anywhere
+//   vfio    test/vfio: a VFIO device (QEMU's edu) behind an emulated VT-d,
+//           with real DMA; runs in the `vtd` VM profile (scripts/vm.mjs)
 export default defineConfig({
   // scripts/run-vitest.mjs points this at a tmpfs when the repo is read-only (in the VM).
   cacheDir: process.env.IOMMUFD_VITE_CACHE ?? 'node_modules/.vite',
@@ -26,9 +28,42 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'vfio',
+          include: ['test/vfio/**/*.test.ts'],
+          env: { IOMMUFD_TEST_BACKEND: 'native' },
+          setupFiles: ['test/vfio/require-vfio.ts'],
+          // Real device DMA under TCG: each edu transfer waits ~100 ms of virtual time.
+          testTimeout: 120_000,
+          // One edu device: a VFIO cdev binds once at a time, so files run one after another.
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        test: {
           name: 'sim',
           include: ['test/scenarios/**/*.test.ts', 'test/sim/**/*.test.ts'],
           env: { IOMMUFD_TEST_BACKEND: 'sim' },
+        },
+      },
+      // The `iommufd` command run as a process (test/cli): on the host against
+      // the simulator (cli), and inside the VM against the kernel (cli-kernel).
+      // Both run bin/iommufd.js, i.e. dist/: the global setup rebuilds it if stale.
+      {
+        test: {
+          name: 'cli',
+          include: ['test/cli/**/*.test.ts'],
+          exclude: ['test/cli/**/*.kernel.test.ts'],
+          globalSetup: ['test/cli/global-setup.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'cli-kernel',
+          include: ['test/cli/**/*.kernel.test.ts'],
+          globalSetup: ['test/cli/global-setup.ts'],
+          setupFiles: ['test/kernel/require-kernel.ts'],
+          testTimeout: 300_000,
         },
       },
     ],

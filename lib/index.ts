@@ -15,6 +15,7 @@ export type {
 } from './backend.js';
 export { Batch, type BatchResult } from './batch.js';
 export { DmaBuffer, type DmaBufferOptions, type HugePages } from './dma-buffer.js';
+export type { RunContext, Scenario } from './cli/context.js';
 export { LINUX_ERRNO, type ErrnoName } from './errno.js';
 export { IommufdError, errnoName, errnoNumber } from './errors.js';
 export { failNthSweep, setupFailslab, type SweepResult } from './fail-nth.js';
@@ -36,3 +37,26 @@ export { addonAvailable } from './native/binding.js';
 export { SimBackend } from './sim/backend.js';
 export * from './uapi.js';
 export { VfioCompat, type VfioMapOptions } from './vfio-compat.js';
+export * from './vfio-device.js';
+export * from './vtd.js';
+export {
+  DmaTimeoutError,
+  EDU_DEVICE_ID,
+  EDU_DMA_MASK,
+  EDU_MAX_TRANSFER,
+  EDU_VENDOR_ID,
+  EduDmaEngine,
+  openDmaEngine,
+  type DmaCopyOptions,
+  type DmaCopyResult,
+  type DmaEngine,
+  type EduOptions,
+} from './dma-engine/index.js';
+export {
+  X86_MSI_WINDOW,
+  runValidation,
+  type CheckResult,
+  type CheckStatus,
+  type ValidationOptions,
+  type ValidationReport,
+} from './hw-validation.js';

@@ -244,6 +244,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Register(env, exports, kHwptOps);
   Register(env, exports, kSelftestOps);
   Register(env, exports, kVfioCompatOps);
+  Register(env, exports, kVfioDeviceOps);
   InitDmaBuffer(env, exports);
   InitFailNth(env, exports);
   return exports;

@@ -76,6 +76,7 @@ extern const std::vector<OpEntry> kIoasOps;
 extern const std::vector<OpEntry> kHwptOps;
 extern const std::vector<OpEntry> kSelftestOps;
 extern const std::vector<OpEntry> kVfioCompatOps;
+extern const std::vector<OpEntry> kVfioDeviceOps;
 
 void InitDmaBuffer(Napi::Env env, Napi::Object exports);
 void InitFailNth(Napi::Env env, Napi::Object exports);

@@ -428,4 +428,84 @@ static_assert(offsetof(TestCmd, trigger_iopf.addr) == 32);
 static_assert(offsetof(TestCmd, last) == 64);
 static_assert(sizeof(TestCmd) == 72);
 
+// VFIO device (cdev) ioctls on /dev/vfio/devices/vfioN (vfio.h), and the
+// VT-d driver data of IOMMU_GET_HW_INFO (iommufd.h).
+constexpr unsigned long kVfioDeviceGetInfo = _IO(kType, kVfioBase + 7);
+constexpr unsigned long kVfioDeviceGetRegionInfo = _IO(kType, kVfioBase + 8);
+constexpr unsigned long kVfioDeviceGetIrqInfo = _IO(kType, kVfioBase + 9);
+constexpr unsigned long kVfioDeviceReset = _IO(kType, kVfioBase + 11);
+constexpr unsigned long kVfioDeviceBindIommufd = _IO(kType, kVfioBase + 18);
+constexpr unsigned long kVfioDeviceAttachIommufdPt = _IO(kType, kVfioBase + 19);
+constexpr unsigned long kVfioDeviceDetachIommufdPt = _IO(kType, kVfioBase + 20);
+
+struct VfioDeviceInfo {
+  uint32_t argsz;
+  uint32_t flags;
+  uint32_t num_regions;
+  uint32_t num_irqs;
+  uint32_t cap_offset;
+  uint32_t pad;
+};
+static_assert(sizeof(VfioDeviceInfo) == 24);
+static_assert(offsetof(VfioDeviceInfo, num_regions) == 8);
+static_assert(offsetof(VfioDeviceInfo, cap_offset) == 16);
+
+struct VfioRegionInfo {
+  uint32_t argsz;
+  uint32_t flags;
+  uint32_t index;
+  uint32_t cap_offset;
+  alignas(8) uint64_t size;
+  alignas(8) uint64_t offset;
+};
+static_assert(sizeof(VfioRegionInfo) == 32);
+static_assert(offsetof(VfioRegionInfo, index) == 8);
+static_assert(offsetof(VfioRegionInfo, cap_offset) == 12);
+static_assert(offsetof(VfioRegionInfo, size) == 16);
+static_assert(offsetof(VfioRegionInfo, offset) == 24);
+
+struct VfioIrqInfo {
+  uint32_t argsz;
+  uint32_t flags;
+  uint32_t index;
+  uint32_t count;
+};
+static_assert(sizeof(VfioIrqInfo) == 16);
+static_assert(offsetof(VfioIrqInfo, count) == 12);
+
+struct VfioDeviceBindIommufd {
+  uint32_t argsz;
+  uint32_t flags;
+  int32_t iommufd;
+  uint32_t out_devid;
+};
+static_assert(sizeof(VfioDeviceBindIommufd) == 16);
+static_assert(offsetof(VfioDeviceBindIommufd, iommufd) == 8);
+static_assert(offsetof(VfioDeviceBindIommufd, out_devid) == 12);
+
+struct VfioDeviceAttachIommufdPt {
+  uint32_t argsz;
+  uint32_t flags;
+  uint32_t pt_id;
+};
+static_assert(sizeof(VfioDeviceAttachIommufdPt) == 12);
+static_assert(offsetof(VfioDeviceAttachIommufdPt, pt_id) == 8);
+
+struct VfioDeviceDetachIommufdPt {
+  uint32_t argsz;
+  uint32_t flags;
+};
+static_assert(sizeof(VfioDeviceDetachIommufdPt) == 8);
+
+// IOMMU_HW_INFO_TYPE_INTEL_VTD data: the VT-d CAP_REG and ECAP_REG.
+struct HwInfoVtd {
+  uint32_t flags;
+  uint32_t reserved;
+  alignas(8) uint64_t cap_reg;
+  alignas(8) uint64_t ecap_reg;
+};
+static_assert(sizeof(HwInfoVtd) == 24);
+static_assert(offsetof(HwInfoVtd, cap_reg) == 8);
+static_assert(offsetof(HwInfoVtd, ecap_reg) == 16);
+
 }  // namespace iommufd_uapi

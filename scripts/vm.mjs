@@ -2,7 +2,13 @@
 // Run one command inside a throwaway QEMU VM booted on the iommufd test kernel.
 //
 //   node scripts/vm.mjs [--kernel PATH] [--timeout SECONDS] [--memory MB]
-//                       [--cwd DIR] [--env NAME=VALUE]... -- COMMAND [ARGS...]
+//                       [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd]
+//                       -- COMMAND [ARGS...]
+//
+// Profiles: `default` is a plain PC; `vtd` is a q35 with QEMU's emulated Intel
+// VT-d (intel-iommu, interrupt remapping, caching mode) and the `edu` PCI device
+// (vendor 0x1234, device 0x11e8, does DMA on command), booted with intel_iommu=on:
+// the rig for the VFIO / hardware-validation tests (test/vfio).
 //
 // The guest sees the host's / read-only (over virtio-9p) with tmpfs on /tmp, /run,
 // /var/tmp and /dev/shm, so it runs the host's node and the repo as checked out.
@@ -29,6 +35,20 @@ const START_MARKER = '@@IOMMUFD-VM-START@@\n';
 const END_MARKER = '\n@@IOMMUFD-VM-END@@';
 
 const DEFAULTS = { timeout: 1800, memory: 4096 };
+
+// Extra QEMU arguments and kernel parameters per profile. The vIOMMU comes
+// before every other PCI device so that all of them sit behind it.
+const PROFILES = {
+  default: { machine: [], devices: [], cmdline: [] },
+  vtd: {
+    machine: ['-machine', 'q35,kernel-irqchip=split'],
+    devices: ['-device', 'intel-iommu,intremap=on,caching-mode=on', '-device', 'edu'],
+    // no_timer_check: under TCG on a busy host the boot-time IO-APIC timer test
+    // can miss its ticks, which with interrupt remapping is a panic ("timer
+    // doesn't work through Interrupt-remapped IO-APIC"), not a fallback.
+    cmdline: ['intel_iommu=on', 'no_timer_check'],
+  },
+};
 const KVM_WATCHDOG_MS = 20_000; // a working KVM guest reaches the start marker in ~2 s
 const LOG_TAIL_LINES = 60;
 const MSIZE = 512000; // 9p message size; larger than the default 8 KiB for faster reads
@@ -54,6 +74,7 @@ const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
  * @param {number} [options.memory]   guest RAM in MB, default 4096
  * @param {string} [options.cwd]      guest working directory, default process.cwd()
  * @param {Record<string,string>} [options.env]  extra environment for the command
+ * @param {'default'|'vtd'} [options.profile]  machine profile (see PROFILES), default 'default'
  * @param {'kvm'|'tcg'} [options.accel]  default: $IOMMUFD_VM_ACCEL, else KVM if usable with TCG fallback
  * @param {string} [options.logFile]  console log path, default: $IOMMUFD_VM_LOG or $TMPDIR/iommufd-vm-<pid>.log
  * @param {NodeJS.WritableStream} [options.stdout]  where the command's output goes, default process.stdout
@@ -86,7 +107,12 @@ function normalizeOptions(command, options) {
     throw new TypeError(`runInVm: accel must be 'kvm' or 'tcg', got '${accel}'`);
   }
   const explicitLog = options.logFile ?? (process.env.IOMMUFD_VM_LOG || undefined);
+  const profile = options.profile ?? 'default';
+  if (!Object.hasOwn(PROFILES, profile)) {
+    throw new TypeError(`runInVm: unknown profile '${profile}' (${Object.keys(PROFILES).join(', ')})`);
+  }
   return {
+    profile,
     command,
     kernel: options.kernel,
     timeoutMs: timeout * 1000,
@@ -179,7 +205,7 @@ class Run {
   boot(kernel, accel, deadline, fallback) {
     progress(`booting (${accel})…`);
     const started = Date.now();
-    const args = qemuArgs({ kernel, accel, memory: this.opts.memory, outDir: this.outDir });
+    const args = qemuArgs({ kernel, accel, memory: this.opts.memory, outDir: this.outDir, profile: this.opts.profile });
     const state = { accel, started, guestUp: false, killedFor: null, qemuStderr: '', spawnError: null };
 
     // Separates attempts in the log and records exactly what was run.
@@ -349,7 +375,8 @@ function kvmUsable() {
   }
 }
 
-function qemuArgs({ kernel, accel, memory, outDir }) {
+function qemuArgs({ kernel, accel, memory, outDir, profile = 'default' }) {
+  const extra = PROFILES[profile];
   const cmdline = [
     'console=ttyS0',
     '8250.nr_uarts=1',
@@ -365,10 +392,12 @@ function qemuArgs({ kernel, accel, memory, outDir }) {
     // vCPU threads of a busy host (TCG) stall long enough to trip the clocksource
     // watchdog, whose warnings would land in the command's output.
     'tsc=reliable',
+    ...extra.cmdline,
     ...initArgs(),
   ].join(' ');
   return [
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    ...extra.machine,
     ...(accel === 'kvm' ? ['-enable-kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
     '-smp', '2',
     '-m', String(memory),
@@ -377,6 +406,7 @@ function qemuArgs({ kernel, accel, memory, outDir }) {
     // Serial console on our stdout pipe; signal=off so qemu leaves Ctrl-C to us.
     '-chardev', 'stdio,id=console,signal=off',
     '-serial', 'chardev:console',
+    ...extra.devices,
     // Host root, read-only. multidevs=remap: / spans several host filesystems.
     '-fsdev', 'local,id=root,path=/,security_model=none,readonly=on,multidevs=remap',
     '-device', 'virtio-9p-pci,fsdev=root,mount_tag=/dev/root',
@@ -465,7 +495,8 @@ function logTail(file, lines) {
 // CLI
 
 const USAGE = `usage: node scripts/vm.mjs [--kernel PATH] [--timeout SECONDS] [--memory MB]
-                          [--cwd DIR] [--env NAME=VALUE]... -- COMMAND [ARGS...]`;
+                          [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd]
+                          -- COMMAND [ARGS...]`;
 
 function parseCli(argv) {
   const options = { env: {} };
@@ -498,6 +529,9 @@ function parseCli(argv) {
         break;
       case '--memory':
         options.memory = positiveNumber(flag, value(flag, inline));
+        break;
+      case '--profile':
+        options.profile = value(flag, inline);
         break;
       case '--env': {
         const pair = value(flag, inline);

@@ -1,0 +1,45 @@
+// The `iommufd` command on the real kernel, inside the QEMU VM (vitest project
+// cli-kernel, run by scripts/test.mjs): info finds the mock, selftest picks
+// the native backend by itself and prints valid KTAP, the examples pass, and a
+// failing ioctl is reported in one line.
+import { describe, expect, test } from 'vitest';
+import { parseKtap } from '../../lib/cli/ktap.js';
+import { iommufd, lines } from './cli.js';
+
+describe('native', () => {
+  test('info --json: native backend, test mock, the 6.12 capability table', async () => {
+    const r = await iommufd(['info', '--json']);
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info).toMatchObject({ backend: 'native', testMock: true, device: { present: true, openable: true }, addon: { available: true } });
+    expect(info.reason).toMatch(/test mock/);
+    const native = info.capabilities.native;
+    expect(native.kernel).toBe(info.kernel.release);
+    expect(Object.values(native.ioctls).every(Boolean)).toBe(true);
+    expect(Object.values(native.testOps).every(Boolean)).toBe(true);
+  });
+
+  test('selftest defaults to the native backend and prints valid KTAP', async () => {
+    // A slice of the suite: the whole of it already runs in the kernel project.
+    const r = await iommufd(['selftest', '--filter', 'access: pinning|dirty tracking|VFIO type1']);
+    const { document, errors } = parseKtap(r.stdout);
+    expect(errors).toEqual([]);
+    expect(r.stdout).toMatch(/^# iommufd selftest: test\/scenarios on the native backend/m);
+    expect(document!.tests.length).toBeGreaterThanOrEqual(8);
+    expect(document!.tests.filter((t) => !t.ok || t.directive), r.stdout).toEqual([]); // nothing fails or skips on the kernel
+    expect(r.code).toBe(0);
+  });
+
+  test.for(['access', 'dirty-tracking', 'vfio-compat'])('examples/%s.ts passes on the kernel', async (name) => {
+    const r = await iommufd(['run', `examples/${name}.ts`, '--backend', 'native']);
+    expect(r.stderr).toMatch(new RegExp(`^iommufd run: examples/${name}\\.ts passed on the native backend \\(6\\.12\\.`));
+    expect(r.code).toBe(0);
+  });
+
+  test('a failing ioctl on the kernel: one line with the ioctl, errno and arguments', async () => {
+    const r = await iommufd(['run', 'test/cli/fixtures/fails.ts']);
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^iommufd run: test\/cli\/fixtures\/fails\.ts:8:8: IOMMU_IOAS_MAP failed: EEXIST .* in ioasMap\(ioasId=\d+, flags=0x7, \w+=<16384 bytes at offset 0 of 16384>, iova=0x1000000\)/);
+  });
+});
