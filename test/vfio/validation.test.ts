@@ -1,6 +1,9 @@
 // The validation battery (what `iommufd validate` will run on real hardware)
 // against the emulated VT-d and the edu device: every check must pass, none skip.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { parseKtap } from '../../lib/cli/ktap.js';
 import { type CheckResult, runValidation } from '../../lib/hw-validation.js';
 import { DmaBuffer } from '../../lib/index.js';
 import { eduCdev, missing } from './helpers.js';
@@ -56,5 +59,31 @@ describe.skipIf(missing())('runValidation on the edu device', () => {
     expect(report.ok).toBe(false);
     expect(report.checks[0]).toMatchObject({ id: 'open', status: 'fail', error: { code: 'ENOENT' } });
     expect(report.checks.slice(1).every((c) => c.status === 'skip')).toBe(true);
+  });
+});
+
+describe.skipIf(missing())('iommufd validate (the command)', () => {
+  const bin = join(import.meta.dirname, '..', '..', 'bin', 'iommufd.js');
+
+  test('prints KTAP with every check passing and exits 0', () => {
+    const run = spawnSync(process.execPath, [bin, 'validate', '--device', eduCdev(), '--ktap'], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const parsed = parseKtap(run.stdout);
+    expect(parsed.errors).toEqual([]);
+    const tests = parsed.document!.tests;
+    expect(tests.length).toBe(17);
+    expect(tests.filter((t) => !t.ok || t.directive).map((t) => t.description)).toEqual([]);
+    expect(tests.some((t) => t.description.startsWith('dma-read-only: '))).toBe(true);
+    expect(parsed.document!.totals).toMatchObject({ pass: 17, fail: 0 });
+  });
+
+  test('a missing device is exit 1 with the failing check in KTAP; no --device is usage (exit 2)', () => {
+    const run = spawnSync(process.execPath, [bin, 'validate', '--device', '/dev/vfio/devices/vfio999', '--ktap'], { encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^not ok 1 open/m);
+    const usage = spawnSync(process.execPath, [bin, 'validate'], { encoding: 'utf8' });
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/which device\?/);
   });
 });
