@@ -2,6 +2,8 @@
 // Simulator scaling: map+unmap pairs per second with N live areas, heap bytes
 // per area, and the memory of a 1 TiB mapping. Run with `npm run bench`
 // (builds dist/ first; needs --expose-gc for the heap figures).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { SimBackend } from '../dist/sim/backend.js';
 
 const PAGE = 4096n;
@@ -69,6 +71,8 @@ function bytesPerArea(n) {
 }
 
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
+// Every figure printed is also written to bench/results/sim.json.
+const figures = { pairsPerSecond: {}, anywherePairsPerSecond: {}, heapBytesPerArea: {}, accessRwMBps: {} };
 console.log('simulator scaling (node ' + process.version + ')');
 console.log('live areas | fixed map+unmap pairs/s | anywhere(8K) map+unmap pairs/s');
 const rates = {};
@@ -76,10 +80,16 @@ for (const n of [1e3, 1e4, 1e5, 1e6]) {
   const fixed = pairsPerSecond(n, 200000, false);
   const anywhere = pairsPerSecond(n, 100000, true);
   rates[n] = fixed;
+  figures.pairsPerSecond[n] = fixed;
+  figures.anywherePairsPerSecond[n] = anywhere;
   console.log(`${String(n).padStart(10)} | ${fmt(fixed).padStart(23)} | ${fmt(anywhere).padStart(30)}`);
 }
-console.log(`cost at 10^6 / cost at 10^3 (fixed pairs): ${(rates[1e3] / rates[1e6]).toFixed(2)}x`);
-for (const n of [1e5, 1e6]) console.log(`heap bytes per area at ${n} areas: ${fmt(bytesPerArea(n))}`);
+figures.costRatio1e6To1e3 = rates[1e3] / rates[1e6];
+console.log(`cost at 10^6 / cost at 10^3 (fixed pairs): ${figures.costRatio1e6To1e3.toFixed(2)}x`);
+for (const n of [1e5, 1e6]) {
+  figures.heapBytesPerArea[n] = bytesPerArea(n);
+  console.log(`heap bytes per area at ${n} areas: ${fmt(figures.heapBytesPerArea[n])}`);
+}
 
 // 1 TiB of IOVA mapped: 512 areas of one lazily allocated 2 GiB ArrayBuffer
 // (V8 cannot hold 1 TiB in one buffer; untouched pages cost no RSS).
@@ -97,7 +107,42 @@ for (const n of [1e5, 1e6]) console.log(`heap bytes per area at ${n} areas: ${fm
   const t = process.hrtime.bigint();
   be.mdCheckRefs({ bytes: big, offset: 4096, length: 16 * 1024 * 1024 }, 1);
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  figures.oneTiBHeapBytes = after - before;
   console.log(`1 TiB mapped (512 x 2 GiB areas): heap +${fmt(after - before)} B total; 16 MiB pin: heap +${fmt(pinned - after)} B; MD_CHECK_REFS of 16 MiB: ${ms.toFixed(2)} ms`);
   be.closeAccess(access);
   be.close();
 }
+
+// access_rw throughput through an access, for small and large transfers,
+// reading and writing the caller's real bytes across area boundaries.
+{
+  const be = new SimBackend();
+  const ioas = be.ioasAlloc();
+  const size = 4 * 1024 * 1024;
+  const mem = new Uint8Array(size);
+  // Two areas so the large transfers cross an area boundary.
+  be.ioasMap(ioas, FIXED, { bytes: mem, offset: 0, length: size / 2 }, 1n << 24n);
+  be.ioasMap(ioas, FIXED, { bytes: mem, offset: size / 2, length: size / 2 }, (1n << 24n) + BigInt(size / 2));
+  const access = be.createAccess(ioas, 0);
+  for (const [label, length, count] of [
+    ['64 B', 64, 200000],
+    ['1 MiB', 1024 * 1024, 400],
+  ]) {
+    const tmp = { bytes: new Uint8Array(length), offset: 0, length };
+    const span = size - length;
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) be.accessRw(access, i & 1, (1n << 24n) + BigInt((i * 4099) % span), tmp);
+    const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+    figures.accessRwMBps[label] = (length * count) / seconds / 1e6;
+    console.log(`access_rw ${label}: ${figures.accessRwMBps[label].toFixed(1)} MB/s (${fmt(count / seconds)} ops/s)`);
+  }
+  be.closeAccess(access);
+  be.close();
+}
+
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(
+  new URL('./results/sim.json', import.meta.url),
+  JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, figures }, null, 2),
+);
+console.log('wrote bench/results/sim.json');
