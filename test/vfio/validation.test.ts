@@ -41,7 +41,8 @@ describe.skipIf(missing())('runValidation on the edu device', () => {
     expect(seen).toEqual(report.checks);
     expect(report.passed).toBe(report.checks.length);
     expect(report.checks.find((c) => c.id === 'hwpt-dirty-tracking')?.detail).toMatch(/not supported/);
-    expect(DmaBuffer.stats().liveBuffers).toBe(liveBefore); // every buffer freed
+    // Every buffer it made is freed (GC may also free earlier tests' garbage meanwhile).
+    expect(DmaBuffer.stats().liveBuffers).toBeLessThanOrEqual(liveBefore);
     // The device is free again: a second run passes too (no leaked bind).
     const again = await runValidation(eduCdev(), { dma: false });
     expect(again.failed).toBe(0);
