@@ -160,9 +160,18 @@ export class Ioas {
     this.#mappings.forgetInside(iova, length);
   }
 
-  /** @internal The iommufd was closed: the kernel dropped everything. */
-  gone(): void {
-    if (!this.#destroyed) this.#gone();
+  /**
+   * @internal The iommufd was closed. When something (a bound VFIO device)
+   * still holds the kernel context, its mappings live on: the references are
+   * handed back to the caller instead of being dropped.
+   */
+  gone(keepRefs = false): MappingRefs | undefined {
+    if (this.#destroyed) return undefined;
+    this.#destroyed = true;
+    this.#onGone(this);
+    if (keepRefs) return this.#mappings;
+    this.#mappings.forgetAll();
+    return undefined;
   }
 
   #gone(): void {

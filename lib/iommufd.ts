@@ -6,6 +6,7 @@ import { FaultQueue } from './fault-queue.js';
 import { Hwpt } from './hwpt.js';
 import { IommufdError } from './errors.js';
 import { Ioas } from './ioas.js';
+import type { MappingRefs } from './mapping-refs.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { MockDevice } from './mock-device.js';
 import { NativeBackend } from './native/backend.js';
@@ -90,6 +91,10 @@ export class Iommufd implements Disposable {
   readonly #ioases = new Set<Ioas>();
   readonly #accesses = new Set<Access>();
   readonly #faultQueues = new Set<FaultQueue>();
+  // Objects that keep the kernel context alive after close() (bound VFIO
+  // devices), and the mapping references kept for them meanwhile.
+  readonly #contextHolders = new Set<object>();
+  #heldRefs: MappingRefs[] = [];
   #vfio: VfioCompat | undefined;
   #closed = false;
 
@@ -288,13 +293,35 @@ export class Iommufd implements Disposable {
     this.#closed = true;
     for (const access of [...this.#accesses]) access.close();
     for (const queue of [...this.#faultQueues]) queue.close();
-    for (const ioas of [...this.#ioases]) ioas.gone();
-    this.#vfio?.gone();
+    // A bound VFIO device keeps the context, and so every mapping, alive in the
+    // kernel after this fd closes: keep their memory referenced until it goes.
+    const keep = this.#contextHolders.size > 0;
+    for (const ioas of [...this.#ioases]) {
+      const refs = ioas.gone(keep);
+      if (refs) this.#heldRefs.push(refs);
+    }
+    const vfioRefs = this.#vfio?.gone(keep);
+    if (vfioRefs) this.#heldRefs.push(vfioRefs);
     this.backend.close();
   }
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * @internal For VfioDevice.bind(): `holder` keeps the kernel context alive
+   * until the returned release function is called (the device closed).
+   */
+  holdContext(holder: object): () => void {
+    this.#contextHolders.add(holder);
+    return () => {
+      this.#contextHolders.delete(holder);
+      if (this.#closed && this.#contextHolders.size === 0) {
+        for (const refs of this.#heldRefs) refs.forgetAll();
+        this.#heldRefs = [];
+      }
+    };
   }
 
   #checkOpen(): void {

@@ -72,8 +72,10 @@ export class VfioCompat {
     return unmapped;
   }
 
-  /** @internal The iommufd closed: the kernel dropped every mapping. */
-  gone(): void {
+  /** @internal The iommufd closed; see Ioas.gone() for `keepRefs`. */
+  gone(keepRefs = false): MappingRefs | undefined {
+    if (keepRefs) return this.#mappings;
     this.#mappings.forgetAll();
+    return undefined;
   }
 }

@@ -116,6 +116,7 @@ export class VfioDevice implements Disposable {
   readonly path: string;
   #fd: number | undefined;
   #iommufd: Iommufd | undefined;
+  #releaseContext: (() => void) | undefined;
   #devId: number | undefined;
   #attachedTo: { target: Ioas | Hwpt | number; ptId: number } | undefined;
   readonly #regions = new Set<MmioRegion>();
@@ -196,7 +197,11 @@ export class VfioDevice implements Disposable {
         EBUSY: 'the VFIO group of this device is in use through the legacy group interface',
       });
     }
-    if (iommufd instanceof Iommufd) this.#iommufd = iommufd;
+    if (iommufd instanceof Iommufd) {
+      this.#iommufd = iommufd;
+      // Bound, the device keeps the iommufd context alive even after it closes.
+      this.#releaseContext = iommufd.holdContext(this);
+    }
     return this.#devId;
   }
 
@@ -420,6 +425,9 @@ export class VfioDevice implements Disposable {
     this.#attachedTo = undefined;
     this.#iommufd = undefined;
     addon().close(fd);
+    // Now the kernel has unbound the device: mappings it kept alive may go.
+    this.#releaseContext?.();
+    this.#releaseContext = undefined;
   }
 
   [Symbol.dispose](): void {
