@@ -194,9 +194,13 @@ export class NativeBackend implements Backend {
     const ENOTTY = errnoNumber('ENOTTY');
     const ioctls: Record<string, boolean> = {};
     for (const [name, nr] of Object.entries(IOMMUFD_CMDS)) ioctls[name] = this.probeIoctl(nr) !== ENOTTY;
+    // iommu_test_cmd is no stable ABI: a kernel whose command is larger than
+    // ours rejects our size with EINVAL before it looks at the op. Op 0 exists
+    // nowhere, so EOPNOTSUPP for it proves our size gets through.
+    const EOPNOTSUPP = errnoNumber('EOPNOTSUPP');
+    const testCmdFits = ioctls.IOMMU_TEST_CMD === true && this.probeTestOp(0) === EOPNOTSUPP;
     const testOps: Record<string, boolean> = {};
-    for (const [name, op] of Object.entries(IOMMU_TEST_OPS))
-      testOps[name] = ioctls.IOMMU_TEST_CMD === true && this.probeTestOp(op) !== errnoNumber('EOPNOTSUPP');
+    for (const [name, op] of Object.entries(IOMMU_TEST_OPS)) testOps[name] = testCmdFits && this.probeTestOp(op) !== EOPNOTSUPP;
     let vfio = true;
     try {
       this.vfioGetApiVersion();
