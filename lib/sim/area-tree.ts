@@ -8,6 +8,10 @@
 // "first area intersecting [start, last]" the way interval_tree_iter_first()
 // does. Hole sizes are kept as doubles (approximate; a slack covers rounding)
 // and recomputed lazily, so map/unmap never do bigint arithmetic on them.
+// Lookups compare unboxed doubles (Number(start) per item in each leaf,
+// Number(key) in inner nodes; exact below 2^53, the bigint breaks ties above),
+// so a search touches one array per node instead of an Area and a BigInt per
+// comparison.
 
 export interface Interval {
   start: bigint;
@@ -38,6 +42,8 @@ function lengthLower(length: bigint): number {
 
 class Leaf<T extends Interval> {
   items: T[] = [];
+  /** Number(items[i].start), unboxed: the searches touch only this array (exact below 2^53). */
+  starts: number[] = [];
   parent: Inner<T> | null = null;
   prev: Leaf<T> | null = null;
   next: Leaf<T> | null = null;
@@ -49,6 +55,8 @@ class Inner<T extends Interval> {
   children: Node<T>[] = [];
   /** keys[i] <= every start in children[i], and > every start in children[i - 1]. */
   keys: bigint[] = [];
+  /** Number(keys[i]). */
+  nkeys: number[] = [];
   parent: Inner<T> | null = null;
   gap = DIRTY;
 }
@@ -64,6 +72,11 @@ export interface Cursor<T extends Interval> {
 export class AreaTree<T extends Interval> {
   #root: Node<T> = new Leaf<T>();
   #size = 0;
+  /**
+   * The leaf of the last lookup or insert: a map then unmap of one IOVA looks
+   * up the same leaf four times, and floor() checks it before descending.
+   */
+  #finger: Leaf<T> | null = null;
 
   get size(): number {
     return this.#size;
@@ -72,16 +85,17 @@ export class AreaTree<T extends Interval> {
   // ---- lookups ---------------------------------------------------------------
 
   /** The leaf whose key range holds `q`. */
-  #leafFor(q: bigint): Leaf<T> {
+  #leafFor(q: bigint, qn: number): Leaf<T> {
     let node = this.#root;
     while (node instanceof Inner) {
-      const keys = node.keys;
+      const nkeys = node.nkeys;
       let lo = 1;
-      let hi = keys.length - 1;
+      let hi = nkeys.length - 1;
       let at = 0;
       while (lo <= hi) {
         const mid = (lo + hi) >> 1;
-        if (keys[mid]! <= q) {
+        const k = nkeys[mid]!;
+        if (k < qn || (k === qn && (qn < EXACT || node.keys[mid]! <= q))) {
           at = mid;
           lo = mid + 1;
         } else hi = mid - 1;
@@ -93,14 +107,17 @@ export class AreaTree<T extends Interval> {
 
   /** Cursor at the item with the largest start <= q, or null if there is none. */
   floor(q: bigint): Cursor<T> | null {
-    const leaf = this.#leafFor(q);
-    const items = leaf.items;
+    const qn = Number(q);
+    let leaf = this.#finger;
+    if (leaf === null || !covers(leaf, q, qn)) this.#finger = leaf = this.#leafFor(q, qn);
+    const starts = leaf.starts;
     let lo = 0;
-    let hi = items.length - 1;
+    let hi = starts.length - 1;
     let at = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (items[mid]!.start <= q) {
+      const k = starts[mid]!;
+      if (k < qn || (k === qn && (qn < EXACT || leaf.items[mid]!.start <= q))) {
         at = mid;
         lo = mid + 1;
       } else hi = mid - 1;
@@ -159,16 +176,22 @@ export class AreaTree<T extends Interval> {
 
   /** Insert an item that overlaps none present (the caller checked). */
   insert(item: T): void {
-    const leaf = this.#leafFor(item.start);
+    const q = item.start;
+    const qn = Number(q);
+    const leaf = this.#leafFor(q, qn);
     const items = leaf.items;
+    const starts = leaf.starts;
     let lo = 0;
     let hi = items.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (items[mid]!.start < item.start) lo = mid + 1;
+      const k = starts[mid]!;
+      if (k < qn || (k === qn && qn >= EXACT && items[mid]!.start < q)) lo = mid + 1;
       else hi = mid;
     }
-    items.splice(lo, 0, item);
+    insertAt(items, lo, item);
+    insertAt(starts, lo, qn);
+    this.#finger = leaf;
     this.#size++;
     markDirty(leaf);
     if (leaf.next) markDirty(leaf.next);
@@ -178,7 +201,8 @@ export class AreaTree<T extends Interval> {
   remove(item: T): void {
     const c = this.#find(item);
     const leaf = c.leaf;
-    leaf.items.splice(c.index, 1);
+    removeAt(leaf.items, c.index);
+    removeAt(leaf.starts, c.index);
     this.#size--;
     markDirty(leaf);
     if (leaf.next) markDirty(leaf.next);
@@ -187,13 +211,19 @@ export class AreaTree<T extends Interval> {
   }
 
   clear(): void {
+    this.#finger = null;
     this.#root = new Leaf<T>();
     this.#size = 0;
   }
 
   #splitLeaf(leaf: Leaf<T>): void {
     const right = new Leaf<T>();
-    right.items = leaf.items.splice(leaf.items.length >> 1);
+    const half = leaf.items.length >> 1;
+    // slice(), not splice(): both halves get exact-size backing stores (no slack kept).
+    right.items = leaf.items.slice(half);
+    right.starts = leaf.starts.slice(half);
+    leaf.items = leaf.items.slice(0, half);
+    leaf.starts = leaf.starts.slice(0, half);
     right.prev = leaf;
     right.next = leaf.next;
     if (leaf.next) leaf.next.prev = right;
@@ -208,12 +238,14 @@ export class AreaTree<T extends Interval> {
       parent = new Inner<T>();
       parent.children = [node];
       parent.keys = [0n];
+      parent.nkeys = [0];
       node.parent = parent;
       this.#root = parent;
     }
     const at = parent.children.indexOf(node) + 1;
     parent.children.splice(at, 0, sibling);
     parent.keys.splice(at, 0, key);
+    parent.nkeys.splice(at, 0, Number(key));
     sibling.parent = parent;
     markDirty(parent);
     if (parent.children.length > MAX_ITEMS) this.#splitInner(parent);
@@ -224,6 +256,7 @@ export class AreaTree<T extends Interval> {
     const half = node.children.length >> 1;
     right.children = node.children.splice(half);
     right.keys = node.keys.splice(half);
+    right.nkeys = node.nkeys.splice(half);
     for (const child of right.children) child.parent = right;
     markDirty(node);
     this.#insertSibling(node, right, right.keys[0]!);
@@ -247,6 +280,7 @@ export class AreaTree<T extends Interval> {
     const at = parent.children.indexOf(child);
     parent.children.splice(at, 1);
     parent.keys.splice(at, 1);
+    parent.nkeys.splice(at, 1);
     markDirty(parent);
     if (parent.children.length === 0) {
       if (parent.parent) this.#removeChild(parent.parent, parent);
@@ -277,13 +311,17 @@ export class AreaTree<T extends Interval> {
     const right = at + 1 < parent.children.length ? (parent.children[at + 1] as Leaf<T>) : null;
     if (left && left.items.length + leaf.items.length <= MAX_ITEMS) {
       for (const item of leaf.items) left.items.push(item);
+      for (const n of leaf.starts) left.starts.push(n);
       leaf.items = [];
+      leaf.starts = [];
       markDirty(left);
       this.#unlinkLeaf(leaf);
       this.#removeChild(parent, leaf);
     } else if (right && right.items.length + leaf.items.length <= MAX_ITEMS) {
       for (const item of right.items) leaf.items.push(item);
+      for (const n of right.starts) leaf.starts.push(n);
       right.items = [];
+      right.starts = [];
       markDirty(leaf);
       this.#unlinkLeaf(right);
       this.#removeChild(parent, right);
@@ -309,13 +347,16 @@ export class AreaTree<T extends Interval> {
       fromKey = parent.keys[at + 1]!;
     } else return;
     from.keys[0] = fromKey;
+    from.nkeys[0] = Number(fromKey);
     for (let i = 0; i < from.children.length; i++) {
       from.children[i]!.parent = into;
       into.children.push(from.children[i]!);
       into.keys.push(from.keys[i]!);
+      into.nkeys.push(from.nkeys[i]!);
     }
     from.children = [];
     from.keys = [];
+    from.nkeys = [];
     markDirty(into);
     this.#removeChild(parent, from);
   }
@@ -392,6 +433,38 @@ export class AreaTree<T extends Interval> {
     }
     return null;
   }
+}
+
+/** starts[i] <= q, for the item at starts' index i. */
+function startLeq<T extends Interval>(leaf: Leaf<T>, i: number, q: bigint, qn: number): boolean {
+  const k = leaf.starts[i]!;
+  return k < qn || (k === qn && (qn < EXACT || leaf.items[i]!.start <= q));
+}
+
+/**
+ * The floor of q is inside `leaf`: its first start <= q < the next leaf's
+ * first start. False for a leaf emptied by a merge or removal (no items), so
+ * a stale finger is never used.
+ */
+function covers<T extends Interval>(leaf: Leaf<T>, q: bigint, qn: number): boolean {
+  if (leaf.starts.length === 0 || !startLeq(leaf, 0, q, qn)) return false;
+  const next = leaf.next;
+  return next === null || (next.starts.length > 0 && !startLeq(next, 0, q, qn));
+}
+
+/** a.splice(at, 0, x) without the splice's result array. */
+function insertAt<E>(a: E[], at: number, x: E): void {
+  let i = a.length;
+  a.push(x);
+  for (; i > at; i--) a[i] = a[i - 1]!;
+  a[at] = x;
+}
+
+/** a.splice(at, 1) without the splice's result array. */
+function removeAt<E>(a: E[], at: number): void {
+  const n = a.length - 1;
+  for (let i = at; i < n; i++) a[i] = a[i + 1]!;
+  a.pop();
 }
 
 function markDirty<T extends Interval>(node: Node<T> | null): void {

@@ -64,6 +64,10 @@ interface AccessSpan extends PageSpan {
   users: number;
 }
 
+// IoptPages flags.
+const WRITABLE = 1;
+const REGISTERED = 2;
+
 // The pinned iopt_pages of each buffer, for MD_CHECK_REFS. Only pages with at
 // least one pin are listed.
 const pinnedByBuffer = new WeakMap<AnyBuffer, Set<IoptPages>>();
@@ -78,18 +82,22 @@ export class IoptPages {
   /** Byte offset of page 0 inside `buffer` (page aligned; may precede the caller's view). */
   readonly pageBase: number;
   readonly npages: number;
-  readonly writable: boolean;
   /** domains_itree: page spans of areas stored in a domain. */
   domainSpans: PageSpan[] | null = null;
   /** access_itree: page spans pinned by accesses, with users. */
   accessSpans: AccessSpan[] | null = null;
-  #registered = false;
+  /** WRITABLE | REGISTERED: one field, not two, as there is one iopt_pages per map (heap per area). */
+  #flags: number;
 
   private constructor(buffer: AnyBuffer, pageBase: number, npages: number, writable: boolean) {
     this.buffer = buffer;
     this.pageBase = pageBase;
     this.npages = npages;
-    this.writable = writable;
+    this.#flags = writable ? WRITABLE : 0;
+  }
+
+  get writable(): boolean {
+    return (this.#flags & WRITABLE) !== 0;
   }
 
   /** iopt_alloc_pages(); `uptr` from checkedUptr(range). Returns an errno name on failure. */
@@ -161,7 +169,7 @@ export class IoptPages {
 
   #update(): void {
     const pinned = this.pinned;
-    if (pinned === this.#registered) return;
+    if (pinned === ((this.#flags & REGISTERED) !== 0)) return;
     let set = pinnedByBuffer.get(this.buffer);
     if (pinned) {
       if (!set) pinnedByBuffer.set(this.buffer, (set = new Set()));
@@ -170,7 +178,7 @@ export class IoptPages {
       set?.delete(this);
       if (set && set.size === 0) pinnedByBuffer.delete(this.buffer);
     }
-    this.#registered = pinned;
+    this.#flags = pinned ? this.#flags | REGISTERED : this.#flags & ~REGISTERED;
   }
 
   /** The pinned page spans (merged), in page indexes relative to the buffer. */
