@@ -2,9 +2,9 @@
 // fast path for loops of thousands of ioctls, and the body of a fail-nth
 // sweep). Other backends run the same list one call at a time.
 import type { Access } from './access.js';
-import type { Ioas } from './ioas.js';
+import { type Ioas, type MapOptions, mapFlags } from './ioas.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from './uapi.js';
+import { IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from './uapi.js';
 import { toU32, toU64 } from './validate.js';
 
 export interface BatchResult {
@@ -40,12 +40,10 @@ export class Batch {
   }
 
   /** IOMMU_IOAS_MAP at a fixed IOVA (the mapping keeps `memory` alive once it succeeds). */
-  mapFixed(ioas: Ioas, iova: bigint | number, memory: Memory, options: RangeOptions & { readable?: boolean; writeable?: boolean } = {}): this {
+  mapFixed(ioas: Ioas, iova: bigint | number, memory: Memory, options: MapOptions = {}): this {
     const at = toU64(iova, 'iova');
     const range = userRange(memory, options);
-    let flags = IOMMU_IOAS_MAP_FIXED_IOVA;
-    if (options.readable ?? true) flags |= IOMMU_IOAS_MAP_READABLE;
-    if (options.writeable ?? true) flags |= IOMMU_IOAS_MAP_WRITEABLE;
+    const flags = mapFlags(IOMMU_IOAS_MAP_FIXED_IOVA, options);
     const backend = ioas.backendForBatch();
     this.ops.push({
       tuple: ['ioasMap', ioas.id, flags, range.bytes, range.offset, range.length, at],

@@ -8,6 +8,7 @@
 import { DmaBuffer } from './dma-buffer.js';
 import { type DmaEngine, openDmaEngine } from './dma-engine/index.js';
 import { IommufdError } from './errors.js';
+import { fillPattern } from './pattern.js';
 import type { Hwpt } from './hwpt.js';
 import type { Ioas } from './ioas.js';
 import { Iommufd } from './iommufd.js';
@@ -69,16 +70,6 @@ function describe(e: unknown): CheckResult['error'] {
   if (e instanceof IommufdError) return { name: e.name, message: e.message, code: e.code, op: e.op };
   if (e instanceof Error) return { name: e.name, message: e.message };
   return { name: 'Error', message: String(e) };
-}
-
-function pattern(bytes: Uint8Array, seed: number): void {
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < bytes.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
 }
 
 function firstDifference(a: Uint8Array, b: Uint8Array): number {
@@ -345,7 +336,7 @@ export async function runValidation(devicePath: string, options: ValidationOptio
             [0, 0],
             [PAGE - 3, 5],
           ] as const) {
-            pattern(src.bytes, size * 31 + so);
+            fillPattern(src.bytes, size * 31 + so);
             dst.bytes.fill(0);
             const r = await e.copy(srcIova + BigInt(so), dstIova + BigInt(dof), size);
             elapsed += r.elapsedMs;
@@ -374,7 +365,7 @@ export async function runValidation(devicePath: string, options: ValidationOptio
       ioas!.mapFixed(srcIova, src);
       try {
         for (const offset of [0, MiB - 7, 2 * MiB - 1000]) {
-          pattern(src.bytes, offset + 1);
+          fillPattern(src.bytes, offset + 1);
           await e.copy(srcIova, hugeIova + BigInt(offset), 1000);
           const at = firstDifference(huge.bytes.subarray(offset, offset + 1000), src.bytes.subarray(0, 1000));
           if (at >= 0) throw new Error(`copy into the huge buffer at +${offset} differs at byte ${at}`);
@@ -390,7 +381,7 @@ export async function runValidation(devicePath: string, options: ValidationOptio
       const e = needEngine();
       const src = buffer(PAGE);
       const dst = buffer(PAGE);
-      pattern(src.bytes, 7);
+      fillPattern(src.bytes, 7);
       dst.bytes.fill(0x5a);
       const srcIova = plan!.take(PAGE, PAGE);
       const dstIova = plan!.take(PAGE, PAGE);
@@ -414,19 +405,19 @@ export async function runValidation(devicePath: string, options: ValidationOptio
       const dstIova = plan!.take(PAGE, PAGE);
       ioas!.mapFixed(srcIova, src);
       ioas!.mapFixed(dstIova, dst);
-      pattern(src.bytes, 11);
+      fillPattern(src.bytes, 11);
       await e.copy(srcIova, dstIova, 256);
       if (firstDifference(dst.bytes.subarray(0, 256), src.bytes.subarray(0, 256)) >= 0) throw new Error('the mapped copy before unmapping failed');
       // Destination unmapped: the write must not reach the buffer.
       ioas!.unmap(dstIova, PAGE);
       dst.bytes.fill(0xa5);
-      pattern(src.bytes, 12);
+      fillPattern(src.bytes, 12);
       await e.copy(srcIova, dstIova, 256);
       if (dst.bytes.some((b) => b !== 0xa5)) throw new Error('the device wrote to memory after its IOVA was unmapped');
       // Source unmapped: the device must not read the buffer.
       ioas!.mapFixed(dstIova, dst);
       ioas!.unmap(srcIova, PAGE);
-      pattern(src.bytes, 13);
+      fillPattern(src.bytes, 13);
       dst.bytes.fill(0);
       await e.copy(srcIova, dstIova, 256);
       ioas!.unmap(dstIova, PAGE);
@@ -442,8 +433,8 @@ export async function runValidation(devicePath: string, options: ValidationOptio
       const a = buffer(PAGE);
       const b = buffer(PAGE);
       const out = buffer(PAGE);
-      pattern(a.bytes, 21);
-      pattern(b.bytes, 22);
+      fillPattern(a.bytes, 21);
+      fillPattern(b.bytes, 22);
       const inIova = plan!.take(PAGE, PAGE);
       const outIova = plan!.take(PAGE, PAGE);
       ioas!.mapFixed(inIova, a);

@@ -19,6 +19,13 @@ export interface MapOptions extends RangeOptions {
   writeable?: boolean;
 }
 
+/** IOMMU_IOAS_MAP / IOAS_COPY flags for `options` (both default to true) on top of `flags`. */
+export function mapFlags(flags: number, options: { readable?: boolean; writeable?: boolean }): number {
+  if (options.readable ?? true) flags |= IOMMU_IOAS_MAP_READABLE;
+  if (options.writeable ?? true) flags |= IOMMU_IOAS_MAP_WRITEABLE;
+  return flags;
+}
+
 export interface CopyOptions {
   /** Where in this IOAS; default: an IOVA the kernel allocates. */
   dstIova?: bigint | number;
@@ -64,9 +71,7 @@ export class Ioas {
   #map(flags: number, iova: bigint, memory: Memory, options: MapOptions): bigint {
     this.#checkAlive();
     const range = userRange(memory, options);
-    if (options.readable ?? true) flags |= IOMMU_IOAS_MAP_READABLE;
-    if (options.writeable ?? true) flags |= IOMMU_IOAS_MAP_WRITEABLE;
-    const mapped = this.#backend.ioasMap(this.id, flags, range, iova);
+    const mapped = this.#backend.ioasMap(this.id, mapFlags(flags, options), range, iova);
     this.#mappings.add(mapped, BigInt(range.length), [memory]);
     return mapped;
   }
@@ -79,9 +84,7 @@ export class Ioas {
     this.#checkAlive();
     const from = toU64(srcIova, 'srcIova');
     const size = toU64(length, 'length');
-    let flags = options.dstIova === undefined ? 0 : IOMMU_IOAS_MAP_FIXED_IOVA;
-    if (options.readable ?? true) flags |= IOMMU_IOAS_MAP_READABLE;
-    if (options.writeable ?? true) flags |= IOMMU_IOAS_MAP_WRITEABLE;
+    const flags = mapFlags(options.dstIova === undefined ? 0 : IOMMU_IOAS_MAP_FIXED_IOVA, options);
     const dst = options.dstIova === undefined ? 0n : toU64(options.dstIova, 'dstIova');
     const copied = this.#backend.ioasCopy(this.id, src.id, flags, dst, from, size);
     this.#mappings.add(copied, size, src.#mappings.overlapping(from, size));

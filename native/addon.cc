@@ -108,11 +108,7 @@ uint64_t CheckedUptr(Napi::Env env, const JsBytes& bytes, size_t offset, size_t 
 }
 
 int IoctlErrno(int fd, unsigned long request, void* arg) {
-  int rc;
-  do {
-    rc = ioctl(fd, request, arg);
-  } while (rc == -1 && errno == EINTR);
-  return rc == -1 ? errno : 0;
+  return RetryOnEintr([&] { return ioctl(fd, request, arg); }) == -1 ? errno : 0;
 }
 
 void Ioctl(Napi::Env env, int fd, unsigned long request, void* arg, const char* op) {

@@ -5,6 +5,7 @@
 
 #include <napi.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -63,6 +64,16 @@ JsBytes ArgBytes(const Args& args, size_t i);
 // lies inside it. Detached or freed memory has no bytes and always fails.
 uint64_t CheckedUptr(Napi::Env env, const JsBytes& bytes, size_t offset, size_t length,
                      size_t before = 0, size_t after = 0);
+
+// A system call, repeated while a signal interrupts it (-1 with EINTR).
+template <typename Call>
+auto RetryOnEintr(Call call) -> decltype(call()) {
+  decltype(call()) rc;
+  do {
+    rc = call();
+  } while (rc == -1 && errno == EINTR);
+  return rc;
+}
 
 // ioctl() with EINTR retried; throws the IommufdError for `op` on failure.
 void Ioctl(Napi::Env env, int fd, unsigned long request, void* arg, const char* op);

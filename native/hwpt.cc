@@ -134,10 +134,7 @@ Napi::Value FaultRead(const Args& args) {
   int fd = ArgFd(args, 0);
   uint32_t max = ArgU32(args, 1, "maxFaults");
   std::vector<uapi::HwptPgfault> faults(max == 0 ? 1 : max);
-  ssize_t n;
-  do {
-    n = read(fd, faults.data(), faults.size() * sizeof(uapi::HwptPgfault));
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = RetryOnEintr([&] { return read(fd, faults.data(), faults.size() * sizeof(uapi::HwptPgfault)); });
   if (n < 0) ThrowErrno(env, errno, "read(fault fd)");
   auto out = Napi::Array::New(env);
   for (size_t i = 0; i < static_cast<size_t>(n) / sizeof(uapi::HwptPgfault); i++) {
@@ -171,10 +168,7 @@ Napi::Value FaultRespond(const Args& args) {
     if (!c.IsNumber() || !k.IsNumber()) throw Napi::TypeError::New(env, "cookies and codes are numbers");
     responses.push_back({c.As<Napi::Number>().Uint32Value(), k.As<Napi::Number>().Uint32Value()});
   }
-  ssize_t n;
-  do {
-    n = write(fd, responses.data(), responses.size() * sizeof(uapi::HwptPageResponse));
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = RetryOnEintr([&] { return write(fd, responses.data(), responses.size() * sizeof(uapi::HwptPageResponse)); });
   if (n < 0) ThrowErrno(env, errno, "write(fault fd)");
   return Napi::Number::New(env, static_cast<double>(n / sizeof(uapi::HwptPageResponse)));
 }

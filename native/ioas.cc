@@ -79,13 +79,13 @@ Napi::Value IoasIovaRanges(const Args& args) {
     cmd.ioas_id = ioas_id;
     cmd.num_iovas = static_cast<uint32_t>(ranges.size());
     cmd.allowed_iovas = reinterpret_cast<uintptr_t>(ranges.data());
-    if (ioctl(fd, uapi::kIommuIoasIovaRanges, &cmd) == 0) break;
-    if (errno == EMSGSIZE && cmd.num_iovas > ranges.size()) {
+    int err = IoctlErrno(fd, uapi::kIommuIoasIovaRanges, &cmd);
+    if (err == 0) break;
+    if (err == EMSGSIZE && cmd.num_iovas > ranges.size()) {
       ranges.resize(cmd.num_iovas);
       continue;
     }
-    if (errno == EINTR) continue;
-    ThrowErrno(env, errno, "IOMMU_IOAS_IOVA_RANGES");
+    ThrowErrno(env, err, "IOMMU_IOAS_IOVA_RANGES");
   }
   auto out = Napi::BigUint64Array::New(env, 2 * static_cast<size_t>(cmd.num_iovas));
   for (uint32_t i = 0; i < cmd.num_iovas; i++) {

@@ -11,10 +11,8 @@ namespace {
 
 // The container ioctls that return a value do so as ioctl()'s return value.
 int ValueIoctl(const Args& args, unsigned long request, unsigned long arg, const char* op) {
-  int rc;
-  do {
-    rc = ioctl(ArgFd(args, 0), request, arg);
-  } while (rc == -1 && errno == EINTR);
+  int fd = ArgFd(args, 0);
+  int rc = RetryOnEintr([&] { return ioctl(fd, request, arg); });
   if (rc == -1) ThrowErrno(args.Env(), errno, op);
   return rc;
 }

@@ -129,11 +129,10 @@ Napi::Value Rw(const Args& args) {
   if (position > static_cast<uint64_t>(INT64_MAX) || length > static_cast<uint64_t>(INT64_MAX) - position)
     throw Napi::RangeError::New(env, "fileOffset + length does not fit in off_t");
   auto* data = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(CheckedUptr(env, bytes, offset, length)));
-  ssize_t n;
-  do {
-    n = kWrite ? pwrite(fd, data, length, static_cast<off_t>(position))
-               : pread(fd, data, length, static_cast<off_t>(position));
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = RetryOnEintr([&] {
+    return kWrite ? pwrite(fd, data, length, static_cast<off_t>(position))
+                  : pread(fd, data, length, static_cast<off_t>(position));
+  });
   if (n < 0) ThrowErrno(env, errno, kWrite ? "pwrite(vfio region)" : "pread(vfio region)");
   return Napi::Number::New(env, static_cast<double>(n));
 }

@@ -2,6 +2,9 @@
 // reads as one line per kernel interaction, with the expected errno in the name.
 import { expect } from 'vitest';
 import { DmaBuffer, IommufdError } from '../lib/index.js';
+import { fillPattern } from '../lib/pattern.js';
+
+export { fillPattern };
 
 export const PAGE_SIZE = 4096;
 export const MiB = 1024 * 1024;
@@ -29,15 +32,6 @@ export function patternedBuffer(length: number, seed = 1): DmaBuffer {
   return buffer;
 }
 
-export function fillPattern(bytes: Uint8Array, seed: number): void {
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < bytes.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-}
 
 /** Collect garbage until `done()` holds (finalizers of external memory run asynchronously). */
 export async function gcUntil(done: () => boolean, rounds = 50): Promise<boolean> {
