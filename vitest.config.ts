@@ -5,6 +5,9 @@ import { defineConfig } from 'vitest/config';
 //   kernel  test/scenarios + test/kernel on the native backend: needs a real
 //           /dev/iommu with CONFIG_IOMMUFD_TEST, so it runs inside the QEMU rig
 //   sim     test/scenarios on the simulator backend: anywhere
+//   selftest-kernel / selftest-sim
+//           test/selftest: the kernel's tools/testing/selftests/iommu ported,
+//           instance for instance, on the kernel (in the VM) and on the simulator
 //   vfio    test/vfio: a VFIO device (QEMU's edu) behind an emulated VT-d,
 //           with real DMA; runs in the `vtd` VM profile (scripts/vm.mjs)
 export default defineConfig({
@@ -36,6 +39,23 @@ export default defineConfig({
           testTimeout: 120_000,
           // One edu device: a VFIO cdev binds once at a time, so files run one after another.
           poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        test: {
+          name: 'selftest-kernel',
+          include: ['test/selftest/**/*.test.ts'],
+          env: { IOMMUFD_TEST_BACKEND: 'native' },
+          setupFiles: ['test/kernel/require-kernel.ts'],
+          testTimeout: 300_000,
+        },
+      },
+      {
+        test: {
+          name: 'selftest-sim',
+          include: ['test/selftest/**/*.test.ts'],
+          env: { IOMMUFD_TEST_BACKEND: 'sim' },
+          testTimeout: 120_000,
         },
       },
       {

@@ -50,6 +50,8 @@ export interface MockDomainOptions {
   noDirty?: boolean;
   /** MOCK_FLAGS_DEVICE_HUGE_IOVA: the domain uses huge IO pages. */
   hugeIova?: boolean;
+  /** Raw MOCK_FLAGS_DEVICE_* bits, or'ed with the above (to probe flags newer kernels define). */
+  flags?: number;
 }
 
 export interface HwptOptions {
@@ -149,7 +151,9 @@ export class Iommufd implements Disposable {
     const flags =
       options === undefined
         ? undefined
-        : (options.noDirty ? MOCK_FLAGS_DEVICE_NO_DIRTY : 0) | (options.hugeIova ? MOCK_FLAGS_DEVICE_HUGE_IOVA : 0);
+        : toU32(options.flags ?? 0, 'flags') |
+          (options.noDirty ? MOCK_FLAGS_DEVICE_NO_DIRTY : 0) |
+          (options.hugeIova ? MOCK_FLAGS_DEVICE_HUGE_IOVA : 0);
     return new MockDevice(this.backend, this.backend.mockDomain(target.id, flags));
   }
 

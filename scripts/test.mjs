@@ -83,7 +83,7 @@ async function runKernel(project = 'kernel', profile = 'default') {
 
 const results = [];
 // cli runs bin/iommufd.js as a process (and rebuilds dist/ if stale, which cli-kernel in the VM relies on).
-for (const project of ['host', 'sim', 'cli']) results.push([project, await runOnHost(project)]);
+for (const project of ['host', 'sim', 'selftest-sim', 'cli']) results.push([project, await runOnHost(project)]);
 const missing = missingForKernel();
 if (missing.length > 0) {
   banner([
@@ -96,6 +96,8 @@ if (missing.length > 0) {
 } else {
   console.log('\n=== kernel tests (inside the QEMU VM) ===');
   results.push(['kernel', await runKernel()]);
+  console.log('\n=== the kernel selftest port (inside the QEMU VM) ===');
+  results.push(['selftest-kernel', await runKernel('selftest-kernel')]);
   console.log('\n=== the iommufd command on the kernel (inside the QEMU VM) ===');
   results.push(['cli-kernel', await runKernel('cli-kernel')]);
   // q35 + emulated Intel VT-d + QEMU's edu device: VFIO cdev, real device DMA.

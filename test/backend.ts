@@ -11,6 +11,7 @@ export function openIommufd(): Iommufd {
 }
 
 import type { Capabilities } from '../lib/index.js';
+import { logSkip } from './skip-log.js';
 
 let probed: Capabilities | undefined;
 
@@ -35,6 +36,10 @@ export function requires(ctx: { skip: (note?: string) => void }, ...features: st
   const caps = capabilities();
   for (const feature of features) {
     const ok = feature === 'failNth' ? caps.failNth : (caps.ioctls[feature] ?? caps.testOps[feature]);
-    if (!ok) ctx.skip(`${caps.backend} backend (${caps.kernel}) lacks ${feature}`);
+    if (!ok) {
+      const reason = `${caps.backend} backend (${caps.kernel}) lacks ${feature}`;
+      logSkip(reason);
+      ctx.skip(reason);
+    }
   }
 }
