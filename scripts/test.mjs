@@ -28,7 +28,11 @@ function tee() {
 
 function counts(text) {
   const match = SUMMARY.exec(text);
-  return match ? { passed: +match[2], failed: +match[3], skipped: +match[4] } : null;
+  if (!match) return null;
+  // run-vitest.mjs follows its closing line with "<project>: skipped N: reason" lines,
+  // and the fuzz project prints "fuzz: N sequences, N steps, N divergences".
+  const notes = text.split('\n').filter((l) => l.startsWith(`${match[1]}: skipped `) || /^fuzz: \d+ sequences/.test(l));
+  return { passed: +match[2], failed: +match[3], skipped: +match[4], notes };
 }
 
 async function runOnHost(project) {
@@ -105,6 +109,7 @@ if (missing.length > 0) {
   results.push(['vfio', await runKernel('vfio', 'vtd')]);
 }
 
+console.log('\n=== summary ===');
 const total = { passed: 0, failed: 0, skipped: 0 };
 let ok = true;
 for (const [name, { code, counts: c }] of results) {
@@ -114,6 +119,8 @@ for (const [name, { code, counts: c }] of results) {
     total.failed++;
     continue;
   }
+  console.log(`${name}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped${code !== 0 ? ` (exit ${code})` : ''}`);
+  for (const note of c.notes) console.log(`  ${note.slice(name.length + 2)}`);
   total.passed += c.passed;
   total.failed += c.failed;
   total.skipped += c.skipped;

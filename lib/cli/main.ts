@@ -25,8 +25,9 @@ const USAGE: Record<string, string> = {
 Commands:
   info [--json]                       which backend would be used and why, the kernel,
                                       its capability table, the memory-lock limit
-  selftest [--backend native|sim] [--filter PATTERN] [--ktap]
-                                      the conformance suite (test/scenarios) as KTAP
+  selftest [--suite scenarios|port] [--backend native|sim] [--filter PATTERN] [--ktap]
+                                      the conformance suite (test/scenarios), or the port
+                                      of the kernel's iommufd selftest, as KTAP
   run FILE.ts|FILE.js [--backend native|sim] [-- ARGS...]
                                       run a scenario module with an open Iommufd
   vm [--kernel PATH] [--build] [--vng] [--shell] -- COMMAND...
@@ -44,9 +45,13 @@ Which backend selftest and run would use and why (addon built? /dev/iommu
 present and openable? the kernel's test mock?), the kernel version, the ioctls
 and mock ops each backend supports, and RLIMIT_MEMLOCK.
   --json   the same as one JSON object`,
-  selftest: `usage: iommufd selftest [--backend native|sim] [--filter PATTERN] [--ktap]
+  selftest: `usage: iommufd selftest [--suite scenarios|port] [--backend native|sim] [--filter PATTERN] [--ktap]
 
-Runs the conformance suite (the test/scenarios files) on one backend.
+Runs a test suite on one backend.
+  --suite scenarios     the conformance scenarios (test/scenarios), the default
+  --suite port          the kernel's tools/testing/selftests/iommu ported to
+                        TypeScript (test/selftest), instances named like the
+                        kernel's: "iommufd_ioas.mock_domain.area"
   --backend native|sim  default: native where /dev/iommu has the test mock
                         (CONFIG_IOMMUFD_TEST), else the simulator
   --filter PATTERN      only tests whose name, as KTAP prints it ("FILE: DESCRIBE >
@@ -107,7 +112,7 @@ const COMMON = {
 
 const OPTIONS = {
   info: { ...COMMON, json: { type: 'boolean' } },
-  selftest: { ...COMMON, backend: { type: 'string' }, filter: { type: 'string' }, ktap: { type: 'boolean' } },
+  selftest: { ...COMMON, suite: { type: 'string' }, backend: { type: 'string' }, filter: { type: 'string' }, ktap: { type: 'boolean' } },
   run: { ...COMMON, backend: { type: 'string' } },
   validate: { ...COMMON, device: { type: 'string' }, ktap: { type: 'boolean' }, json: { type: 'boolean' }, 'no-dma': { type: 'boolean' } },
   vm: {
@@ -168,8 +173,10 @@ async function info(argv: string[]): Promise<number> {
 async function selftest(argv: string[]): Promise<number> {
   const { values, positionals } = parse('selftest', argv);
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (use --filter PATTERN to pick tests)`);
-  const { parseFilter, runSelftest } = await import('./selftest.js');
+  const { parseFilter, runSelftest, SUITES } = await import('./selftest.js');
   const filter = parseFilter(values.filter);
+  const suite = values.suite ?? 'scenarios';
+  if (suite !== 'scenarios' && suite !== 'port') throw new UsageError(`--suite must be 'scenarios' or 'port', not '${suite}'`);
   const human = !values.ktap && Boolean(process.stdout.isTTY);
   const chosen = pickBackend(backendOption(values.backend), 'selftest');
   if (typeof chosen === 'object') {
@@ -179,7 +186,7 @@ async function selftest(argv: string[]): Promise<number> {
     process.stderr.write(`iommufd selftest: ${chosen.skip} — use --backend sim, or run it in the test VM: iommufd vm -- iommufd selftest\n`);
     return KSFT_SKIP;
   }
-  const header = `iommufd selftest: test/scenarios on the ${chosen} backend${filter ? `, --filter ${values.filter}` : ''}`;
+  const header = `iommufd selftest: ${SUITES[suite].dir} on the ${chosen} backend${filter ? `, --filter ${values.filter}` : ''}`;
   const progressStream = human ? process.stdout : process.stderr.isTTY ? process.stderr : undefined;
   const c = colors(Boolean(progressStream?.isTTY));
   const mark = { pass: c.green('✓'), fail: c.red('✗'), skip: c.yellow('↓') };
@@ -192,7 +199,7 @@ async function selftest(argv: string[]): Promise<number> {
       const name = result.name.length > room ? `${result.name.slice(0, room - 1)}…` : result.name;
       progressStream.write(`\r\x1b[K${counter}${mark[result.status]} ${name}`);
     },
-  });
+  }, suite);
   if (progressStream) progressStream.write('\r\x1b[K');
   const code = run.cases.length === 0 ? KSFT_SKIP : exitCode(run.cases);
   const emptyReason = filter ? `no test matches --filter ${values.filter}` : 'no tests';

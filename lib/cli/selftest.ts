@@ -1,6 +1,7 @@
-// `iommufd selftest`: the conformance suite (test/scenarios) on one backend,
-// driven through vitest's Node API with a reporter that collects each test's
-// outcome for KTAP or the human summary.
+// `iommufd selftest`: a test suite on one backend — the scenarios (test/scenarios)
+// or the port of the kernel's own selftest (test/selftest) — driven through
+// vitest's Node API with a reporter that collects each test's outcome for KTAP or
+// the human summary.
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
@@ -8,10 +9,13 @@ import type { BackendName } from './common.js';
 import { CliError, packageRoot, requireCheckout } from './common.js';
 import type { CaseResult } from './ktap.js';
 
-export const SCENARIOS = 'test/scenarios';
+export type SuiteName = 'scenarios' | 'port';
 
-/** vitest project per backend (vitest.config.ts). */
-const PROJECT: Record<BackendName, string> = { native: 'kernel', sim: 'sim' };
+/** Each suite's directory and its vitest project per backend (vitest.config.ts). */
+export const SUITES: Record<SuiteName, { dir: string; project: Record<BackendName, string> }> = {
+  scenarios: { dir: 'test/scenarios', project: { native: 'kernel', sim: 'sim' } },
+  port: { dir: 'test/selftest', project: { native: 'selftest-kernel', sim: 'selftest-sim' } },
+};
 
 export interface SelftestRun {
   cases: CaseResult[];
@@ -83,8 +87,14 @@ export function parseFilter(filter: string | undefined): RegExp | undefined {
   }
 }
 
-export async function runSelftest(backend: BackendName, filter: RegExp | undefined, progress?: Progress): Promise<SelftestRun> {
-  requireCheckout('selftest', [SCENARIOS, 'vitest.config.ts', 'node_modules/vitest']);
+export async function runSelftest(
+  backend: BackendName,
+  filter: RegExp | undefined,
+  progress?: Progress,
+  suite: SuiteName = 'scenarios',
+): Promise<SelftestRun> {
+  const { dir, project } = SUITES[suite];
+  requireCheckout('selftest', [dir, 'vitest.config.ts', 'node_modules/vitest']);
   let scratch: string | undefined;
   const options: Record<string, unknown> = {};
   // Inside the test VM the checkout is read-only: vite may neither bundle the
@@ -153,7 +163,7 @@ export async function runSelftest(backend: BackendName, filter: RegExp | undefin
   const { createVitest } = (await import('vitest/node')) as unknown as { createVitest: (mode: string, options: object) => Promise<Vitest> };
   const vitest = await createVitest('test', {
     root: packageRoot,
-    project: [PROJECT[backend]],
+    project: [project[backend]],
     run: true,
     watch: false,
     reporters: [reporter],
@@ -161,7 +171,7 @@ export async function runSelftest(backend: BackendName, filter: RegExp | undefin
     ...options,
   });
   try {
-    let specs = await vitest.getRelevantTestSpecifications([join(packageRoot, SCENARIOS)]);
+    let specs = await vitest.getRelevantTestSpecifications([join(packageRoot, dir)]);
     if (filter) {
       // vitest's own name filter cannot see the file: collect first, then run
       // exactly the tests whose KTAP name matches (and files that fail to load).
@@ -189,6 +199,6 @@ export async function runSelftest(backend: BackendName, filter: RegExp | undefin
   }
   if (unhandled.length > 0) cases.push({ name: 'unhandled errors', status: 'fail', diagnostics: unhandled });
   if (byModule.size === 0 && unhandled.length === 0 && !filter)
-    cases.push({ name: 'test files', status: 'fail', diagnostics: [`vitest ran no test file from ${SCENARIOS}`] });
+    cases.push({ name: 'test files', status: 'fail', diagnostics: [`vitest ran no test file from ${dir}`] });
   return { cases, durationMs: performance.now() - started };
 }

@@ -81,6 +81,18 @@ describe('selftest', () => {
     expect(lines(none.stdout).slice(0, 2)).toEqual(['KTAP version 1', '1..0 # SKIP no test matches --filter no such test']);
   });
 
+  test('--suite port: the kernel selftest port, instances named like the kernel\'s', async () => {
+    const r = await iommufd(['selftest', '--suite', 'port', '--backend', 'sim', '--ktap', '--filter', 'iommufd_ioas\\.(no_domain|mock_domain)\\.ioas_destroy$']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const { document, errors } = parseKtap(r.stdout);
+    expect(errors).toEqual([]);
+    expect(r.stdout).toMatch(/^# iommufd selftest: test\/selftest on the sim backend/m);
+    expect(document!.tests.map((t) => [t.ok, t.description.replace(/^[\w-]+: /, '')])).toEqual([
+      [true, 'iommufd_ioas.no_domain.ioas_destroy'],
+      [true, 'iommufd_ioas.mock_domain.ioas_destroy'],
+    ]);
+  });
+
   test.skipIf(hasDevice)('--backend native without /dev/iommu skips (4) and says where it would run', async () => {
     const r = await iommufd(['selftest', '--backend', 'native']);
     expect(r.code).toBe(4);
@@ -206,6 +218,7 @@ describe('usage', () => {
     [[], 'iommufd: which command?', 'usage: iommufd <command>'],
     [['selftest', '--nope'], "iommufd selftest: unknown option '--nope'", 'usage: iommufd selftest'],
     [['selftest', '--backend', 'qemu'], "iommufd selftest: --backend must be 'native' or 'sim', not 'qemu'", 'usage: iommufd selftest'],
+    [['selftest', '--suite', 'all'], "iommufd selftest: --suite must be 'scenarios' or 'port', not 'all'", 'usage: iommufd selftest'],
     [['info', '--json', 'extra'], "iommufd info: unexpected argument 'extra'", 'usage: iommufd info'],
     [['run'], 'iommufd run: which FILE to run?', 'usage: iommufd run'],
     [['vm'], 'iommufd vm: no command to run: iommufd vm -- COMMAND...', 'usage: iommufd vm'],
