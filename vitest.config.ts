@@ -65,6 +65,16 @@ export default defineConfig({
           env: { IOMMUFD_TEST_BACKEND: 'sim' },
         },
       },
+      // Differential fuzzing: random operation sequences on the kernel and the
+      // simulator side by side, compared step by step (needs /dev/iommu: in the VM).
+      {
+        test: {
+          name: 'fuzz',
+          include: ['test/fuzz/**/*.test.ts'],
+          setupFiles: ['test/kernel/require-kernel.ts'],
+          testTimeout: 900_000,
+        },
+      },
       // The `iommufd` command run as a process (test/cli): on the host against
       // the simulator (cli), and inside the VM against the kernel (cli-kernel).
       // Both run bin/iommufd.js, i.e. dist/: the global setup rebuilds it if stale.

@@ -45,6 +45,8 @@ export interface HwptAllocRequest {
   ptId: number;
   dataType: number;
   data: Uint8Array | null;
+  /** Bad-input tests only: with `data` null, send a NULL data_uptr with this data_len. */
+  nullDataLen?: number;
   /** A fault queue id; only read when IOMMU_HWPT_FAULT_ID_VALID is in flags. */
   faultId: number;
 }
@@ -109,6 +111,12 @@ export interface Backend {
   /** Returns the number of bytes unmapped. */
   ioasUnmap(ioasId: number, iova: bigint, length: bigint): bigint;
   ioasIovaRanges(ioasId: number): IovaRanges;
+  /**
+   * One IOMMU_IOAS_IOVA_RANGES with room for `numIovas` ranges, written into `out`
+   * as [start, last] pairs. Returns the count the kernel reported; EMSGSIZE (too
+   * small) carries it as `numIovas` on the error.
+   */
+  ioasIovaRangesInto(ioasId: number, out: BigUint64Array, numIovas: number): { numIovas: number; alignment: bigint };
   ioasAllowIovas(ioasId: number, ranges: IovaRange[]): void;
   /** Returns the destination IOVA (the kernel's choice unless FIXED_IOVA). */
   ioasCopy(dstIoasId: number, srcIoasId: number, flags: number, dstIova: bigint, srcIova: bigint, length: bigint): bigint;
@@ -118,13 +126,22 @@ export interface Backend {
   vfioIoas(op: number, ioasId: number): number;
 
   hwptAlloc(request: HwptAllocRequest): number;
-  /** Driver data is written into `data` (up to its length). */
-  getHwInfo(devId: number, data: Uint8Array): HwInfo;
+  /**
+   * Driver data is written into `data` (up to its length). `flags` and `inDataType`
+   * (IOMMU_HW_INFO_FLAG_INPUT_TYPE of kernels newer than 6.12) default to 0.
+   */
+  getHwInfo(devId: number, data: Uint8Array, flags?: number, inDataType?: number): HwInfo;
   hwptSetDirtyTracking(hwptId: number, enable: boolean): void;
-  /** Fills `bitmap`, one bit per page_size page of [iova, iova + length). */
-  hwptGetDirtyBitmap(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array): void;
-  /** Returns how many entries the kernel handled; a failure carries `handled` too. */
-  hwptInvalidate(hwptId: number, dataType: number, entryLen: number, entries: Uint8Array, entryNum: number): number;
+  /**
+   * Fills `bitmap`, one bit per page_size page of [iova, iova + length): u64
+   * words, or bytes at any address (bit i in byte i / 8, as little-endian words).
+   */
+  hwptGetDirtyBitmap(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array | Uint8Array): void;
+  /**
+   * Returns how many entries the kernel handled; a failure carries `handled` too.
+   * `entries` null sends a NULL data_uptr (bad-input tests).
+   */
+  hwptInvalidate(hwptId: number, dataType: number, entryLen: number, entries: Uint8Array | null, entryNum: number): number;
   faultQueueAlloc(): { faultId: number; faultFd: number };
   /** Never blocks: [] when nothing is queued. */
   faultRead(faultFd: number, maxFaults: number): Fault[];
@@ -161,4 +178,11 @@ export interface Backend {
   accessReplaceIoas(access: number, ioasId: number): void;
   /** Bytes of scratch memory for page batches (global to the kernel). */
   setTempMemoryLimit(bytes: number): void;
+
+  /**
+   * One ioctl with caller-built argument bytes (lib/raw-ioctl.ts has the rule,
+   * already checked by the caller); the kernel's results are written back into
+   * `arg`. Returns the ioctl's non-negative value; errors are named `name`.
+   */
+  rawIoctl(request: number, arg: Uint8Array | number | null, name: string): number;
 }

@@ -2,7 +2,7 @@
 // fast path for loops of thousands of ioctls, and the body of a fail-nth
 // sweep). Other backends run the same list one call at a time.
 import type { Access } from './access.js';
-import { type Ioas, type MapOptions, mapFlags } from './ioas.js';
+import { type CopyOptions, type Ioas, type MapOptions, mapFlags } from './ioas.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from './uapi.js';
 import { toU32, toU64 } from './validate.js';
@@ -49,6 +49,38 @@ export class Batch {
       tuple: ['ioasMap', ioas.id, flags, range.bytes, range.offset, range.length, at],
       call: () => backend.ioasMap(ioas.id, flags, range, at),
       after: (mapped) => ioas.noteMapped(mapped as bigint, BigInt(range.length), memory),
+    });
+    return this;
+  }
+
+  /** IOMMU_IOAS_MAP at an IOVA the kernel allocates (the op's result is that IOVA). */
+  mapAnywhere(ioas: Ioas, memory: Memory, options: MapOptions = {}): this {
+    const range = userRange(memory, options);
+    const flags = mapFlags(0, options);
+    const backend = ioas.backendForBatch();
+    this.ops.push({
+      tuple: ['ioasMap', ioas.id, flags, range.bytes, range.offset, range.length, 0n],
+      call: () => backend.ioasMap(ioas.id, flags, range, 0n),
+      after: (mapped) => ioas.noteMapped(mapped as bigint, BigInt(range.length), memory),
+    });
+    return this;
+  }
+
+  /**
+   * IOMMU_IOAS_COPY of `src`'s [srcIova, srcIova + length) into `dst` (the
+   * op's result is the IOVA used in `dst`); the copy keeps the source's memory alive.
+   */
+  copy(dst: Ioas, src: Ioas, srcIova: bigint | number, length: bigint | number, options: CopyOptions = {}): this {
+    const from = toU64(srcIova, 'srcIova');
+    const size = toU64(length, 'length');
+    const flags = mapFlags(options.dstIova === undefined ? 0 : IOMMU_IOAS_MAP_FIXED_IOVA, options);
+    const to = options.dstIova === undefined ? 0n : toU64(options.dstIova, 'dstIova');
+    const backend = dst.backendForBatch();
+    src.backendForBatch();
+    this.ops.push({
+      tuple: ['ioasCopy', dst.id, src.id, flags, to, from, size],
+      call: () => backend.ioasCopy(dst.id, src.id, flags, to, from, size),
+      after: (copied) => dst.noteCopied(copied as bigint, size, src, from),
     });
     return this;
   }

@@ -1,12 +1,20 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { addon, addonAvailable } from './native/binding.js';
+import { addUnmapped, markHugeBacked } from './user-pages.js';
 import { toByteCount } from './validate.js';
+
+const PAGE_SIZE = 4096;
 
 export type HugePages = 'none' | 'transparent' | 'hugetlb';
 
 export interface DmaBufferOptions {
   /** 'transparent': 2 MiB aligned + MADV_HUGEPAGE; 'hugetlb': MAP_HUGETLB (needs reserved pages). */
   hugePages?: HugePages;
-  /** MAP_SHARED instead of MAP_PRIVATE (shared with children across fork). */
+  /**
+   * MAP_SHARED instead of MAP_PRIVATE (shared with children across fork). Except
+   * with hugetlb, the memory is a memfd (shmem, like MAP_SHARED|MAP_ANONYMOUS)
+   * whose descriptor, `memfd`, lets another process map the same pages.
+   */
   shared?: boolean;
 }
 
@@ -62,8 +70,58 @@ export class DmaBuffer implements Disposable {
     const huge = options.hugePages ?? 'none';
     if (!['none', 'transparent', 'hugetlb'].includes(huge))
       throw new TypeError(`hugePages must be 'none', 'transparent' or 'hugetlb', got ${String(huge)}`);
-    if (!addonAvailable()) return new DmaBuffer(fallbackAlloc(size), true);
-    return new DmaBuffer(addon().dmaAlloc(size, huge, options.shared ?? false));
+    const buffer = addonAvailable() ? addon().dmaAlloc(size, huge, options.shared ?? false) : fallbackAlloc(size);
+    // For the simulator, which has no page tables to find the huge pages in: THP
+    // advice is assumed granted for private memory (shmem THP is off by default).
+    if (huge === 'hugetlb' || (huge === 'transparent' && !options.shared)) markHugeBacked(buffer);
+    return new DmaBuffer(buffer, !addonAvailable());
+  }
+
+  /**
+   * The first `length` bytes of a file, mapped MAP_PRIVATE and writable: reads
+   * see the file's page cache pages until a write gives the process its own
+   * copy (the file itself never changes). Without the addon, a copy of the bytes.
+   */
+  static mapFile(path: string, length: number): DmaBuffer {
+    if (typeof path !== 'string') throw new TypeError('path must be a string');
+    const size = toByteCount(length, 'length');
+    if (size === 0) throw new RangeError('length must be > 0');
+    if (!addonAvailable()) {
+      const buffer = fallbackAlloc(size);
+      const fd = openSync(path, 'r');
+      try {
+        readSync(fd, new Uint8Array(buffer), 0, size, 0);
+      } finally {
+        closeSync(fd);
+      }
+      return new DmaBuffer(buffer, true);
+    }
+    const native = addon();
+    if (!native.dmaMapFile) throw new Error('this build of the addon cannot map files (dmaMapFile); rebuild it');
+    return new DmaBuffer(native.dmaMapFile(path, size));
+  }
+
+  /**
+   * Map `length` bytes of another process's shared DmaBuffer, given its `memfd`
+   * (e.g. passed to this process as an extra stdio descriptor): the same pages,
+   * mapped MAP_SHARED at an address of this process.
+   */
+  static fromFd(fd: number, length: number): DmaBuffer {
+    const size = toByteCount(length, 'length');
+    if (size === 0) throw new RangeError('length must be > 0');
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw new RangeError('fd must be a file descriptor number');
+    return new DmaBuffer(addon().dmaMapFd(fd, size));
+  }
+
+  /**
+   * The memfd backing a shared buffer (`shared: true`, not hugetlb), to pass to
+   * another process, which maps it with DmaBuffer.fromFd(); null otherwise.
+   * It stays open, and owned by the buffer, until the buffer is freed.
+   */
+  get memfd(): number | null {
+    if (this.#fallback || this.#buffer === undefined) return null;
+    const fd = addon().dmaFd(this.#buffer);
+    return fd < 0 ? null : fd;
   }
 
   /** Live DmaBuffer mappings in this process (freed by free() or GC), the addon's and the fallback's. */
@@ -104,6 +162,26 @@ export class DmaBuffer implements Disposable {
   /** @internal */
   release(): void {
     this.#mappedBy--;
+  }
+
+  /**
+   * UNSAFE, for tests that need a bad user address (EFAULT): make the whole
+   * pages of [offset, offset + length) inaccessible, as munmap() would, while
+   * keeping the addresses reserved until the buffer is freed. Touching those
+   * bytes from JS afterwards crashes the process (SIGSEGV).
+   */
+  unsafeUnmap(offset: number, length: number): void {
+    const start = toByteCount(offset, 'offset');
+    const size = toByteCount(length, 'length');
+    const buffer = this.buffer;
+    if (start % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size === 0 || start + size > Math.ceil(this.length / PAGE_SIZE) * PAGE_SIZE)
+      throw new RangeError(`[${start}, +${size}) must be whole pages inside the ${this.length}-byte buffer`);
+    if (!this.#fallback) {
+      const native = addon();
+      if (!native.dmaUnmapRange) throw new Error('this build of the addon cannot unmap part of a buffer (dmaUnmapRange); rebuild it');
+      native.dmaUnmapRange(buffer, start, size);
+    }
+    addUnmapped(buffer, start, start + size);
   }
 
   /** Unmap the memory now. Refused while an IOAS still maps it. */

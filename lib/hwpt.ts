@@ -4,6 +4,7 @@ import {
   IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
   IOMMU_TEST_INVALIDATE_FLAG_ALL,
 } from './uapi.js';
+import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { toU32, toU64 } from './validate.js';
 
 export interface DirtyBitmapOptions {
@@ -26,7 +27,8 @@ export interface SelftestInvalidation {
 export interface RawInvalidation {
   dataType: number;
   entryLen: number;
-  entries: Uint8Array;
+  /** null: a NULL data_uptr (bad-input tests). */
+  entries: Uint8Array | null;
   entryNum: number;
 }
 
@@ -60,6 +62,38 @@ export class Hwpt {
     const flags = options.noClear ? IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR : 0;
     this.#backend.hwptGetDirtyBitmap(this.id, flags, start, size, pageSize, bitmap);
     return bitmap;
+  }
+
+  /**
+   * IOMMU_HWPT_GET_DIRTY_BITMAP into caller memory: the bitmap starts at byte
+   * `offset` of `memory`, which need not be u64 (or page) aligned, as the
+   * kernel's iova_bitmap accepts any user address. Bit i is byte i / 8, bit i % 8.
+   */
+  readDirtyBitmap(
+    iova: bigint | number,
+    length: bigint | number,
+    memory: Memory,
+    options: DirtyBitmapOptions & { offset?: number | bigint } = {},
+  ): void {
+    const start = toU64(iova, 'iova');
+    const size = toU64(length, 'length');
+    const pageSize = toU64(options.pageSize ?? 4096, 'pageSize');
+    const pages = pageSize === 0n ? 0n : (size + pageSize - 1n) / pageSize;
+    // The kernel writes whole u64 words of the bitmap (iova_bitmap.c).
+    const bytes = ((pages + 63n) / 64n) * 8n;
+    if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`a bitmap of ${pages} pages is too large`);
+    const range = userRange(memory, { offset: options.offset, length: Number(bytes) });
+    const view = range.bytes.subarray(range.offset, range.offset + range.length);
+    const flags = options.noClear ? IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR : 0;
+    this.#backend.hwptGetDirtyBitmap(this.id, flags, start, size, pageSize, view);
+  }
+
+  /**
+   * IOMMU_TEST_OP_MD_CHECK_MAP on this (mock) HWPT: it translates
+   * [iova, iova + length) to exactly the pages of `memory` in the window.
+   */
+  checkMap(iova: bigint | number, memory: Memory, range: RangeOptions = {}): void {
+    this.#backend.mdCheckMap(this.id, toU64(iova, 'iova'), userRange(memory, range));
   }
 
   /**

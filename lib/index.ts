@@ -25,6 +25,7 @@ export { Ioas, type CopyOptions, type MapOptions } from './ioas.js';
 export {
   Iommufd,
   type AccessOptions,
+  type HwInfoOptions,
   type HwInfoResult,
   type HwptOptions,
   type MockDomainOptions,
@@ -33,6 +34,7 @@ export {
 export type { Memory, RangeOptions } from './memory.js';
 export { MockDevice, type IopfOptions } from './mock-device.js';
 export { NativeBackend } from './native/backend.js';
+export { VFIO_REQUESTS, checkRawIoctl, iommufdIoctl, ioctlRequest, type RawArg } from './raw-ioctl.js';
 export { addonAvailable } from './native/binding.js';
 export { SimBackend } from './sim/backend.js';
 export * from './uapi.js';

@@ -10,7 +10,7 @@ import {
   IOMMU_OPTION_OP_SET,
   U64_MAX,
 } from './uapi.js';
-import { toU64 } from './validate.js';
+import { toU32, toU64 } from './validate.js';
 
 export interface MapOptions extends RangeOptions {
   /** Default true. */
@@ -140,6 +140,20 @@ export class Ioas {
     return this.#backend.ioasIovaRanges(this.id);
   }
 
+  /**
+   * IOMMU_IOAS_IOVA_RANGES into the caller's array, as the kernel sees it: room
+   * for `numIovas` ranges (default: all `out` holds), written as [start, last]
+   * pairs. Returns the number of ranges the IOAS has; when that exceeds the room,
+   * EMSGSIZE with the count as `numIovas` on the error (what fitted is written).
+   */
+  iovaRangesInto(out: BigUint64Array, numIovas: number = out.length >>> 1): { numIovas: number; alignment: bigint } {
+    this.#checkAlive();
+    if (!(out instanceof BigUint64Array)) throw new TypeError('out must be a BigUint64Array');
+    const room = toU32(numIovas, 'numIovas');
+    if (2 * room > out.length) throw new RangeError(`room for ${room} ranges exceeds the ${out.length / 2} out holds`);
+    return this.#backend.ioasIovaRangesInto(this.id, out, room);
+  }
+
   /** IOMMU_DESTROY; EBUSY while a device, HWPT or access still uses it. */
   destroy(): void {
     this.#checkAlive();
@@ -156,6 +170,11 @@ export class Ioas {
   /** @internal For Batch: a map it ran succeeded. */
   noteMapped(iova: bigint, length: bigint, memory: Memory): void {
     this.#mappings.add(iova, length, [memory]);
+  }
+
+  /** @internal For Batch: a copy it ran from `src` succeeded. */
+  noteCopied(iova: bigint, length: bigint, src: Ioas, srcIova: bigint): void {
+    this.#mappings.add(iova, length, src.#mappings.overlapping(srcIova, length));
   }
 
   /** @internal For Batch: an unmap it ran succeeded. */

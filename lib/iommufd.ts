@@ -18,6 +18,8 @@ import {
   IOMMU_HWPT_DATA_NONE,
   IOMMU_HWPT_DATA_SELFTEST,
   IOMMU_HWPT_FAULT_ID_VALID,
+  IOMMU_HW_INFO_FLAG_INPUT_TYPE,
+  IOMMU_HW_INFO_TYPE_DEFAULT,
   IOMMU_OPTION_OP_GET,
   IOMMU_OPTION_OP_SET,
   IOMMU_OPTION_RLIMIT_MODE,
@@ -28,6 +30,7 @@ import {
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
 } from './uapi.js';
+import { type RawArg, checkRawIoctl, rawIoctlName } from './raw-ioctl.js';
 import { toU32, toU64 } from './validate.js';
 import { VfioCompat } from './vfio-compat.js';
 
@@ -43,6 +46,12 @@ export interface OpenOptions {
    * `fd.backend.name` tells which one you got.
    */
   backend?: 'native' | 'sim' | 'auto';
+  /**
+   * Adopt this already open iommufd instead of opening `path` (native only),
+   * e.g. one a parent process passed down (`spawn` stdio); it is checked to
+   * answer like an iommufd, and is closed by close().
+   */
+  fd?: number;
 }
 
 export interface MockDomainOptions {
@@ -63,8 +72,13 @@ export interface HwptOptions {
   selftestIotlb?: number;
   /** Driver data of another type, raw. */
   data?: { type: number; bytes: Uint8Array };
-  /** Deliver I/O page faults to this queue (IOMMU_HWPT_FAULT_ID_VALID). */
-  fault?: FaultQueue;
+  /**
+   * Unsafe, for bad-input tests: driver data of this type and length at a NULL
+   * data_uptr (the kernel's copy faults: EFAULT). Never reads or writes JS memory.
+   */
+  unsafeNullData?: { type: number; length: number };
+  /** Deliver I/O page faults to this queue (IOMMU_HWPT_FAULT_ID_VALID); a raw id for bad-input tests. */
+  fault?: FaultQueue | number;
   /** Extra raw flags, for bad-input tests. */
   flags?: number;
 }
@@ -77,6 +91,14 @@ export interface HwInfoResult {
   data: Uint8Array;
   maxPasidLog2: number;
   capabilities: bigint;
+}
+
+export interface HwInfoOptions {
+  /**
+   * in_data_type of kernels newer than 6.12: ask for this IOMMU_HW_INFO_TYPE_*
+   * (sets IOMMU_HW_INFO_FLAG_INPUT_TYPE unless it is IOMMU_HW_INFO_TYPE_DEFAULT).
+   */
+  dataType?: number;
 }
 
 export interface AccessOptions {
@@ -110,6 +132,12 @@ export class Iommufd implements Disposable {
     const kind = options.backend ?? 'auto';
     if (kind !== 'native' && kind !== 'sim' && kind !== 'auto')
       throw new TypeError(`unknown backend ${String(kind)}; use 'native', 'sim' or 'auto'`);
+    if (options.fd !== undefined) {
+      if (kind === 'sim') throw new TypeError('the simulator cannot adopt a file descriptor: its state lives in this process');
+      if (options.path !== undefined) throw new TypeError('pass either path or fd, not both');
+      if (!addonAvailable()) throw new Error('adopting an iommufd needs the native addon');
+      return new Iommufd(NativeBackend.adopt(toU32(options.fd, 'fd')));
+    }
     if (kind === 'sim') return new Iommufd(SimBackend.open());
     if (kind === 'auto') {
       if (!addonAvailable()) return new Iommufd(SimBackend.open());
@@ -135,6 +163,33 @@ export class Iommufd implements Disposable {
     return this.#closed;
   }
 
+  /**
+   * The open /dev/iommu descriptor (native backend), e.g. to hand to a child
+   * process, which adopts it with `Iommufd.open({ fd })`. The simulator has none.
+   */
+  get fileDescriptor(): number {
+    this.#checkOpen();
+    if (!(this.backend instanceof NativeBackend)) throw new TypeError('the simulator backend has no file descriptor');
+    return this.backend.fd;
+  }
+
+  /**
+   * One raw ioctl on this iommufd with caller-built argument bytes, for tests
+   * that must send what the typed API never would (short or over-long structs,
+   * bad argsz, unknown numbers, NULL). `request` is _IO(';', nr) (see
+   * ioctlRequest()); `arg` is the argument bytes (the kernel's answer is
+   * written back into them), an integer for the VFIO ioctls that take one, or
+   * null for a NULL pointer. Returns the ioctl's non-negative value; failures
+   * throw IommufdError. Raw bytes may not carry user pointers (those fields
+   * must be 0) and every length the kernel will use must fit in `arg`:
+   * lib/raw-ioctl.ts has the exact rule, which the addon checks again.
+   */
+  rawIoctl(request: number, arg: RawArg): number {
+    this.#checkOpen();
+    const checked = checkRawIoctl(request, arg);
+    return this.backend.rawIoctl(request, checked, rawIoctlName(request));
+  }
+
   allocIoas(): Ioas {
     this.#checkOpen();
     const ioas = new Ioas(this.backend, this.backend.ioasAlloc(), (gone) => this.#ioases.delete(gone));
@@ -143,10 +198,22 @@ export class Iommufd implements Disposable {
   }
 
   /**
+   * Own the IOAS with this id, allocated by a raw op (e.g. `raw('ioasAlloc')` in
+   * a batch), so typed calls and batch ops can use it and close() releases it.
+   * The id is not checked: calls on an id that names no IOAS fail in the kernel.
+   */
+  adoptIoas(id: number): Ioas {
+    this.#checkOpen();
+    const ioas = new Ioas(this.backend, toU32(id, 'id'), (gone) => this.#ioases.delete(gone));
+    this.#ioases.add(ioas);
+    return ioas;
+  }
+
+  /**
    * IOMMU_TEST_OP_MOCK_DOMAIN: a mock device attached to `target` (an IOAS gets
    * a new automatic mock domain). With options, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS.
    */
-  mockDomain(target: Ioas | Hwpt, options?: MockDomainOptions): MockDevice {
+  mockDomain(target: Ioas | Hwpt | number, options?: MockDomainOptions): MockDevice {
     this.#checkOpen();
     const flags =
       options === undefined
@@ -154,11 +221,12 @@ export class Iommufd implements Disposable {
         : toU32(options.flags ?? 0, 'flags') |
           (options.noDirty ? MOCK_FLAGS_DEVICE_NO_DIRTY : 0) |
           (options.hugeIova ? MOCK_FLAGS_DEVICE_HUGE_IOVA : 0);
-    return new MockDevice(this.backend, this.backend.mockDomain(target.id, flags));
+    const ptId = typeof target === 'number' ? toU32(target, 'target') : target.id;
+    return new MockDevice(this.backend, this.backend.mockDomain(ptId, flags));
   }
 
-  /** IOMMU_HWPT_ALLOC for `device` on `parent` (an IOAS, or a nest-parent HWPT). */
-  allocHwpt(device: MockDevice | number, parent: Ioas | Hwpt, options: HwptOptions = {}): Hwpt {
+  /** IOMMU_HWPT_ALLOC for `device` on `parent` (an IOAS, or a nest-parent HWPT, or a raw id). */
+  allocHwpt(device: MockDevice | number, parent: Ioas | Hwpt | number, options: HwptOptions = {}): Hwpt {
     this.#checkOpen();
     let flags = toU32(options.flags ?? 0, 'flags');
     if (options.nestParent) flags |= IOMMU_HWPT_ALLOC_NEST_PARENT;
@@ -166,6 +234,7 @@ export class Iommufd implements Disposable {
     if (options.fault) flags |= IOMMU_HWPT_FAULT_ID_VALID;
     let dataType = IOMMU_HWPT_DATA_NONE;
     let data: Uint8Array | null = null;
+    let nullDataLen = 0;
     if (options.selftestIotlb !== undefined) {
       dataType = IOMMU_HWPT_DATA_SELFTEST;
       data = new Uint8Array(4);
@@ -173,18 +242,31 @@ export class Iommufd implements Disposable {
     } else if (options.data) {
       dataType = toU32(options.data.type, 'data.type');
       data = options.data.bytes;
+    } else if (options.unsafeNullData) {
+      dataType = toU32(options.unsafeNullData.type, 'unsafeNullData.type');
+      nullDataLen = toU32(options.unsafeNullData.length, 'unsafeNullData.length');
     }
     const devId = typeof device === 'number' ? toU32(device, 'device') : device.idevId;
-    const id = this.backend.hwptAlloc({ flags, devId, ptId: parent.id, dataType, data, faultId: options.fault?.id ?? 0 });
+    const ptId = typeof parent === 'number' ? toU32(parent, 'parent') : parent.id;
+    const faultId = typeof options.fault === 'number' ? toU32(options.fault, 'fault') : (options.fault?.id ?? 0);
+    const request = { flags, devId, ptId, dataType, data, faultId, ...(nullDataLen ? { nullDataLen } : {}) };
+    const id = this.backend.hwptAlloc(request);
     return new Hwpt(this.backend, id);
   }
 
-  /** IOMMU_GET_HW_INFO for a device; `dataLength` bytes of buffer for the driver data. */
-  hwInfo(device: MockDevice | number, dataLength = 64): HwInfoResult {
+  /**
+   * IOMMU_GET_HW_INFO for a device; `data` is how many bytes of buffer to offer
+   * for the driver data, or the buffer itself (the kernel writes it, zeroing
+   * what the driver data does not fill).
+   */
+  hwInfo(device: MockDevice | number, data: number | Uint8Array = 64, options: HwInfoOptions = {}): HwInfoResult {
     this.#checkOpen();
-    const data = new Uint8Array(toU32(dataLength, 'dataLength'));
+    if (typeof data === 'number') data = new Uint8Array(toU32(data, 'dataLength'));
+    else if (!(data instanceof Uint8Array)) throw new TypeError('data must be a byte count or a Uint8Array');
     const devId = typeof device === 'number' ? toU32(device, 'device') : device.idevId;
-    const info = this.backend.getHwInfo(devId, data);
+    const inDataType = toU32(options.dataType ?? IOMMU_HW_INFO_TYPE_DEFAULT, 'dataType');
+    const flags = inDataType !== IOMMU_HW_INFO_TYPE_DEFAULT ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
+    const info = this.backend.getHwInfo(devId, data, flags, inDataType);
     return { ...info, data: data.subarray(0, Math.min(info.dataLen, data.length)) };
   }
 

@@ -39,6 +39,10 @@ export const IOMMU_HWPT_DATA_VTD_S1 = 1;
 
 /** IOMMU_GET_HW_INFO. */
 export const IOMMU_HW_INFO_TYPE_NONE = 0;
+/** IOMMU_HW_INFO_TYPE_DEFAULT of newer kernels: no input type (the driver's own). */
+export const IOMMU_HW_INFO_TYPE_DEFAULT = 0;
+/** IOMMU_HW_INFO_FLAG_INPUT_TYPE of kernels newer than 6.12 (6.12 answers EOPNOTSUPP to any flag). */
+export const IOMMU_HW_INFO_FLAG_INPUT_TYPE = 1 << 0;
 export const IOMMU_HW_INFO_TYPE_INTEL_VTD = 1;
 export const IOMMU_HW_CAP_DIRTY_TRACKING = 1 << 0;
 export const IOMMU_HW_CAP_PCI_PASID_EXEC = 1 << 1;

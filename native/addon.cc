@@ -241,6 +241,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Register(env, exports, kSelftestOps);
   Register(env, exports, kVfioCompatOps);
   Register(env, exports, kVfioDeviceOps);
+  Register(env, exports, kRawOps);
   InitDmaBuffer(env, exports);
   InitFailNth(env, exports);
   return exports;

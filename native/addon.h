@@ -88,6 +88,7 @@ extern const std::vector<OpEntry> kHwptOps;
 extern const std::vector<OpEntry> kSelftestOps;
 extern const std::vector<OpEntry> kVfioCompatOps;
 extern const std::vector<OpEntry> kVfioDeviceOps;
+extern const std::vector<OpEntry> kRawOps;
 
 void InitDmaBuffer(Napi::Env env, Napi::Object exports);
 void InitFailNth(Napi::Env env, Napi::Object exports);

@@ -1,5 +1,7 @@
 // DmaBuffer memory: page-aligned anonymous mmap()s exposed to JS as external
-// ArrayBuffers. The mapping is released exactly once: by dmaFree() (which first
+// ArrayBuffers. Shared buffers (not hugetlb) are a memfd mapped MAP_SHARED:
+// shmem like MAP_SHARED|MAP_ANONYMOUS, with a descriptor another process can
+// map (dmaFd / dmaMapFd), as a forked child would share the pages. The mapping is released exactly once: by dmaFree() (which first
 // detaches the ArrayBuffer so JS can no longer reach it) or by the GC finalizer.
 #include <napi.h>
 
@@ -8,7 +10,9 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -25,6 +29,7 @@ struct Mapping {
   size_t length;    // what JS sees
   void* map_addr;   // what to munmap
   size_t map_length;
+  int fd;           // the memfd of a shared buffer, owned; -1 if none
 };
 
 // Explicit frees find their mapping by address; finalizers may run on any
@@ -36,6 +41,8 @@ std::atomic<int64_t> g_live_bytes{0};
 
 void Release(Mapping* m) {
   munmap(m->map_addr, m->map_length);
+  if (m->fd >= 0) close(m->fd);
+  m->fd = -1;
   g_live_buffers--;
   g_live_bytes -= static_cast<int64_t>(m->length);
   m->map_addr = nullptr;
@@ -54,6 +61,29 @@ void Finalize(Napi::Env, void*, Mapping* m) {
 
 size_t RoundUp(size_t value, size_t to) { return (value + to - 1) / to * to; }
 
+// A memfd of `length` bytes, or throws.
+int NewMemfd(Napi::Env env, size_t length) {
+  int fd = memfd_create("iommufd-dma", MFD_CLOEXEC);
+  if (fd < 0) ThrowErrno(env, errno, "memfd_create");
+  if (ftruncate(fd, static_cast<off_t>(length)) != 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, "ftruncate");
+  }
+  return fd;
+}
+
+Napi::Value Register(Napi::Env env, const Mapping& m) {
+  auto* owned = new Mapping(m);
+  {
+    std::lock_guard<std::mutex> guard(g_lock);
+    g_live[owned->addr] = owned;
+    g_live_buffers++;
+    g_live_bytes += static_cast<int64_t>(owned->length);
+  }
+  return Napi::ArrayBuffer::New(env, owned->addr, owned->length, Finalize, owned);
+}
+
 // (length, mode: "none" | "transparent" | "hugetlb", shared: boolean) -> ArrayBuffer
 Napi::Value DmaAlloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -65,6 +95,7 @@ Napi::Value DmaAlloc(const Napi::CallbackInfo& info) {
 
   int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS;
   Mapping m = {};
+  m.fd = -1;
   if (mode == "hugetlb") {
     m.map_length = RoundUp(length, kHugePageSize);
     m.map_addr = mmap(nullptr, m.map_length, PROT_READ | PROT_WRITE, flags | MAP_HUGETLB, -1, 0);
@@ -75,38 +106,99 @@ Napi::Value DmaAlloc(const Napi::CallbackInfo& info) {
     // THP can only back aligned 2 MiB ranges.
     size_t want = RoundUp(length, kHugePageSize);
     size_t span = want + kHugePageSize;
-    void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, flags, -1, 0);
+    void* raw = mmap(nullptr, span, shared ? PROT_NONE : PROT_READ | PROT_WRITE,
+                     shared ? MAP_PRIVATE | MAP_ANONYMOUS : flags, -1, 0);
     if (raw == MAP_FAILED) ThrowErrno(env, errno, "mmap");
     uintptr_t start = RoundUp(reinterpret_cast<uintptr_t>(raw), kHugePageSize);
     size_t head = start - reinterpret_cast<uintptr_t>(raw);
     if (head != 0) munmap(raw, head);
     if (span - head - want != 0) munmap(reinterpret_cast<void*>(start + want), span - head - want);
+    if (shared) {
+      // Replace the aligned reservation with the memfd.
+      int fd;
+      try {
+        fd = NewMemfd(env, want);
+      } catch (...) {
+        munmap(reinterpret_cast<void*>(start), want);
+        throw;
+      }
+      void* at = mmap(reinterpret_cast<void*>(start), want, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+      if (at == MAP_FAILED) {
+        int err = errno;
+        close(fd);
+        munmap(reinterpret_cast<void*>(start), want);
+        ThrowErrno(env, err, "mmap");
+      }
+      m.fd = fd;
+    }
     m.map_addr = reinterpret_cast<void*>(start);
     m.map_length = want;
     m.addr = m.map_addr;
     if (madvise(m.map_addr, m.map_length, MADV_HUGEPAGE) != 0) {
       int err = errno;
       munmap(m.map_addr, m.map_length);
+      if (m.fd >= 0) close(m.fd);
       ThrowErrno(env, err, "madvise(MADV_HUGEPAGE)");
     }
   } else if (mode == "none") {
     m.map_length = RoundUp(length, page);
-    m.map_addr = mmap(nullptr, m.map_length, PROT_READ | PROT_WRITE, flags, -1, 0);
-    if (m.map_addr == MAP_FAILED) ThrowErrno(env, errno, "mmap");
+    if (shared) m.fd = NewMemfd(env, m.map_length);
+    m.map_addr = shared ? mmap(nullptr, m.map_length, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0)
+                        : mmap(nullptr, m.map_length, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (m.map_addr == MAP_FAILED) {
+      int err = errno;
+      if (m.fd >= 0) close(m.fd);
+      ThrowErrno(env, err, "mmap");
+    }
     m.addr = m.map_addr;
   } else {
     throw Napi::TypeError::New(env, "huge page mode must be none, transparent or hugetlb");
   }
   m.length = length;
+  return Register(env, m);
+}
 
-  auto* owned = new Mapping(m);
-  {
-    std::lock_guard<std::mutex> guard(g_lock);
-    g_live[owned->addr] = owned;
-    g_live_buffers++;
-    g_live_bytes += static_cast<int64_t>(length);
+// (arrayBuffer) -> the memfd of a shared buffer, or -1
+Napi::Value DmaFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) throw Napi::TypeError::New(env, "dmaFd(arrayBuffer)");
+  void* addr = info[0].As<Napi::ArrayBuffer>().Data();
+  std::lock_guard<std::mutex> guard(g_lock);
+  auto it = g_live.find(addr);
+  if (addr == nullptr || it == g_live.end()) return Napi::Number::New(env, -1);
+  return Napi::Number::New(env, it->second->fd);
+}
+
+// (fd, length) -> ArrayBuffer: `length` bytes of the shared memory file `fd`
+// (another process's shared DmaBuffer) mapped MAP_SHARED here. The mapping
+// keeps its own duplicate of the descriptor.
+Napi::Value DmaMapFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(info);
+  int fd = ArgFd(args, 0);
+  size_t length = ArgSize(args, 1, "length");
+  if (length == 0) throw Napi::RangeError::New(env, "length must be > 0");
+  struct stat st;
+  if (fstat(fd, &st) != 0) ThrowErrno(env, errno, "fstat");
+  if (!S_ISREG(st.st_mode))
+    throw Napi::TypeError::New(env, "fd " + std::to_string(fd) + " is not a shared memory file (memfd)");
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  Mapping m = {};
+  m.map_length = RoundUp(length, page);
+  if (static_cast<uint64_t>(st.st_size) < m.map_length)
+    throw Napi::RangeError::New(env, "fd " + std::to_string(fd) + " holds " + std::to_string(st.st_size) +
+                                         " bytes, fewer than the " + std::to_string(length) + " asked for");
+  m.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (m.fd < 0) ThrowErrno(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
+  m.map_addr = mmap(nullptr, m.map_length, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
+  if (m.map_addr == MAP_FAILED) {
+    int err = errno;
+    close(m.fd);
+    ThrowErrno(env, err, "mmap");
   }
-  return Napi::ArrayBuffer::New(env, owned->addr, owned->length, Finalize, owned);
+  m.addr = m.map_addr;
+  m.length = length;
+  return Register(env, m);
 }
 
 // (arrayBuffer) -> true if this call released the mapping
@@ -124,6 +216,67 @@ Napi::Value DmaFree(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// (path, length) -> ArrayBuffer: the file's first `length` bytes mapped
+// MAP_PRIVATE, readable and writable (writes make private copies; the file never
+// changes). The file must hold them all: a page past its end would SIGBUS.
+Napi::Value DmaMapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "path must be a string");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  size_t length = ArgSize(Args(info), 1, "length");
+  if (length == 0) throw Napi::RangeError::New(env, "length must be > 0");
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ThrowErrno(env, errno, "open");
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, "fstat");
+  }
+  if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) < length) {
+    close(fd);
+    throw Napi::RangeError::New(env, path + " is not a regular file of at least " + std::to_string(length) + " bytes");
+  }
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  Mapping m = {};
+  m.fd = -1;
+  m.map_length = RoundUp(length, page);
+  m.map_addr = mmap(nullptr, m.map_length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  int err = errno;
+  close(fd);
+  if (m.map_addr == MAP_FAILED) ThrowErrno(env, err, "mmap");
+  m.addr = m.map_addr;
+  m.length = length;
+  return Register(env, m);
+}
+
+// (arrayBuffer, offset, length): UNSAFE, for EFAULT tests. The whole pages of
+// [offset, offset + length) of a live addon buffer become an inaccessible
+// (PROT_NONE) reservation, as if munmap()ed, until the buffer is freed. JS must
+// not touch those bytes afterwards.
+Napi::Value DmaUnmapRange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) throw Napi::TypeError::New(env, "dmaUnmapRange(arrayBuffer, offset, length)");
+  Args args(info);
+  size_t offset = ArgSize(args, 1, "offset");
+  size_t length = ArgSize(args, 2, "length");
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* addr = info[0].As<Napi::ArrayBuffer>().Data();
+  std::lock_guard<std::mutex> guard(g_lock);
+  auto it = g_live.find(addr);
+  if (addr == nullptr || it == g_live.end()) throw Napi::RangeError::New(env, "not a live DmaBuffer");
+  Mapping* m = it->second;
+  uintptr_t start = reinterpret_cast<uintptr_t>(m->addr) + offset;
+  uintptr_t map_start = reinterpret_cast<uintptr_t>(m->map_addr);
+  if (length == 0 || offset % page != 0 || length % page != 0 || start % page != 0 ||
+      start < map_start || length > m->map_length || start - map_start > m->map_length - length)
+    throw Napi::RangeError::New(env, "the range must be whole pages inside the buffer's mapping");
+  void* at = mmap(reinterpret_cast<void*>(start), length, PROT_NONE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  if (at == MAP_FAILED) ThrowErrno(env, errno, "mmap(PROT_NONE)");
+  return env.Undefined();
+}
+
 Napi::Value DmaStats(const Napi::CallbackInfo& info) {
   Napi::Object stats = Napi::Object::New(info.Env());
   stats.Set("liveBuffers", Napi::Number::New(info.Env(), static_cast<double>(g_live_buffers.load())));
@@ -137,6 +290,10 @@ void InitDmaBuffer(Napi::Env env, Napi::Object exports) {
   exports.Set("dmaAlloc", Napi::Function::New(env, DmaAlloc));
   exports.Set("dmaFree", Napi::Function::New(env, DmaFree));
   exports.Set("dmaStats", Napi::Function::New(env, DmaStats));
+  exports.Set("dmaFd", Napi::Function::New(env, DmaFd));
+  exports.Set("dmaMapFd", Napi::Function::New(env, DmaMapFd));
+  exports.Set("dmaMapFile", Napi::Function::New(env, DmaMapFile));
+  exports.Set("dmaUnmapRange", Napi::Function::New(env, DmaUnmapRange));
 }
 
 }  // namespace iommufd_addon

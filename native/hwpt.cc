@@ -13,7 +13,8 @@ namespace iommufd_addon {
 namespace uapi = iommufd_uapi;
 namespace {
 
-// (fd, flags, devId, ptId, dataType, data | null, faultId) -> hwpt id
+// (fd, flags, devId, ptId, dataType, data | null, faultId[, nullDataLen]) -> hwpt id
+// nullDataLen (bad-input tests): with data null, data_uptr NULL and this data_len.
 Napi::Value HwptAlloc(const Args& args) {
   Napi::Env env = args.Env();
   uapi::HwptAlloc cmd = {};
@@ -27,14 +28,17 @@ Napi::Value HwptAlloc(const Args& args) {
     if (data.length > UINT32_MAX) throw Napi::RangeError::New(env, "data is too large");
     cmd.data_len = static_cast<uint32_t>(data.length);
     cmd.data_uptr = data.length == 0 ? 0 : CheckedUptr(env, data, 0, data.length);
+  } else if (!args[7].IsUndefined()) {
+    cmd.data_len = ArgU32(args, 7, "nullDataLen");
   }
   cmd.fault_id = ArgU32(args, 6, "faultId");
   Ioctl(env, ArgFd(args, 0), uapi::kIommuHwptAlloc, &cmd, "IOMMU_HWPT_ALLOC");
   return Napi::Number::New(env, cmd.out_hwpt_id);
 }
 
-// (fd, devId, data: memory the driver data is written to, may be empty)
-//   -> { dataType, dataLen, maxPasidLog2, capabilities }
+// (fd, devId, data: memory the driver data is written to, may be empty[, flags,
+//  inDataType]) -> { dataType, dataLen, maxPasidLog2, capabilities }
+// inDataType (kernels newer than 6.12) shares its slot with out_data_type.
 Napi::Value GetHwInfo(const Args& args) {
   Napi::Env env = args.Env();
   uapi::HwInfo cmd = {};
@@ -44,6 +48,8 @@ Napi::Value GetHwInfo(const Args& args) {
   if (data.length > UINT32_MAX) throw Napi::RangeError::New(env, "data is too large");
   cmd.data_len = static_cast<uint32_t>(data.length);
   cmd.data_uptr = data.length == 0 ? 0 : CheckedUptr(env, data, 0, data.length);
+  if (!args[3].IsUndefined()) cmd.flags = ArgU32(args, 3, "flags");
+  if (!args[4].IsUndefined()) cmd.out_data_type = ArgU32(args, 4, "inDataType");
   Ioctl(env, ArgFd(args, 0), uapi::kIommuGetHwInfo, &cmd, "IOMMU_GET_HW_INFO");
   Napi::Object out = NewObject(env);
   out.Set("dataType", Napi::Number::New(env, cmd.out_data_type));
@@ -64,7 +70,7 @@ Napi::Value HwptSetDirtyTracking(const Args& args) {
   return args.Env().Undefined();
 }
 
-// (fd, hwptId, flags, iova, length, pageSize, bitmap: BigUint64Array)
+// (fd, hwptId, flags, iova, length, pageSize, bitmap: a typed array)
 Napi::Value HwptGetDirtyBitmap(const Args& args) {
   Napi::Env env = args.Env();
   uapi::HwptGetDirtyBitmap cmd = {};
@@ -74,9 +80,9 @@ Napi::Value HwptGetDirtyBitmap(const Args& args) {
   cmd.iova = ArgU64(args, 3, "iova");
   cmd.length = ArgU64(args, 4, "length");
   cmd.page_size = ArgU64(args, 5, "pageSize");
-  if (!args[6].IsTypedArray() ||
-      args[6].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array)
-    throw Napi::TypeError::New(env, "bitmap must be a BigUint64Array");
+  // Any typed array: the kernel's iova_bitmap takes a bitmap at any user address.
+  if (!args[6].IsTypedArray())
+    throw Napi::TypeError::New(env, "bitmap must be a typed array (BigUint64Array or Uint8Array)");
   // The kernel writes one bit per page, in whole u64 words (iova_bitmap.c).
   uint64_t bits = cmd.page_size == 0 ? 0 : cmd.length / cmd.page_size + (cmd.length % cmd.page_size != 0);
   uint64_t bytes = (bits / 64 + (bits % 64 != 0)) * 8;
@@ -89,7 +95,8 @@ Napi::Value HwptGetDirtyBitmap(const Args& args) {
   return env.Undefined();
 }
 
-// (fd, hwptId, dataType, entryLen, entries: memory, entryNum) -> entries handled.
+// (fd, hwptId, dataType, entryLen, entries: memory | null, entryNum) -> entries handled.
+// entries null (bad-input tests): data_uptr NULL.
 // On failure the error carries `handled`: the kernel reports progress either way.
 Napi::Value HwptInvalidate(const Args& args) {
   Napi::Env env = args.Env();
@@ -98,14 +105,16 @@ Napi::Value HwptInvalidate(const Args& args) {
   cmd.hwpt_id = ArgU32(args, 1, "hwptId");
   cmd.data_type = ArgU32(args, 2, "dataType");
   cmd.entry_len = ArgU32(args, 3, "entryLen");
-  JsBytes entries = ArgBytes(args, 4);
+  bool null_entries = args[4].IsNull();
+  JsBytes entries = null_entries ? JsBytes{} : ArgBytes(args, 4);
   cmd.entry_num = ArgU32(args, 5, "entryNum");
   uint64_t total = static_cast<uint64_t>(cmd.entry_len) * cmd.entry_num;
-  if (total > entries.length)
+  if (!null_entries && total > entries.length)
     throw Napi::RangeError::New(env, std::to_string(cmd.entry_num) + " entries of " +
                                          std::to_string(cmd.entry_len) + " bytes exceed the " +
                                          std::to_string(entries.length) + "-byte array");
-  cmd.data_uptr = total == 0 ? 0 : CheckedUptr(env, entries, 0, static_cast<size_t>(total));
+  // The array's address whenever there is one (the kernel reads at most total bytes).
+  cmd.data_uptr = entries.length == 0 ? 0 : CheckedUptr(env, entries, 0, entries.length);
   int err = IoctlErrno(ArgFd(args, 0), uapi::kIommuHwptInvalidate, &cmd);
   if (err != 0) {
     Napi::Error error = ErrnoError(env, err, "IOMMU_HWPT_INVALIDATE");

@@ -66,10 +66,37 @@ Napi::Value IoasCopy(const Args& args) {
 }
 
 // (fd, ioasId) -> { ranges: BigUint64Array [start0, last0, ...], alignment }
+// (fd, ioasId, out: BigUint64Array, numIovas) -> { numIovas, alignment }: one
+//   ioctl with room for numIovas ranges in out; a failure (EMSGSIZE: too small)
+//   carries the count the kernel reported as `numIovas`.
 Napi::Value IoasIovaRanges(const Args& args) {
   Napi::Env env = args.Env();
   int fd = ArgFd(args, 0);
   uint32_t ioas_id = ArgU32(args, 1, "ioasId");
+  if (!args[2].IsUndefined()) {
+    if (!args[2].IsTypedArray() ||
+        args[2].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array)
+      throw Napi::TypeError::New(env, "out must be a BigUint64Array of [start, last] pairs");
+    JsBytes out = ArgBytes(args, 2);
+    uapi::IoasIovaRanges one = {};
+    one.size = sizeof(one);
+    one.ioas_id = ioas_id;
+    one.num_iovas = ArgU32(args, 3, "numIovas");
+    uint64_t bytes = static_cast<uint64_t>(one.num_iovas) * sizeof(uapi::IovaRange);
+    if (bytes > out.length)
+      throw Napi::RangeError::New(env, "room for " + std::to_string(one.num_iovas) + " ranges exceeds out");
+    one.allowed_iovas = bytes == 0 ? 0 : CheckedUptr(env, out, 0, static_cast<size_t>(bytes));
+    int err = IoctlErrno(fd, uapi::kIommuIoasIovaRanges, &one);
+    if (err != 0) {
+      Napi::Error error = ErrnoError(env, err, "IOMMU_IOAS_IOVA_RANGES");
+      error.Set("numIovas", Napi::Number::New(env, one.num_iovas));
+      throw error;
+    }
+    Napi::Object result = NewObject(env);
+    result.Set("numIovas", Napi::Number::New(env, one.num_iovas));
+    result.Set("alignment", Napi::BigInt::New(env, static_cast<uint64_t>(one.out_iova_alignment)));
+    return result;
+  }
   std::vector<uapi::IovaRange> ranges;
   uapi::IoasIovaRanges cmd = {};
   // EMSGSIZE means the array was too small; the kernel has written the count it

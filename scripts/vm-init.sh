@@ -53,8 +53,9 @@ setup_scratch() {
 }
 
 setup_system() {
-  # A small pool so MAP_HUGETLB tests can run; the command may change it (it runs as root).
-  echo 32 >/proc/sys/vm/nr_hugepages 2>/dev/null
+  # A pool of 2 MiB pages so MAP_HUGETLB tests can run: the selftest's 128 MiB
+  # dirty-tracking variant alone takes 64; the command may change it (it runs as root).
+  echo 96 >/proc/sys/vm/nr_hugepages 2>/dev/null
   # Some tests may bind to 127.0.0.1.
   ip link set lo up 2>/dev/null
   hostname iommufd-vm 2>/dev/null

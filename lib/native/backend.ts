@@ -41,6 +41,19 @@ export class NativeBackend implements Backend {
     return backend;
   }
 
+  /**
+   * Takes ownership of `fd`, an iommufd opened elsewhere (e.g. inherited from a
+   * parent process), after checking that it answers like one: IOMMU_DESTROY
+   * with size 0 is EINVAL on an iommufd, ENOTTY on other files.
+   */
+  static adopt(fd: number): NativeBackend {
+    const backend = new NativeBackend(fd);
+    const errno = backend.probeIoctl(IOMMUFD_CMDS.IOMMU_DESTROY);
+    if (errno === errnoNumber('EINVAL')) return backend;
+    if (errno === errnoNumber('EBADF')) throw new IommufdError(errno, 'adopt', `(fd ${fd} is not open)`);
+    throw new IommufdError(errnoNumber('ENOTTY'), 'adopt', `(fd ${fd} is not an iommufd)`);
+  }
+
   get fd(): number {
     return this.#fd;
   }
@@ -72,6 +85,13 @@ export class NativeBackend implements Backend {
     return { ranges: out, alignment };
   }
 
+  ioasIovaRangesInto(ioasId: number, out: BigUint64Array, numIovas: number): { numIovas: number; alignment: bigint } {
+    const result = this.#addon.ioasIovaRanges(this.#fd, ioasId, out, numIovas);
+    // An addon without the (out, numIovas) form ignores them and lists every range.
+    if (typeof result.numIovas !== 'number') throw new Error('the native addon is too old for iovaRangesInto(): rebuild it');
+    return result;
+  }
+
   ioasAllowIovas(ioasId: number, ranges: IovaRange[]): void {
     this.#addon.ioasAllowIovas(this.#fd, ioasId, BigUint64Array.from(ranges.flatMap((r) => [r.start, r.last])));
   }
@@ -89,22 +109,26 @@ export class NativeBackend implements Backend {
   }
 
   hwptAlloc(r: HwptAllocRequest): number {
-    return this.#addon.hwptAlloc(this.#fd, r.flags, r.devId, r.ptId, r.dataType, r.data, r.faultId);
+    return this.#addon.hwptAlloc(this.#fd, r.flags, r.devId, r.ptId, r.dataType, r.data, r.faultId, r.nullDataLen ?? 0);
   }
 
-  getHwInfo(devId: number, data: Uint8Array): HwInfo {
-    return this.#addon.getHwInfo(this.#fd, devId, data);
+  getHwInfo(devId: number, data: Uint8Array, flags = 0, inDataType = 0): HwInfo {
+    return this.#addon.getHwInfo(this.#fd, devId, data, flags, inDataType);
   }
 
   hwptSetDirtyTracking(hwptId: number, enable: boolean): void {
     this.#addon.hwptSetDirtyTracking(this.#fd, hwptId, enable ? 1 : 0);
   }
 
-  hwptGetDirtyBitmap(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array): void {
+  hwptGetDirtyBitmap(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array | Uint8Array): void {
+    // Bytes at a u64-aligned address go as the same memory viewed as words;
+    // others need an addon that takes any typed array for the bitmap.
+    if (bitmap instanceof Uint8Array && bitmap.byteOffset % 8 === 0 && bitmap.byteLength % 8 === 0)
+      bitmap = new BigUint64Array(bitmap.buffer, bitmap.byteOffset, bitmap.byteLength / 8);
     this.#addon.hwptGetDirtyBitmap(this.#fd, hwptId, flags, iova, length, pageSize, bitmap);
   }
 
-  hwptInvalidate(hwptId: number, dataType: number, entryLen: number, entries: Uint8Array, entryNum: number): number {
+  hwptInvalidate(hwptId: number, dataType: number, entryLen: number, entries: Uint8Array | null, entryNum: number): number {
     return this.#addon.hwptInvalidate(this.#fd, hwptId, dataType, entryLen, entries, entryNum);
   }
 
@@ -126,6 +150,10 @@ export class NativeBackend implements Backend {
 
   closeFault(faultFd: number): void {
     this.#addon.close(faultFd);
+  }
+
+  rawIoctl(request: number, arg: Uint8Array | number | null, name: string): number {
+    return this.#addon.rawIoctl(this.#fd, request, arg, name);
   }
 
   vfioGetApiVersion(): number {

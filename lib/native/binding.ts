@@ -29,15 +29,19 @@ export interface Addon {
   ioasUnmap(fd: number, ioasId: number, iova: bigint, length: bigint): bigint;
   ioasCopy(fd: number, dst: number, src: number, flags: number, dstIova: bigint, srcIova: bigint, length: bigint): bigint;
   ioasIovaRanges(fd: number, ioasId: number): { ranges: BigUint64Array; alignment: bigint };
+  /** With `out`: one ioctl with room for numIovas ranges written into out; EMSGSIZE carries `numIovas`. */
+  ioasIovaRanges(fd: number, ioasId: number, out: BigUint64Array, numIovas: number): { numIovas: number; alignment: bigint };
   ioasAllowIovas(fd: number, ioasId: number, ranges: BigUint64Array): void;
   option(fd: number, optionId: number, op: number, objectId: number, val64: bigint): bigint;
   vfioIoas(fd: number, op: number, ioasId: number): number;
   // hwpt.cc
-  hwptAlloc(fd: number, flags: number, devId: number, ptId: number, dataType: number, data: Bytes | null, faultId: number): number;
-  getHwInfo(fd: number, devId: number, data: Bytes): { dataType: number; dataLen: number; maxPasidLog2: number; capabilities: bigint };
+  /** nullDataLen: with data null, a NULL data_uptr with this data_len (bad-input tests). */
+  hwptAlloc(fd: number, flags: number, devId: number, ptId: number, dataType: number, data: Bytes | null, faultId: number, nullDataLen: number): number;
+  getHwInfo(fd: number, devId: number, data: Bytes, flags: number, inDataType: number): { dataType: number; dataLen: number; maxPasidLog2: number; capabilities: bigint };
   hwptSetDirtyTracking(fd: number, hwptId: number, flags: number): void;
-  hwptGetDirtyBitmap(fd: number, hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array): void;
-  hwptInvalidate(fd: number, hwptId: number, dataType: number, entryLen: number, entries: Bytes, entryNum: number): number;
+  hwptGetDirtyBitmap(fd: number, hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array | Uint8Array): void;
+  /** entries null: a NULL data_uptr (bad-input tests). */
+  hwptInvalidate(fd: number, hwptId: number, dataType: number, entryLen: number, entries: Bytes | null, entryNum: number): number;
   faultQueueAlloc(fd: number): { faultId: number; faultFd: number };
   faultRead(faultFd: number, maxFaults: number): Fault[];
   faultRespond(faultFd: number, cookies: number[], codes: number[]): number;
@@ -88,6 +92,14 @@ export interface Addon {
   dmaAlloc(length: number, huge: string, shared: boolean): ArrayBuffer;
   dmaFree(buffer: ArrayBuffer): boolean;
   dmaStats(): { liveBuffers: number; liveBytes: number };
+  dmaFd(buffer: ArrayBuffer): number;
+  dmaMapFd(fd: number, length: number): ArrayBuffer;
+  // raw.cc
+  rawIoctl(fd: number, request: number, arg: Bytes | number | null, name: string): number;
+  /** Newer builds only: a MAP_PRIVATE mapping of a file's first `length` bytes. */
+  dmaMapFile?(path: string, length: number): ArrayBuffer;
+  /** Newer builds only: make whole pages of a dmaAlloc()/dmaMapFile() buffer inaccessible. */
+  dmaUnmapRange?(buffer: ArrayBuffer, offset: number, length: number): void;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -35,6 +35,7 @@ import {
   SimContext,
 } from './selftest.js';
 import { parseVfioIommuInfo } from '../vfio-info.js';
+import { simRawIoctl } from './raw.js';
 
 // uapi flags (include/uapi/linux/iommufd.h, iommufd_test.h)
 const MAP_FIXED_IOVA = 1 << 0;
@@ -241,6 +242,29 @@ export class SimBackend implements Backend {
     });
   }
 
+  /** iommufd_ioas_iova_ranges() with the caller's array of `numIovas` ranges */
+  ioasIovaRangesInto(ioasId: number, out: BigUint64Array, numIovas: number): { numIovas: number; alignment: bigint } {
+    if (2 * numIovas > out.length) throw new RangeError(`${numIovas} ranges do not fit in ${out.length / 2}`);
+    let count = 0;
+    try {
+      return this.#run('IOMMU_IOAS_IOVA_RANGES', () => {
+        const iopt = this.#ctx.getIoas(ioasId).iopt;
+        for (const r of iopt.iovaRanges()) {
+          if (count < numIovas) {
+            out[2 * count] = r.start;
+            out[2 * count + 1] = r.last;
+          }
+          count++;
+        }
+        if (count > numIovas) fail('EMSGSIZE');
+        return { numIovas: count, alignment: iopt.iovaAlignment };
+      });
+    } catch (e) {
+      if (e instanceof IommufdError && count > numIovas) (e as IommufdError & { numIovas: number }).numIovas = count;
+      throw e;
+    }
+  }
+
   /** iommufd_ioas_allow_iovas() */
   ioasAllowIovas(ioasId: number, ranges: IovaRange[]): void {
     this.#run('IOMMU_IOAS_ALLOW_IOVAS', () => {
@@ -259,6 +283,17 @@ export class SimBackend implements Backend {
   /** iommufd_ioas_copy(): the destination areas share the source's iopt_pages. */
   ioasCopy(dstIoasId: number, srcIoasId: number, flags: number, dstIova: bigint, srcIova: bigint, length: bigint): bigint {
     return this.#run('IOMMU_IOAS_COPY', () => {
+      // iommufd_test_syz_conv_iova_id(): the syzkaller flag turns src_iova into {nth area, offset}.
+      if (flags & ACCESS_SYZ) {
+        flags &= ~ACCESS_SYZ;
+        let src: IoasObj | undefined;
+        try {
+          src = this.#ctx.getIoas(srcIoasId);
+        } catch {
+          src = undefined; // no such IOAS: the iova stays, the lookup below fails
+        }
+        if (src) srcIova = syzConvIopt(src.iopt.areas, srcIova);
+      }
       if (flags & ~(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE)) fail('EOPNOTSUPP');
       if (length >= ULONG_MAX || srcIova >= ULONG_MAX || dstIova >= ULONG_MAX) fail('EOVERFLOW');
       if (!(flags & (MAP_WRITEABLE | MAP_READABLE))) fail('EINVAL');
@@ -333,8 +368,10 @@ export class SimBackend implements Backend {
   /** iommufd_hwpt_alloc() */
   hwptAlloc(request: HwptAllocRequest): number {
     const { flags, devId, ptId, dataType, faultId } = request;
-    const data = request.data && request.data.length > 0 ? request.data : null;
-    if (data) checkedUptr({ bytes: data, offset: 0, length: data.length });
+    // A NULL data_uptr with a length (bad-input tests): the driver's copy faults.
+    const nullData = !request.data && (request.nullDataLen ?? 0) > 0;
+    const data = nullData ? new Uint8Array(request.nullDataLen!) : request.data && request.data.length > 0 ? request.data : null;
+    if (data && !nullData) checkedUptr({ bytes: data, offset: 0, length: data.length });
     return this.#run('IOMMU_HWPT_ALLOC', () => {
       const ctx = this.#ctx;
       const dataLen = data?.length ?? 0;
@@ -343,7 +380,7 @@ export class SimBackend implements Backend {
       const pt = ctx.objects.get(ptId) ?? fail('EINVAL');
       let hwpt: HwptPaging | HwptNested;
       if (pt instanceof IoasObj) hwpt = ctx.hwptPagingAlloc(pt, idev, flags, data, false);
-      else if (pt instanceof HwptPaging) hwpt = ctx.hwptNestedAlloc(pt, flags, dataType, data);
+      else if (pt instanceof HwptPaging) hwpt = ctx.hwptNestedAlloc(pt, flags, dataType, data, nullData);
       else fail('EINVAL');
       if (flags & HWPT_FAULT_ID_VALID) {
         const fault = ctx.objects.get<FaultObj>(faultId, ObjType.FAULT);
@@ -362,9 +399,12 @@ export class SimBackend implements Backend {
   }
 
   /** iommufd_get_hw_info() with mock_domain_hw_info() */
-  getHwInfo(devId: number, data: Uint8Array): HwInfo {
+  getHwInfo(devId: number, data: Uint8Array, flags = 0, inDataType = 0): HwInfo {
     if (data.length > 0) checkedUptr({ bytes: data, offset: 0, length: data.length });
     return this.#run('IOMMU_GET_HW_INFO', () => {
+      // 6.12 knows no flags; in_data_type of newer kernels overlays the output out_data_type.
+      void inDataType;
+      if (flags) fail('EOPNOTSUPP');
       const idev = this.#ctx.get<Idev>(devId, ObjType.DEVICE);
       // struct iommu_test_hw_info { u32 flags; u32 test_reg; }
       const info = new Uint8Array(8);
@@ -390,11 +430,13 @@ export class SimBackend implements Backend {
   }
 
   /** iommufd_hwpt_get_dirty_bitmap() + iopt_read_and_clear_dirty_data() */
-  hwptGetDirtyBitmap(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array): void {
+  hwptGetDirtyBitmap(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array | Uint8Array): void {
     // The addon: one bit per page, in whole u64 words.
     const bits = pageSize === 0n ? 0n : (length + pageSize - 1n) / pageSize;
     const bytes = ((bits + 63n) / 64n) * 8n;
     if (bytes > BigInt(bitmap.byteLength)) throw new RangeError(`bitmap holds ${bitmap.byteLength * 8} bits; the range needs ${bits}`);
+    // The addon's CheckedUptr(): an empty bitmap has no memory to point at.
+    checkedUptr({ bytes: new Uint8Array(bitmap.buffer, bitmap.byteOffset, bitmap.byteLength), offset: 0, length: Number(bytes) });
     this.#run('IOMMU_HWPT_GET_DIRTY_BITMAP', () => {
       if (flags & ~GET_DIRTY_BITMAP_NO_CLEAR) fail('EOPNOTSUPP');
       const hwpt = this.#ctx.get<HwptPaging>(hwptId, ObjType.HWPT_PAGING);
@@ -413,11 +455,14 @@ export class SimBackend implements Backend {
       // iova_bitmap_for_each() calls __iommu_read_and_clear_dirty() once; its errors are dropped.
       const shift = BigInt(ctz(pageSize));
       const noClear = (flags & GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
-      const record = (at: bigint): void => {
-        // iova_bitmap_set(bitmap, at, MOCK_IO_PAGE_SIZE)
+      const record = (at: bigint, len: bigint): void => {
+        // iova_bitmap_set(bitmap, at, len)
         let bit = (at - iova) >> shift;
-        const lastBit = (at + MOCK_IO_PAGE_SIZE - 1n - iova) >> shift;
-        for (; bit <= lastBit && bit < bits; bit++) bitmap[Number(bit >> 6n)]! |= 1n << (bit & 63n);
+        const lastBit = (at + len - 1n - iova) >> shift;
+        for (; bit <= lastBit && bit < bits; bit++) {
+          if (bitmap instanceof Uint8Array) bitmap[Number(bit >> 3n)]! |= 1 << Number(bit & 7n);
+          else bitmap[Number(bit >> 6n)]! |= 1n << (bit & 63n);
+        }
       };
       try {
         iopt.contig(iova, last, (area, cur) => {
@@ -431,18 +476,20 @@ export class SimBackend implements Backend {
   }
 
   /** iommufd_hwpt_invalidate() + mock_domain_cache_invalidate_user() */
-  hwptInvalidate(hwptId: number, dataType: number, entryLen: number, entries: Uint8Array, entryNum: number): number {
+  hwptInvalidate(hwptId: number, dataType: number, entryLen: number, entries: Uint8Array | null, entryNum: number): number {
     const total = entryLen * entryNum;
-    if (total > entries.length)
+    if (entries && total > entries.length)
       throw new RangeError(`${entryNum} entries of ${entryLen} bytes exceed the ${entries.length}-byte array`);
-    if (total > 0) checkedUptr({ bytes: entries, offset: 0, length: total });
+    if (entries && total > 0) checkedUptr({ bytes: entries, offset: 0, length: total });
+    // data_uptr is NULL for null entries, and (like the addon) for an empty array.
+    const nullUptr = !entries || entries.length === 0;
     let handled = 0;
     try {
       return this.#run('IOMMU_HWPT_INVALIDATE', () => {
-        if (entryNum && (total === 0 || !entryLen || entryLen > PAGE_SIZE || entryNum > INVALIDATE_ENTRY_NUM_MAX)) fail('EINVAL');
+        if (entryNum && (nullUptr || !entryLen || entryLen > PAGE_SIZE || entryNum > INVALIDATE_ENTRY_NUM_MAX)) fail('EINVAL');
         const hwpt = this.#ctx.get<HwptNested>(hwptId, ObjType.HWPT_NESTED);
         if (dataType !== INVALIDATE_DATA_SELFTEST) fail('EINVAL');
-        const view = new DataView(entries.buffer, entries.byteOffset, entries.byteLength);
+        const view = new DataView(entries!.buffer, entries!.byteOffset, entries!.byteLength);
         for (let i = 0; i < entryNum; i++) {
           // iommu_copy_struct_from_user_array(): exactly sizeof(struct iommu_hwpt_invalidate_selftest).
           if (entryLen !== 8) fail('EINVAL');
@@ -526,6 +573,12 @@ export class SimBackend implements Backend {
     simFds.delete(faultFd);
     file.fault.users--;
     file.ctx.accessGone();
+  }
+
+  /** A raw ioctl, decoded as the 6.12 driver decodes it (lib/sim/raw.ts). */
+  rawIoctl(request: number, arg: Uint8Array | number | null, name: string): number {
+    if (this.#ctx.closed) throw new IommufdError(errnoNumber('EBADF'), name);
+    return simRawIoctl(this, request, arg, name);
   }
 
   // ---- VFIO compatibility (vfio_compat.c) -------------------------------------------
@@ -959,6 +1012,17 @@ function pinPages(access: AccessObj, iova: bigint, length: bigint, write: boolea
     throw e;
   }
   return frames;
+}
+
+/** __iommufd_test_syz_conv_iova() on an io_pagetable's areas: {u32 nth_area, u32 offset}. */
+function syzConvIopt(areas: Iterable<{ start: bigint }>, iova: bigint): bigint {
+  let nth = Number(iova & 0xffffffffn);
+  const offset = (iova >> 32n) & 0xffffffffn;
+  for (const area of areas) {
+    if (nth === 0) return area.start + offset;
+    nth--;
+  }
+  return 0n;
 }
 
 /** iommufd_test_syz_conv_iova(): the iova is {u32 nth_area, u32 offset}. */

@@ -284,6 +284,8 @@ export class IoPagetable {
     const startByte = uptr - pages.uptr;
     if (mask && BigInt(startByte % PAGE_SIZE) & mask) fail('EINVAL');
     const area = new Area(iova, iova + len - 1n, pages, startByte, prot);
+    // iopt_fill_domains_pages() pins the pages: a hole in the user memory is EFAULT.
+    if (this.domains.length > 0 && pages.faults(area.firstIndex, area.lastIndex)) fail('EFAULT');
     this.areas.insert(area);
     if (this.domains.length > 0) this.#store(area);
     return iova;

@@ -9,6 +9,7 @@
 // few objects as pinning one page.
 
 import type { UserRange } from '../backend.js';
+import { overlapsUnmapped } from '../user-pages.js';
 
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
@@ -125,7 +126,15 @@ export class IoptPages {
   view(startByte: number, length: number): Uint8Array | null {
     const at = this.pageBase + startByte;
     if (at < 0 || at + length > this.buffer.byteLength) return null; // not JS memory: EFAULT
+    if (overlapsUnmapped(this.buffer, at, at + length)) return null;
     return new Uint8Array(this.buffer, at, length);
+  }
+
+  /** Whether a page of [first, last] is not user memory (GUP would fail with EFAULT). */
+  faults(first: number, last: number): boolean {
+    const start = this.pageBase + first * PAGE_SIZE;
+    const end = this.pageBase + (last + 1) * PAGE_SIZE;
+    return start < 0 || end > Math.ceil(this.buffer.byteLength / PAGE_SIZE) * PAGE_SIZE || overlapsUnmapped(this.buffer, start, end);
   }
 
   get pinned(): boolean {

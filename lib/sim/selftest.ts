@@ -3,6 +3,7 @@
 // accesses with the pins they hold and their unmap callback.
 
 import { ObjType, ObjectTable, SimObject } from './objects.js';
+import { isHugeBacked } from '../user-pages.js';
 import { IoPagetable, type IoptAccess, type IoptDomain, SimErrno, ULONG_MAX, fail } from './io-pagetable.js';
 
 const HWPT_ALLOC_NEST_PARENT = 1 << 0;
@@ -85,13 +86,51 @@ export class MockDomain implements IoptDomain {
   }
 
   /**
-   * mock_domain_read_and_clear_dirty() over [iova, iova + size): calls
-   * `record(iova, MOCK_IO_PAGE_SIZE)` for each dirty entry, clearing it unless
-   * noClear. Returns false (-EINVAL) when not tracking and a bitmap is given.
+   * The size the entry at `index` was mapped with: MOCK_HUGE_PAGE_SIZE when it
+   * carries MOCK_PFN_HUGE_IOVA, else MOCK_IO_PAGE_SIZE; 0n without an entry.
+   * iommu_map() uses the huge size for a huge-aligned chunk of IOVA wholly in one
+   * area whose memory is physically contiguous and equally aligned: here, memory
+   * of a huge-page backed buffer whose user address is aligned like the IOVA.
    */
-  readAndClearDirty(iova: bigint, size: bigint, noClear: boolean, record: ((iova: bigint) => void) | null): boolean {
+  entryPageSize(index: number): bigint {
+    const iopt = this.iopt;
+    if (!iopt) return 0n;
+    const iova = BigInt(index) * MOCK_IO_PAGE_SIZE;
+    const c = iopt.areas.iterFirst(iova, iova);
+    if (!c) return 0n;
+    if (!(this.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE)) return MOCK_IO_PAGE_SIZE;
+    const area = c.leaf.items[c.index]!;
+    const head = iova & ~(MOCK_HUGE_PAGE_SIZE - 1n);
+    if (head < area.start || head + MOCK_HUGE_PAGE_SIZE - 1n > area.last || !isHugeBacked(area.pages.buffer))
+      return MOCK_IO_PAGE_SIZE;
+    const uptr = BigInt(area.pages.uptr + area.startByteOf(head));
+    return uptr % MOCK_HUGE_PAGE_SIZE === 0n ? MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE;
+  }
+
+  /**
+   * mock_domain_read_and_clear_dirty() over [iova, iova + size): calls
+   * `record(iova, pgsize)` for each dirty IO page (a huge one is dirty when any
+   * of its entries is), clearing it unless noClear. Returns false (-EINVAL) when
+   * not tracking and a bitmap is given.
+   */
+  readAndClearDirty(iova: bigint, size: bigint, noClear: boolean, record: ((iova: bigint, length: bigint) => void) | null): boolean {
     if (!this.tracking && record) return false;
     if (this.dirty.size === 0) return true;
+    if (this.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE) {
+      // Entry by entry, a huge IO page at a time, as the mock walks its xarray.
+      const end = iova + size;
+      do {
+        const pgsize = this.entryPageSize(Number(iova / MOCK_IO_PAGE_SIZE));
+        if (!pgsize) {
+          iova += MOCK_IO_PAGE_SIZE;
+          continue;
+        }
+        if (this.#testAndClearDirty(iova & ~(pgsize - 1n), pgsize, noClear)) record?.(iova, pgsize);
+        iova += pgsize;
+      } while (iova < end);
+      return true;
+    }
+    // Only MOCK_IO_PAGE_SIZE entries: visit just the dirty ones.
     const first = Number(iova / MOCK_IO_PAGE_SIZE);
     const last = Number((iova + size - 1n) / MOCK_IO_PAGE_SIZE);
     const hits: number[] = [];
@@ -103,9 +142,22 @@ export class MockDomain implements IoptDomain {
     }
     for (const i of hits) {
       if (!noClear) this.dirty.delete(i);
-      record?.(BigInt(i) * MOCK_IO_PAGE_SIZE);
+      record?.(BigInt(i) * MOCK_IO_PAGE_SIZE, MOCK_IO_PAGE_SIZE);
     }
     return true;
+  }
+
+  /** mock_test_and_clear_dirty(): whether an entry of [head, head + pgsize) is dirty; clears them unless noClear. */
+  #testAndClearDirty(head: bigint, pgsize: bigint, noClear: boolean): boolean {
+    const first = Number(head / MOCK_IO_PAGE_SIZE);
+    const count = Number(pgsize / MOCK_IO_PAGE_SIZE);
+    let dirty = false;
+    for (let i = first; i < first + count; i++) {
+      if (!this.dirty.has(i)) continue;
+      dirty = true;
+      if (!noClear) this.dirty.delete(i);
+    }
+    return dirty;
   }
 }
 
@@ -423,7 +475,7 @@ export class SimContext {
   }
 
   /** iommufd_hwpt_nested_alloc() + mock_domain_alloc_user() for a nested domain. Unfinalized. */
-  hwptNestedAlloc(parent: HwptPaging, flags: number, dataType: number, data: Uint8Array | null): HwptNested {
+  hwptNestedAlloc(parent: HwptPaging, flags: number, dataType: number, data: Uint8Array | null, nullUptr = false): HwptNested {
     if (flags & ~HWPT_FAULT_ID_VALID || !data || data.length === 0) fail('EOPNOTSUPP');
     if (parent.autoDomain || !parent.nestParent) fail('EINVAL');
     const hwpt = new HwptNested(parent, 0);
@@ -433,6 +485,7 @@ export class SimContext {
       if (dataType !== HWPT_DATA_SELFTEST || flags & ~HWPT_FAULT_ID_VALID) fail('EOPNOTSUPP');
       // iommu_copy_struct_from_user(&user_cfg, user_data, IOMMU_HWPT_DATA_SELFTEST, iotlb)
       if (data.length !== 4) fail('EINVAL');
+      if (nullUptr) fail('EFAULT'); // copy_struct_from_user() from a NULL data_uptr
       hwpt.iotlb.fill(new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true));
     } catch (e) {
       this.abort(hwpt);

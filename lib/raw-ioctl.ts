@@ -1,0 +1,163 @@
+// The rule for raw ioctls (Iommufd.rawIoctl), checked here before any backend
+// sees the call and again in C++ (native/raw.cc) before the kernel does:
+//
+//  * `request` is _IO(';', nr): the iommufd/VFIO type, no size or direction bits
+//    (anything else: RangeError).
+//  * `arg` null passes NULL. A number is accepted only by VFIO_GET_API_VERSION,
+//    VFIO_CHECK_EXTENSION and VFIO_SET_IOMMU (integer argument, u32).
+//  * `arg` bytes:
+//    - VFIO_IOMMU_GET_INFO / MAP_DMA / UNMAP_DMA: at least the fixed part the
+//      kernel always reads (16 / 32 / 24 bytes) and at least argsz (u32 at 0),
+//      as far as the kernel may write; MAP_DMA's vaddr must be 0.
+//    - everything else, the iommufd layout: at least 4 bytes and at least
+//      `size` (u32 at 0), what the kernel reads and writes back. The user
+//      pointer fields of the 6.12 commands (and of each IOMMU_TEST_CMD op) must
+//      be 0 where `size` covers them; an unknown test op must have only zero
+//      bytes after its 16-byte header, an unknown ioctl number only zero bytes
+//      after `size`. Bytes past a 6.12 struct pass through (6.12 answers E2BIG
+//      when they are not zero).
+//    Lengths are RangeErrors, pointer fields TypeErrors. Raw bytes can thus
+//    never make the kernel touch memory other than the bytes given (a NULL
+//    pointer only faults): memory reaches the kernel through the typed API.
+import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from './uapi.js';
+
+export type RawArg = Uint8Array | ArrayBuffer | DataView | number | null;
+
+const IOC_TYPE = 0x3b; // ';'
+const VFIO_BASE = 100;
+export const VFIO_REQUESTS = {
+  VFIO_GET_API_VERSION: (IOC_TYPE << 8) | (VFIO_BASE + 0),
+  VFIO_CHECK_EXTENSION: (IOC_TYPE << 8) | (VFIO_BASE + 1),
+  VFIO_SET_IOMMU: (IOC_TYPE << 8) | (VFIO_BASE + 2),
+  VFIO_IOMMU_GET_INFO: (IOC_TYPE << 8) | (VFIO_BASE + 12),
+  VFIO_IOMMU_MAP_DMA: (IOC_TYPE << 8) | (VFIO_BASE + 13),
+  VFIO_IOMMU_UNMAP_DMA: (IOC_TYPE << 8) | (VFIO_BASE + 14),
+} as const;
+
+/** _IO(';', nr): how every iommufd and VFIO container ioctl is encoded. */
+export function iommufdIoctl(nr: number): number {
+  return (IOC_TYPE << 8) | nr;
+}
+
+/** The ioctl request of an iommufd command, e.g. ioctlRequest('IOMMU_DESTROY'). */
+export function ioctlRequest(name: keyof typeof IOMMUFD_CMDS | keyof typeof VFIO_REQUESTS): number {
+  if (name in VFIO_REQUESTS) return VFIO_REQUESTS[name as keyof typeof VFIO_REQUESTS];
+  return iommufdIoctl(IOMMUFD_CMDS[name as keyof typeof IOMMUFD_CMDS]);
+}
+
+/** Offsets of the u64 user-pointer fields of the 6.12 iommufd commands, by nr. */
+const POINTERS = new Map<number, number[]>([
+  [IOMMUFD_CMDS.IOMMU_DESTROY, []],
+  [IOMMUFD_CMDS.IOMMU_IOAS_ALLOC, []],
+  [IOMMUFD_CMDS.IOMMU_IOAS_ALLOW_IOVAS, [16]],
+  [IOMMUFD_CMDS.IOMMU_IOAS_COPY, []],
+  [IOMMUFD_CMDS.IOMMU_IOAS_IOVA_RANGES, [16]],
+  [IOMMUFD_CMDS.IOMMU_IOAS_MAP, [16]],
+  [IOMMUFD_CMDS.IOMMU_IOAS_UNMAP, []],
+  [IOMMUFD_CMDS.IOMMU_OPTION, []],
+  [IOMMUFD_CMDS.IOMMU_VFIO_IOAS, []],
+  [IOMMUFD_CMDS.IOMMU_HWPT_ALLOC, [32]],
+  [IOMMUFD_CMDS.IOMMU_GET_HW_INFO, [16]],
+  [IOMMUFD_CMDS.IOMMU_HWPT_SET_DIRTY_TRACKING, []],
+  [IOMMUFD_CMDS.IOMMU_HWPT_GET_DIRTY_BITMAP, [40]],
+  [IOMMUFD_CMDS.IOMMU_HWPT_INVALIDATE, [8]],
+  [IOMMUFD_CMDS.IOMMU_FAULT_QUEUE_ALLOC, []],
+]);
+
+/** The same for the IOMMU_TEST_CMD ops (offsets inside struct iommu_test_cmd). */
+const TEST_OP_POINTERS = new Map<number, number[]>(
+  Object.values(IOMMU_TEST_OPS).map((op) => [op, []] as [number, number[]]),
+);
+TEST_OP_POINTERS.set(IOMMU_TEST_OPS.MD_CHECK_MAP, [32]);
+TEST_OP_POINTERS.set(IOMMU_TEST_OPS.MD_CHECK_REFS, [24]);
+TEST_OP_POINTERS.set(IOMMU_TEST_OPS.ACCESS_PAGES, [40]);
+TEST_OP_POINTERS.set(IOMMU_TEST_OPS.ACCESS_RW, [32]);
+TEST_OP_POINTERS.set(IOMMU_TEST_OPS.DIRTY, [48]);
+
+const VFIO_MINSZ = new Map<number, number>([
+  [VFIO_REQUESTS.VFIO_IOMMU_GET_INFO, 16],
+  [VFIO_REQUESTS.VFIO_IOMMU_MAP_DMA, 32],
+  [VFIO_REQUESTS.VFIO_IOMMU_UNMAP_DMA, 24],
+]);
+const INTEGER_ARG = new Set<number>([
+  VFIO_REQUESTS.VFIO_GET_API_VERSION,
+  VFIO_REQUESTS.VFIO_CHECK_EXTENSION,
+  VFIO_REQUESTS.VFIO_SET_IOMMU,
+]);
+
+const NAMES = new Map<number, string>([
+  ...Object.entries(IOMMUFD_CMDS).map(([name, nr]) => [iommufdIoctl(nr), name] as [number, string]),
+  ...Object.entries(VFIO_REQUESTS).map(([name, request]) => [request, name] as [number, string]),
+]);
+
+/** The name errors carry for a raw request: the ioctl's, or ioctl(0x3b7f). */
+export function rawIoctlName(request: number): string {
+  return NAMES.get(request) ?? `ioctl(0x${request.toString(16)})`;
+}
+
+/** The bytes of an argument as a Uint8Array view (no copy). */
+export function rawBytes(arg: Uint8Array | ArrayBuffer | DataView): Uint8Array {
+  if (arg instanceof Uint8Array) return arg;
+  if (arg instanceof ArrayBuffer) return new Uint8Array(arg);
+  return new Uint8Array(arg.buffer, arg.byteOffset, arg.byteLength);
+}
+
+function zero(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < Math.min(to, bytes.length); i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+function checkPointers(bytes: Uint8Array, limit: number, pointers: number[], what: string): void {
+  for (const at of pointers)
+    if (!zero(bytes, at, Math.min(at + 8, limit)))
+      throw new TypeError(
+        `${what}: the user-pointer field at offset ${at} must be 0 in a raw ioctl ` +
+          '(raw bytes may not name other memory; use the typed API)',
+      );
+}
+
+/** Validate a raw ioctl by the rule above; returns the bytes view (or the integer/null). */
+export function checkRawIoctl(request: number, arg: RawArg): Uint8Array | number | null {
+  if (!Number.isInteger(request) || request < 0 || request > 0xffffffff)
+    throw new RangeError('request must be a u32');
+  if ((request & ~0xff) >>> 0 !== IOC_TYPE << 8)
+    throw new RangeError("raw ioctl: request must be _IO(';', nr) (the iommufd/VFIO type, no size or direction bits)");
+  const name = rawIoctlName(request);
+  if (arg === null || arg === undefined) return null;
+  if (typeof arg === 'number') {
+    if (!INTEGER_ARG.has(request))
+      throw new TypeError(`${name}: only VFIO_GET_API_VERSION, VFIO_CHECK_EXTENSION and VFIO_SET_IOMMU take an integer argument`);
+    if (!Number.isInteger(arg) || arg < 0 || arg > 0xffffffff) throw new RangeError(`${name}: the integer argument must be a u32`);
+    return arg;
+  }
+  if (!(arg instanceof Uint8Array || arg instanceof ArrayBuffer || arg instanceof DataView))
+    throw new TypeError(`${name}: arg must be a Uint8Array, ArrayBuffer, DataView, an integer or null`);
+  if (INTEGER_ARG.has(request)) throw new TypeError(`${name}: takes an integer argument, not bytes`);
+  const bytes = rawBytes(arg);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const minsz = VFIO_MINSZ.get(request);
+  if (minsz !== undefined) {
+    if (bytes.length < minsz) throw new RangeError(`${name}: the argument needs at least ${minsz} bytes (the kernel always reads them)`);
+    const argsz = view.getUint32(0, true);
+    if (argsz > bytes.length) throw new RangeError(`${name}: argsz ${argsz} is larger than the ${bytes.length}-byte argument`);
+    if (request === VFIO_REQUESTS.VFIO_IOMMU_MAP_DMA) checkPointers(bytes, minsz, [8], name);
+    return bytes;
+  }
+  if (bytes.length < 4) throw new RangeError(`${name}: the argument needs at least the 4-byte size field`);
+  const size = view.getUint32(0, true);
+  if (size > bytes.length)
+    throw new RangeError(`${name}: size ${size} is larger than the ${bytes.length}-byte argument (the kernel would read and write past it)`);
+  const nr = request & 0xff;
+  if (nr === IOMMUFD_CMDS.IOMMU_TEST_CMD) {
+    const op = size >= 8 ? view.getUint32(4, true) : 0;
+    const pointers = TEST_OP_POINTERS.get(op);
+    if (pointers) checkPointers(bytes, size, pointers, `IOMMU_TEST_CMD op ${op}`);
+    else if (!zero(bytes, 16, size))
+      throw new TypeError(`IOMMU_TEST_CMD op ${op} is unknown: its bytes after the 16-byte header must be 0`);
+    return bytes;
+  }
+  const pointers = POINTERS.get(nr);
+  if (pointers) checkPointers(bytes, size, pointers, name);
+  else if (!zero(bytes, 4, size)) throw new TypeError(`${name} is unknown: its bytes after the size field must be 0`);
+  return bytes;
+}

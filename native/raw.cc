@@ -1,0 +1,211 @@
+// rawIoctl(): one ioctl on /dev/iommu with caller-built argument bytes, for
+// tests that must send what the typed API never would (short or over-long
+// structs, bad argsz, unknown ioctl numbers, a NULL argument).
+//
+// The addon never lets the kernel read or write outside the bytes it is given,
+// and never lets raw bytes name other user memory. The rule, checked here in
+// C++ (lib/raw-ioctl.ts checks the same in TypeScript first):
+//
+//  * `request` must be _IO(';', nr): the iommufd type (';', shared with VFIO),
+//    no direction or size bits. Anything else is a RangeError.
+//  * `arg` null/undefined passes NULL (the kernel answers EFAULT where it reads).
+//  * `arg` a number is allowed only for VFIO_GET_API_VERSION,
+//    VFIO_CHECK_EXTENSION and VFIO_SET_IOMMU, whose argument is an integer (u32).
+//  * `arg` bytes (ArrayBuffer, TypedArray, DataView, Buffer) are copied into
+//    a private buffer, checked, handed to the kernel, and copied back:
+//    - VFIO_IOMMU_GET_INFO / MAP_DMA / UNMAP_DMA: the kernel always reads the
+//      fixed part (minsz: 16 / 32 / 24 bytes) and may write up to argsz (the
+//      u32 at offset 0), so the bytes must hold max(minsz, argsz). MAP_DMA's
+//      vaddr must be 0.
+//    - everything else uses the iommufd layout: the kernel reads the u32
+//      `size` at offset 0, then `size` bytes, and writes back at most `size`
+//      bytes, so the bytes must hold max(4, size). For the commands of the
+//      6.12 uAPI, every user-pointer field inside `size` must be 0 (the
+//      kernel can then only fault on NULL); for IOMMU_TEST_CMD that is per op,
+//      and an op this addon does not know must have only zero bytes after its
+//      16-byte header. An ioctl number this addon does not know must have only
+//      zero bytes after `size`. Bytes past the 6.12 struct are passed through
+//      (the 6.12 kernel requires them to be zero: E2BIG).
+//    Violations are a RangeError (lengths) or a TypeError (pointer fields).
+//  * The ioctl's non-negative return value is returned; -1 throws the
+//    IommufdError for errno, named `opName`.
+#include <sys/ioctl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "uapi.h"
+
+namespace iommufd_addon {
+namespace uapi = iommufd_uapi;
+namespace {
+
+constexpr unsigned kTestCmdNr = uapi::kCmdBase + 32;
+
+struct Layout {
+  unsigned nr;
+  const char* name;
+  std::vector<size_t> pointers;  // offsets of u64 user-pointer fields
+};
+
+// The 6.12 commands and where their user pointers are.
+const Layout kLayouts[] = {
+    {uapi::kCmdBase + 0x00, "IOMMU_DESTROY", {}},
+    {uapi::kCmdBase + 0x01, "IOMMU_IOAS_ALLOC", {}},
+    {uapi::kCmdBase + 0x02, "IOMMU_IOAS_ALLOW_IOVAS", {16}},
+    {uapi::kCmdBase + 0x03, "IOMMU_IOAS_COPY", {}},
+    {uapi::kCmdBase + 0x04, "IOMMU_IOAS_IOVA_RANGES", {16}},
+    {uapi::kCmdBase + 0x05, "IOMMU_IOAS_MAP", {16}},
+    {uapi::kCmdBase + 0x06, "IOMMU_IOAS_UNMAP", {}},
+    {uapi::kCmdBase + 0x07, "IOMMU_OPTION", {}},
+    {uapi::kCmdBase + 0x08, "IOMMU_VFIO_IOAS", {}},
+    {uapi::kCmdBase + 0x09, "IOMMU_HWPT_ALLOC", {32}},
+    {uapi::kCmdBase + 0x0a, "IOMMU_GET_HW_INFO", {16}},
+    {uapi::kCmdBase + 0x0b, "IOMMU_HWPT_SET_DIRTY_TRACKING", {}},
+    {uapi::kCmdBase + 0x0c, "IOMMU_HWPT_GET_DIRTY_BITMAP", {40}},
+    {uapi::kCmdBase + 0x0d, "IOMMU_HWPT_INVALIDATE", {8}},
+    {uapi::kCmdBase + 0x0e, "IOMMU_FAULT_QUEUE_ALLOC", {}},
+};
+
+// IOMMU_TEST_OP_* of 6.12 and their user pointers (offsets in iommu_test_cmd).
+struct TestOpLayout {
+  uint32_t op;
+  std::vector<size_t> pointers;
+};
+const TestOpLayout kTestOps[] = {
+    {1, {}},    // ADD_RESERVED
+    {2, {}},    // MOCK_DOMAIN
+    {3, {32}},  // MD_CHECK_MAP: check_map.uptr
+    {4, {24}},  // MD_CHECK_REFS: check_refs.uptr
+    {5, {}},    // CREATE_ACCESS
+    {6, {}},    // DESTROY_ACCESS_PAGES
+    {7, {40}},  // ACCESS_PAGES: access_pages.uptr
+    {8, {32}},  // ACCESS_RW: access_rw.uptr
+    {9, {}},    // SET_TEMP_MEMORY_LIMIT
+    {10, {}},   // MOCK_DOMAIN_REPLACE
+    {11, {}},   // ACCESS_REPLACE_IOAS
+    {12, {}},   // MOCK_DOMAIN_FLAGS
+    {13, {48}}, // DIRTY: dirty.uptr
+    {14, {}},   // MD_CHECK_IOTLB
+    {15, {}},   // TRIGGER_IOPF
+};
+
+uint32_t LoadU32(const std::vector<uint8_t>& bytes, size_t at) {
+  uint32_t v;
+  std::memcpy(&v, bytes.data() + at, sizeof(v));
+  return v;
+}
+
+bool ZeroRange(const std::vector<uint8_t>& bytes, size_t from, size_t to) {
+  for (size_t i = from; i < to && i < bytes.size(); i++)
+    if (bytes[i] != 0) return false;
+  return true;
+}
+
+// Every user-pointer field, as far as the kernel reads it (`limit` bytes), is 0.
+void CheckPointers(Napi::Env env, const std::vector<uint8_t>& bytes, size_t limit,
+                   const std::vector<size_t>& pointers, const std::string& what) {
+  for (size_t at : pointers) {
+    if (!ZeroRange(bytes, at, std::min(at + 8, limit)))
+      throw Napi::TypeError::New(
+          env, what + ": the user-pointer field at offset " + std::to_string(at) +
+                   " must be 0 in a raw ioctl (raw bytes may not name other memory; use the typed API)");
+  }
+}
+
+void CheckIommufdLayout(Napi::Env env, unsigned nr, const std::vector<uint8_t>& bytes) {
+  if (bytes.size() < 4) throw Napi::RangeError::New(env, "raw iommufd ioctl: the argument needs at least the 4-byte size field");
+  uint32_t size = LoadU32(bytes, 0);
+  if (size > bytes.size())
+    throw Napi::RangeError::New(env, "raw iommufd ioctl: size " + std::to_string(size) +
+                                         " is larger than the " + std::to_string(bytes.size()) +
+                                         "-byte argument (the kernel would read and write past it)");
+  if (nr == kTestCmdNr) {
+    uint32_t op = size >= 8 ? LoadU32(bytes, 4) : 0;
+    for (const TestOpLayout& t : kTestOps)
+      if (t.op == op) return CheckPointers(env, bytes, size, t.pointers, "IOMMU_TEST_CMD op " + std::to_string(op));
+    if (!ZeroRange(bytes, 16, size))
+      throw Napi::TypeError::New(env, "IOMMU_TEST_CMD op " + std::to_string(op) +
+                                          " is unknown to the addon: its bytes after the 16-byte header must be 0");
+    return;
+  }
+  for (const Layout& l : kLayouts)
+    if (l.nr == nr) return CheckPointers(env, bytes, size, l.pointers, l.name);
+  if (!ZeroRange(bytes, 4, size))
+    throw Napi::TypeError::New(env, "ioctl nr 0x" + [&] {
+      char buf[8];
+      snprintf(buf, sizeof(buf), "%x", nr);
+      return std::string(buf);
+    }() + " is unknown to the addon: its bytes after the size field must be 0");
+}
+
+void CheckVfioLayout(Napi::Env env, unsigned long request, const std::vector<uint8_t>& bytes) {
+  size_t minsz = request == uapi::kVfioIommuGetInfo ? 16 : request == uapi::kVfioIommuMapDma ? 32 : 24;
+  const char* name = request == uapi::kVfioIommuGetInfo ? "VFIO_IOMMU_GET_INFO"
+                     : request == uapi::kVfioIommuMapDma ? "VFIO_IOMMU_MAP_DMA"
+                                                          : "VFIO_IOMMU_UNMAP_DMA";
+  if (bytes.size() < minsz)
+    throw Napi::RangeError::New(env, std::string(name) + ": the argument needs at least " + std::to_string(minsz) +
+                                         " bytes (the kernel always reads them)");
+  uint32_t argsz = LoadU32(bytes, 0);
+  if (argsz > bytes.size())
+    throw Napi::RangeError::New(env, std::string(name) + ": argsz " + std::to_string(argsz) + " is larger than the " +
+                                         std::to_string(bytes.size()) + "-byte argument");
+  if (request == uapi::kVfioIommuMapDma) CheckPointers(env, bytes, minsz, {8}, name);
+}
+
+// (fd, request, arg: bytes | number | null, opName?) -> the ioctl's return value
+Napi::Value RawIoctl(const Args& args) {
+  Napi::Env env = args.Env();
+  int fd = ArgFd(args, 0);
+  uint32_t request = ArgU32(args, 1, "request");
+  std::string op = args[3].IsString() ? args[3].As<Napi::String>().Utf8Value() : "ioctl";
+  if ((request & ~0xffu) != (uapi::kType << 8))
+    throw Napi::RangeError::New(env, "raw ioctl: request must be _IO(';', nr) (the iommufd/VFIO type, no size or direction bits)");
+  unsigned nr = request & 0xff;
+  bool integer_arg = request == uapi::kVfioGetApiVersion || request == uapi::kVfioCheckExtension ||
+                     request == uapi::kVfioSetIommu;
+  bool vfio_struct = request == uapi::kVfioIommuGetInfo || request == uapi::kVfioIommuMapDma ||
+                     request == uapi::kVfioIommuUnmapDma;
+
+  Napi::Value arg = args[2];
+  unsigned long value = 0;
+  std::vector<uint8_t> copy;
+  JsBytes bytes = {nullptr, 0};
+  bool has_bytes = false;
+  if (arg.IsNull() || arg.IsUndefined()) {
+    value = 0;
+  } else if (arg.IsNumber()) {
+    if (!integer_arg)
+      throw Napi::TypeError::New(env, op + ": only VFIO_GET_API_VERSION, VFIO_CHECK_EXTENSION and VFIO_SET_IOMMU take an integer argument");
+    value = ArgU32(args, 2, "arg");
+  } else {
+    if (integer_arg) throw Napi::TypeError::New(env, op + ": takes an integer argument, not bytes");
+    bytes = ArgBytes(args, 2);
+    if (bytes.data == nullptr) throw Napi::RangeError::New(env, op + ": the argument memory is detached or freed");
+    copy.assign(bytes.data, bytes.data + bytes.length);
+    if (vfio_struct)
+      CheckVfioLayout(env, request, copy);
+    else
+      CheckIommufdLayout(env, nr, copy);
+    has_bytes = true;
+    value = reinterpret_cast<unsigned long>(copy.data());
+  }
+
+  int rc = RetryOnEintr([&] { return ioctl(fd, request, value); });
+  int err = errno;
+  // The kernel may have written results (or partial ones) before failing.
+  if (has_bytes) std::memcpy(bytes.data, copy.data(), copy.size());
+  if (rc == -1) ThrowErrno(env, err, op.c_str());
+  return Napi::Number::New(env, rc);
+}
+
+}  // namespace
+
+const std::vector<OpEntry> kRawOps = {
+    {"rawIoctl", RawIoctl},
+};
+
+}  // namespace iommufd_addon

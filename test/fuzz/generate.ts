@@ -1,0 +1,379 @@
+// A seeded generator of random operation sequences over the whole iommufd
+// surface the simulator models: IOAS map/unmap/copy (fixed and automatic IOVAs,
+// odd lengths and alignments, values near and past 2^64), allowed and reserved
+// ranges, mock domains (with flags) and replace, HWPT allocation (nest parent,
+// dirty tracking, nested selftest HWPTs), accesses (pin/rw/unpin/replace),
+// IOMMU_OPTION, dirty tracking, the mock's checks, destroy of random ids, and
+// bad arguments on purpose. The generator keeps a rough model of what exists
+// (assuming every step succeeds) only to make references likely to hit.
+import { type IovaExpr, type Ref, Rng, type Step, type StepBody, type U64 } from './steps.js';
+
+export const PAGE = 4096;
+export const HPAGE = 2 * 1024 * 1024;
+/** The mapped user memory, one per backend (2 MiB aligned on both). */
+export const BUF_SIZE = 4 * 1024 * 1024;
+/** The memory access rw copies to and from. */
+export const SCRATCH_SIZE = 64 * 1024;
+
+const U64_MAX = (1n << 64n) - 1n;
+const APERTURE_START = 1n << 24n;
+const APERTURE_LAST = (1n << 31n) - 1n;
+
+export interface GenerateOptions {
+  /** Steps per sequence (before the forced first IOAS); default 24. */
+  length?: number;
+  /** Leave out IOMMU_TEST_OP_MD_CHECK_REFS (when THP cannot be turned off on the kernel side). */
+  noCheckRefs?: boolean;
+}
+
+interface Model {
+  ioas: number[];
+  devs: number[];
+  hwpts: number[];
+  nestParents: number[];
+  nested: number[];
+  accesses: number[];
+  accessIoas: Map<number, string>;
+  pins: { s: number; access: number }[];
+  maps: { s: number; len: number; ioas: string; off: number }[];
+}
+
+const u = (v: bigint | number): U64 => BigInt(v).toString();
+
+/** One random sequence, reproducible from `seed`. */
+export function generate(seed: number, options: GenerateOptions = {}): Step[] {
+  const rng = new Rng(seed);
+  const length = options.length ?? 24;
+  const m: Model = { ioas: [], devs: [], hwpts: [], nestParents: [], nested: [], accesses: [], accessIoas: new Map(), pins: [], maps: [] };
+  const steps: Step[] = [];
+  const push = (step: StepBody): number => {
+    const s = steps.length;
+    steps.push({ s, ...step } as Step);
+    return s;
+  };
+
+  // ---- value choices ---------------------------------------------------------------
+
+  const rawId = (): Ref => ({ raw: rng.weighted([[8, rng.int(24)], [1, 0xffffffff], [1, 1 << rng.int(31)]]) });
+  const ref = (list: number[], w?: 'stdev' | 'hwpt' | 'idev'): Ref => {
+    if (list.length === 0 || rng.chance(0.06)) return rawId();
+    const s = rng.chance(0.6) ? list[list.length - 1]! : rng.pick(list);
+    return w ? { s, w } : { s };
+  };
+  const ioasRef = () => ref(m.ioas);
+  const idevRef = () => ref(m.devs, 'idev');
+  /** A HWPT: an allocated one or a mock device's current one. */
+  const hwptRef = (): Ref => {
+    if (m.hwpts.length && (m.devs.length === 0 || rng.chance(0.5))) return ref(m.hwpts);
+    return ref(m.devs, 'hwpt');
+  };
+  const pageCount = (): number => rng.weighted([[6, 1 + rng.int(4)], [3, 1 + rng.int(32)], [1, 1 + rng.int(1024)]]);
+  const hugeValue = (): bigint =>
+    rng.pick([U64_MAX, U64_MAX - BigInt(PAGE) + 1n, U64_MAX - 1n, 1n << 63n, (1n << 63n) - 1n, 1n << 62n, 1n << 48n, 1n << 32n, U64_MAX - BigInt(HPAGE) + 1n]);
+
+  const iova = (): IovaExpr => {
+    const kind = rng.weighted<string>([
+      [30, 'aperture'],
+      [m.maps.length ? 25 : 0, 'relative'],
+      [10, 'low'],
+      [8, 'hpage'],
+      [8, 'unaligned'],
+      [6, 'huge'],
+      [m.maps.length ? 5 : 0, 'relativeOdd'],
+      [3, 'apertureEnd'],
+    ]);
+    switch (kind) {
+      case 'aperture':
+        return u(APERTURE_START + BigInt(PAGE * rng.int(64)));
+      case 'relative': {
+        const map = rng.chance(0.6) ? m.maps[m.maps.length - 1]! : rng.pick(m.maps);
+        const pages = Math.max(1, Math.ceil(map.len / PAGE));
+        return { m: map.s, d: String(PAGE * (rng.int(pages + 3) - 1)) };
+      }
+      case 'low':
+        return u(PAGE * rng.int(16));
+      case 'hpage':
+        return u(BigInt(HPAGE) * BigInt(rng.int(1024)));
+      case 'unaligned':
+        return u(APERTURE_START + BigInt(PAGE * rng.int(16)) + BigInt(rng.pick([1, 0x800, PAGE - 1, 512])));
+      case 'huge':
+        return u(hugeValue());
+      case 'relativeOdd':
+        return { m: rng.pick(m.maps).s, d: String(rng.pick([1, -1, 0x800, -PAGE, PAGE - 1])) };
+      default:
+        return u(APERTURE_LAST + 1n - BigInt(PAGE * rng.int(4)));
+    }
+  };
+  const len64 = (): U64 =>
+    u(
+      rng.weighted<bigint>([
+        [50, BigInt(PAGE * pageCount())],
+        [8, BigInt(rng.pick([HPAGE, 2 * HPAGE]))],
+        [10, BigInt(rng.pick([0, 1, PAGE - 1, PAGE + 1]))],
+        [8, hugeValue()],
+      ]),
+    );
+  /** A window [off, off + len) of the mapped buffer. */
+  const window = (aligned = false): { off: number; len: number } => {
+    const off = rng.weighted<number>([
+      [30, 0],
+      [55, PAGE * rng.int(BUF_SIZE / PAGE)],
+      [aligned ? 0 : 15, PAGE * rng.int(64) + rng.pick([1, 100, 0x800, PAGE - 1])],
+    ]);
+    let len = rng.weighted<number>([
+      [60, PAGE * pageCount()],
+      [12, HPAGE],
+      [aligned ? 2 : 6, 0],
+      [aligned ? 0 : 12, PAGE * rng.int(8) + rng.pick([1, 0x800, PAGE - 1])],
+    ]);
+    // Mostly inside the buffer; sometimes past its end on purpose (refused before the ioctl).
+    if (off + len > BUF_SIZE && !rng.chance(0.03)) len = Math.max(0, BUF_SIZE - off);
+    return { off, len };
+  };
+  const mapFlags = (fixed: boolean): number =>
+    rng.weighted<number>([
+      [90, (fixed ? 1 : 0) | 2 | 4],
+      [3, (fixed ? 1 : 0) | 4],
+      [2, (fixed ? 1 : 0) | 2],
+      [2, fixed ? 1 : 0],
+      [3, ((fixed ? 1 : 0) | 6 | (1 << (3 + rng.int(28)))) >>> 0],
+    ]);
+  /** Mostly an IOVA inside a mapping of the access's IOAS with room for `len` bytes. */
+  const inside = (a: number, len: number): IovaExpr => {
+    const maps = m.maps.filter((x) => x.ioas === m.accessIoas.get(a));
+    if (!maps.length || rng.chance(0.2)) return iova();
+    const map = rng.pick(maps);
+    const room = Math.max(0, map.len - len);
+    const d = rng.chance(0.5) ? 0 : rng.chance(0.7) ? PAGE * rng.int(Math.floor(room / PAGE) + 1) : rng.int(room + 1);
+    return { m: map.s, d: String(d) };
+  };
+  const access = (): number | undefined => (m.accesses.length ? rng.pick(m.accesses) : undefined);
+
+  // ---- the sequence ----------------------------------------------------------------
+
+  m.ioas.push(push({ op: 'ioasAlloc' }));
+  // Often a mock domain right away: later automatic IOVAs then land in its aperture.
+  if (rng.chance(0.5)) m.devs.push(push({ op: 'mockDomain', target: { s: 0 } }));
+  for (let i = 0; i < length; i++) {
+    const op = rng.weighted<string>([
+      [m.ioas.length < 4 ? 6 : 2, 'ioasAlloc'],
+      [22, 'map'],
+      [10, 'unmap'],
+      [5, 'copy'],
+      [3, 'allowIovas'],
+      [3, 'addReserved'],
+      [3, 'iovaRanges'],
+      [m.devs.length < 3 ? 7 : 2, 'mockDomain'],
+      [m.devs.length ? 3 : 0, 'replace'],
+      [m.devs.length ? 4 : 0, 'hwptAlloc'],
+      [1, 'hwInfo'],
+      [m.accesses.length < 3 ? 4 : 1, 'createAccess'],
+      [m.accesses.length ? 1 : 0, 'closeAccess'],
+      [m.accesses.length ? 6 : 0, 'pin'],
+      [m.pins.length ? 3 : 0, 'unpin'],
+      [m.accesses.length ? 6 : 0, 'rw'],
+      [m.accesses.length ? 1 : 0, 'accessReplace'],
+      [2, 'option'],
+      [m.devs.length + m.hwpts.length ? 2 : 0, 'setDirty'],
+      [m.devs.length + m.hwpts.length ? 2 : 0, 'getDirty'],
+      [m.devs.length + m.hwpts.length ? 2 : 0, 'markDirty'],
+      [m.devs.length ? 5 : 0, 'checkMap'],
+      [options.noCheckRefs ? 0 : 3, 'checkRefs'],
+      [m.nested.length ? 2 : 0, 'checkIotlb'],
+      [m.nested.length ? 2 : 0, 'invalidate'],
+      [1, 'tempLimit'],
+      [1, 'vfioIoas'],
+      [4, 'destroy'],
+    ]);
+    switch (op) {
+      case 'ioasAlloc':
+        m.ioas.push(push({ op }));
+        break;
+      case 'map': {
+        const fixed = rng.chance(0.55);
+        const { off, len } = window();
+        const ioas = ioasRef();
+        const s = push({ op, ioas, flags: mapFlags(fixed), iova: fixed ? iova() : rng.chance(0.95) ? '0' : iova(), off, len });
+        m.maps.push({ s, len, ioas: JSON.stringify(ioas), off });
+        break;
+      }
+      case 'unmap':
+        if (rng.chance(0.08)) push({ op, ioas: ioasRef(), iova: '0', len: u(U64_MAX) });
+        else if (m.maps.length && rng.chance(0.5)) {
+          const map = rng.pick(m.maps);
+          push({ op, ioas: ioasRef(), iova: { m: map.s, d: rng.chance(0.8) ? '0' : String(PAGE * (rng.int(3) - 1)) }, len: rng.chance(0.7) ? u(map.len) : len64() });
+        } else push({ op, ioas: ioasRef(), iova: iova(), len: len64() });
+        break;
+      case 'copy': {
+        const fixed = rng.chance(0.4);
+        const map = m.maps.length ? rng.pick(m.maps) : undefined;
+        const srcIova: IovaExpr = map && rng.chance(0.8) ? { m: map.s, d: rng.chance(0.7) ? '0' : String(PAGE * rng.int(4)) } : iova();
+        const len = map && rng.chance(0.6) ? u(Math.max(PAGE, map.len - (rng.chance(0.5) ? 0 : PAGE))) : len64();
+        const dst = ioasRef();
+        const s = push({ op, dst, src: map && rng.chance(0.8) ? JSON.parse(map.ioas) : ioasRef(), flags: mapFlags(fixed), dstIova: fixed ? iova() : '0', srcIova, len });
+        m.maps.push({ s, len: Number(BigInt(len) > BigInt(BUF_SIZE) ? BigInt(BUF_SIZE) : BigInt(len)), ioas: JSON.stringify(dst), off: -1 });
+        break;
+      }
+      case 'allowIovas': {
+        const n = rng.weighted([[2, 0], [6, 1], [3, 2], [1, 3]]);
+        const ranges: [U64, U64][] = [];
+        for (let k = 0; k < n; k++) {
+          const start = rng.chance(0.6) ? APERTURE_START + BigInt(PAGE * rng.int(256)) : BigInt(rng.chance(0.8) ? PAGE * rng.int(64) : rng.int(1 << 20));
+          const last = rng.chance(0.85) ? start + BigInt(PAGE * (1 + rng.int(4096))) - 1n : rng.pick([start, start - 1n < 0n ? 0n : start - 1n, U64_MAX, APERTURE_LAST]);
+          ranges.push([u(start), u(last)]);
+        }
+        push({ op, ioas: ioasRef(), ranges });
+        break;
+      }
+      case 'addReserved': {
+        const e = iova();
+        push({ op, ioas: ioasRef(), start: typeof e === 'string' ? e : u(APERTURE_START + BigInt(PAGE * rng.int(64))), len: len64() });
+        break;
+      }
+      case 'iovaRanges':
+        push({ op, ioas: ioasRef() });
+        break;
+      case 'mockDomain': {
+        const target = m.hwpts.length && rng.chance(0.2) ? ref(m.hwpts) : ioasRef();
+        const flags = rng.weighted<number | undefined>([[6, undefined], [1, 0], [2, 1], [2, 2], [1, 3], [1, 1 << (2 + rng.int(30))]]);
+        m.devs.push(push(flags === undefined ? { op, target } : { op, target, flags: flags >>> 0 }));
+        break;
+      }
+      case 'replace': {
+        const target = rng.weighted<Ref>([[5, ioasRef()], [m.hwpts.length ? 4 : 0, ref(m.hwpts)], [1, rawId()], [m.devs.length ? 1 : 0, ref(m.devs, 'hwpt')]]);
+        push({ op, dev: ref(m.devs, 'stdev'), target });
+        break;
+      }
+      case 'hwptAlloc': {
+        const nested = m.nestParents.length > 0 && rng.chance(0.3);
+        if (nested) {
+          const s = push({ op, dev: idevRef(), parent: ref(m.nestParents), flags: rng.chance(0.9) ? 0 : rng.pick([1, 2, 1 << 9]), iotlb: rng.pick([0, 0x1234, 0xdeadbeef]) });
+          m.nested.push(s);
+          m.hwpts.push(s);
+        } else {
+          const flags = rng.weighted<number>([[4, 0], [3, 1], [3, 2], [1, 3], [1, 4], [1, 1 << (3 + rng.int(29))]]) >>> 0;
+          const parent = m.nestParents.length && rng.chance(0.1) ? ref(m.nestParents) : ioasRef();
+          const s = push({ op, dev: idevRef(), parent, flags });
+          m.hwpts.push(s);
+          if (flags & 1) m.nestParents.push(s);
+        }
+        break;
+      }
+      case 'hwInfo':
+        push({ op, dev: idevRef(), dataLen: rng.pick([0, 4, 8, 64]) });
+        break;
+      case 'createAccess': {
+        const ioas = ioasRef();
+        const s = push({ op, ioas, flags: rng.weighted<number>([[6, 1], [3, 0], [1, 2]]) });
+        m.accesses.push(s);
+        m.accessIoas.set(s, JSON.stringify(ioas));
+        break;
+      }
+      case 'closeAccess': {
+        const a = access()!;
+        push({ op, access: a });
+        m.accesses = m.accesses.filter((x) => x !== a);
+        break;
+      }
+      case 'pin': {
+        const a = access()!;
+        const len = rng.weighted<number>([[8, PAGE * pageCount()], [1, rng.pick([0, 1, PAGE + 1])], [1, rng.pick([2 ** 32, 2 ** 40])]]);
+        const verify = rng.chance(0.3) ? PAGE * rng.int(32) : undefined;
+        const flags = rng.weighted<number>([[5, 0], [4, 1], [1, 1 << 16], [1, 2]]);
+        const at = inside(a, len);
+        const s = push(verify === undefined ? { op, access: a, iova: at, len, flags } : { op, access: a, iova: at, len, flags, verify });
+        m.pins.push({ s, access: a });
+        break;
+      }
+      case 'unpin': {
+        const pin = rng.pick(m.pins);
+        push({ op, access: rng.chance(0.9) ? pin.access : access()!, pages: rng.chance(0.95) ? { s: pin.s } : rawId() });
+        break;
+      }
+      case 'rw': {
+        const off = rng.chance(0.7) ? 0 : rng.int(SCRATCH_SIZE / 2);
+        let len = rng.weighted<number>([[6, 1 + rng.int(64)], [6, PAGE * (1 + rng.int(4))], [3, 1 + rng.int(SCRATCH_SIZE / 2)], [1, 0]]);
+        if (off + len > SCRATCH_SIZE) len = SCRATCH_SIZE - off;
+        const flags = rng.weighted<number>([[5, 0], [5, 1], [2, 4], [2, 5], [1, 2], [1, 1 << 8]]);
+        const a = access()!;
+        push({ op, access: a, iova: inside(a, len), off, len, flags });
+        break;
+      }
+      case 'accessReplace': {
+        const a = access()!;
+        const ioas = ioasRef();
+        push({ op, access: a, ioas });
+        m.accessIoas.set(a, JSON.stringify(ioas));
+        break;
+      }
+      case 'option': {
+        const option = rng.weighted<number>([[5, 1], [3, 0], [1, 2]]);
+        const opOp = rng.weighted<number>([[5, 0], [4, 1], [1, 2]]);
+        const obj = option === 0 ? (rng.chance(0.9) ? { raw: 0 } : ioasRef()) : ioasRef();
+        push({ op, option, opOp, obj, val: u(rng.weighted<number>([[4, 0], [4, 1], [1, 2]])) });
+        break;
+      }
+      case 'setDirty':
+        push({ op, hwpt: hwptRef(), enable: rng.chance(0.7) });
+        break;
+      case 'getDirty': {
+        const pageSize = rng.weighted<number>([[8, PAGE], [1, 2 * PAGE], [1, rng.pick([0, 1, PAGE + 1, HPAGE])]]);
+        const len = rng.weighted<U64>([[8, u(PAGE * pageCount())], [1, u(rng.pick([0, 1, PAGE - 1]))], [1, u(hugeValue())]]);
+        push({ op, hwpt: hwptRef(), flags: rng.weighted<number>([[6, 0], [3, 1], [1, 2]]), iova: iova(), len, pageSize: u(pageSize) });
+        break;
+      }
+      case 'markDirty': {
+        const pageSize = rng.weighted<number>([[8, PAGE], [1, 2 * PAGE], [1, rng.pick([0, 1, PAGE + 1])]]);
+        const len = rng.weighted<U64>([[8, u(PAGE * (1 + rng.int(32)))], [1, u(rng.pick([0, 1, PAGE - 1]))], [1, u(hugeValue())]]);
+        push({ op, hwpt: hwptRef(), iova: iova(), len, pageSize: u(pageSize), bits: rng.u32() });
+        break;
+      }
+      case 'checkMap': {
+        const maps = m.maps.filter((x) => x.off >= 0 && x.len > 0);
+        if (maps.length && rng.chance(0.7)) {
+          // A window of what some map mapped, at the matching IOVA (or a page off).
+          const map = rng.pick(maps);
+          const d = PAGE * rng.int(Math.floor(map.len / PAGE) + 1) - (rng.chance(0.1) ? PAGE : 0);
+          const len = Math.max(0, Math.min(map.len - Math.max(d, 0), PAGE * (1 + rng.int(8))));
+          push({ op, hwpt: hwptRef(), iova: { m: map.s, d: String(d) }, off: Math.max(0, map.off + d), len });
+          break;
+        }
+        const { off, len } = window(rng.chance(0.8));
+        push({ op, hwpt: hwptRef(), iova: iova(), off, len });
+        break;
+      }
+      case 'checkRefs': {
+        const { off, len } = window(rng.chance(0.9));
+        push({ op, off, len, refs: rng.weighted<number>([[5, 0], [5, 1], [1, 2]]) });
+        break;
+      }
+      case 'checkIotlb':
+        push({ op, hwpt: ref(m.nested), iotlbId: rng.int(5), value: rng.pick([0, 0x1234, 0xdeadbeef]) });
+        break;
+      case 'invalidate': {
+        const entries: [number, number][] = [];
+        for (let k = rng.int(4); k > 0; k--) entries.push([rng.weighted<number>([[4, 0], [4, 1], [1, 2]]), rng.int(5)]);
+        push({ op, hwpt: rng.chance(0.9) ? ref(m.nested) : hwptRef(), entries });
+        break;
+      }
+      case 'tempLimit':
+        push({ op, bytes: rng.pick([0, 11, 12, 16, 100, 4096, 65536]) });
+        break;
+      case 'vfioIoas':
+        push({ op, vop: rng.weighted<number>([[3, 0], [3, 1], [2, 2], [1, 3]]), ioas: ioasRef() });
+        break;
+      default: {
+        // destroy: anything made so far, or a raw id
+        const kinds: [number, Ref][] = [
+          [m.ioas.length ? 4 : 0, ref(m.ioas)],
+          [m.devs.length ? 3 : 0, ref(m.devs, 'stdev')],
+          [m.devs.length ? 1 : 0, ref(m.devs, rng.pick(['hwpt', 'idev'] as const))],
+          [m.hwpts.length ? 3 : 0, ref(m.hwpts)],
+          [2, rawId()],
+        ];
+        push({ op: 'destroy', target: rng.weighted(kinds) });
+      }
+    }
+  }
+  return steps;
+}

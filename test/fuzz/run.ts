@@ -1,0 +1,380 @@
+// Execute a sequence on one backend (Executor), or on the kernel and the
+// simulator side by side, step by step (runPair), comparing every outcome.
+import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
+import { type Backend, DmaBuffer, IommufdError, Iommufd, type UserRange } from '../../lib/index.js';
+import { fillPattern } from '../../lib/pattern.js';
+import { BUF_SIZE, SCRATCH_SIZE } from './generate.js';
+import type { IovaExpr, Outcome, Ref, Step } from './steps.js';
+
+const DEFAULT_TEMP_MEMORY_LIMIT = 65536;
+
+/** The memory one backend maps and copies through; the same contents on both sides. */
+export class Memory {
+  readonly main: Uint8Array;
+  readonly scratch = new Uint8Array(SCRATCH_SIZE);
+  /** Keeps the native DmaBuffer alive for as long as the kernel may map it. */
+  readonly #keep: DmaBuffer | undefined;
+
+  constructor(backend: 'native' | 'sim') {
+    if (backend === 'native') {
+      // 2 MiB aligned, like every buffer the simulator sees: the IOVA allocator keeps uptr alignment.
+      this.#keep = DmaBuffer.alloc(BUF_SIZE, { hugePages: 'transparent' });
+      this.main = this.#keep.bytes;
+    } else this.main = new Uint8Array(BUF_SIZE);
+    this.reset();
+  }
+
+  reset(): void {
+    this.main.set(PRISTINE.main);
+    this.scratch.set(PRISTINE.scratch);
+  }
+
+  resetScratch(): void {
+    this.scratch.set(PRISTINE.scratch);
+  }
+
+  free(): void {
+    this.#keep?.free();
+  }
+}
+
+const PRISTINE = { main: new Uint8Array(BUF_SIZE), scratch: new Uint8Array(SCRATCH_SIZE) };
+fillPattern(PRISTINE.main, 0x10f00d);
+fillPattern(PRISTINE.scratch, 0x5c7a7c);
+
+type Slot =
+  | { kind: 'ioas'; id: number }
+  | { kind: 'dev'; stdev: number; hwpt: number; idev: number }
+  | { kind: 'hwpt'; id: number }
+  | { kind: 'access'; handle: number; open: boolean }
+  | { kind: 'pages'; id: number }
+  | { kind: 'iova'; iova: bigint };
+
+class Skip extends Error {}
+
+/** A short hash of a byte window: enough to tell two reads apart. */
+function digest(bytes: Uint8Array): string {
+  return `${bytes.length}:${createHash('sha1').update(bytes).digest('hex').slice(0, 16)}`;
+}
+
+/** Make a result JSON-comparable: bigints become strings, typed arrays arrays. */
+function plain(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value === undefined) return null;
+  if (value instanceof BigUint64Array) return Array.from(value, (v) => v.toString(16));
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
+}
+
+/** Runs steps, one at a time, on one backend. */
+export class Executor {
+  readonly fd: Iommufd;
+  readonly backend: Backend;
+  readonly memory: Memory;
+  readonly #slots = new Map<number, Slot>();
+  /** Whether a step wrote into the mapped memory (compare it at the end). */
+  wrote = false;
+
+  constructor(fd: Iommufd, memory: Memory) {
+    this.fd = fd;
+    this.backend = fd.backend;
+    this.memory = memory;
+  }
+
+  #slot(s: number, kind: Slot['kind']): Slot {
+    const slot = this.#slots.get(s);
+    if (!slot || slot.kind !== kind) throw new Skip();
+    return slot;
+  }
+
+  /** The id a reference names: any object kind, raw ids as given. */
+  id(ref: Ref): number {
+    if ('raw' in ref) return ref.raw;
+    const slot = this.#slots.get(ref.s);
+    if (!slot) throw new Skip();
+    switch (slot.kind) {
+      case 'ioas':
+      case 'hwpt':
+      case 'pages':
+        return slot.id;
+      case 'dev':
+        return slot[ref.w ?? 'hwpt'];
+      default:
+        throw new Skip();
+    }
+  }
+
+  iova(e: IovaExpr): bigint {
+    if (typeof e === 'string') return BigInt(e);
+    const slot = this.#slot(e.m, 'iova') as Extract<Slot, { kind: 'iova' }>;
+    return BigInt.asUintN(64, slot.iova + BigInt(e.d));
+  }
+
+  access(s: number): number {
+    const slot = this.#slot(s, 'access') as Extract<Slot, { kind: 'access' }>;
+    // A closed access fd number may belong to something else by now: never reuse it.
+    if (!slot.open) throw new Skip();
+    return slot.handle;
+  }
+
+  main(off: number, len: number): UserRange {
+    return { bytes: this.memory.main, offset: off, length: len };
+  }
+
+  /** Run one step and say what it did. */
+  run(step: Step): Outcome {
+    try {
+      return { ok: plain(this.#exec(step)) };
+    } catch (e) {
+      if (e instanceof Skip) return 'skip';
+      if (e instanceof IommufdError) return { errno: e.code };
+      return { throw: e instanceof Error ? e.name : String(e) };
+    }
+  }
+
+  #exec(step: Step): unknown {
+    const b = this.backend;
+    switch (step.op) {
+      case 'ioasAlloc': {
+        const id = b.ioasAlloc();
+        this.#slots.set(step.s, { kind: 'ioas', id });
+        return id;
+      }
+      case 'destroy':
+        return b.destroy(this.id(step.target));
+      case 'map': {
+        const ioas = this.id(step.ioas);
+        const iova = this.iova(step.iova);
+        const got = b.ioasMap(ioas, step.flags, this.main(step.off, step.len), iova);
+        this.#slots.set(step.s, { kind: 'iova', iova: got });
+        return got;
+      }
+      case 'unmap':
+        return b.ioasUnmap(this.id(step.ioas), this.iova(step.iova), BigInt(step.len));
+      case 'copy': {
+        const got = b.ioasCopy(this.id(step.dst), this.id(step.src), step.flags, this.iova(step.dstIova), this.iova(step.srcIova), BigInt(step.len));
+        this.#slots.set(step.s, { kind: 'iova', iova: got });
+        return got;
+      }
+      case 'allowIovas':
+        return b.ioasAllowIovas(this.id(step.ioas), step.ranges.map(([start, last]) => ({ start: BigInt(start), last: BigInt(last) })));
+      case 'addReserved':
+        return b.addReserved(this.id(step.ioas), BigInt(step.start), BigInt(step.len));
+      case 'iovaRanges':
+        return b.ioasIovaRanges(this.id(step.ioas));
+      case 'mockDomain': {
+        const ids = b.mockDomain(this.id(step.target), step.flags);
+        this.#slots.set(step.s, { kind: 'dev', stdev: ids.stdevId, hwpt: ids.hwptId, idev: ids.idevId });
+        return ids;
+      }
+      case 'replace': {
+        const stdev = this.id(step.dev);
+        const hwpt = b.mockDomainReplace(stdev, this.id(step.target));
+        if (!('raw' in step.dev)) {
+          const dev = this.#slots.get(step.dev.s);
+          if (dev?.kind === 'dev') dev.hwpt = hwpt;
+        }
+        return hwpt;
+      }
+      case 'hwptAlloc': {
+        let data: Uint8Array | null = null;
+        if (step.iotlb !== undefined) {
+          data = new Uint8Array(4);
+          new DataView(data.buffer).setUint32(0, step.iotlb, true);
+        }
+        const id = b.hwptAlloc({
+          flags: step.flags,
+          devId: this.id(step.dev),
+          ptId: this.id(step.parent),
+          dataType: step.iotlb === undefined ? 0 : 1,
+          data,
+          faultId: 0,
+        });
+        this.#slots.set(step.s, { kind: 'hwpt', id });
+        return id;
+      }
+      case 'hwInfo': {
+        const data = new Uint8Array(step.dataLen);
+        const info = b.getHwInfo(this.id(step.dev), data);
+        return { ...info, data };
+      }
+      case 'createAccess': {
+        const handle = b.createAccess(this.id(step.ioas), step.flags);
+        this.#slots.set(step.s, { kind: 'access', handle, open: true });
+        return 'access'; // the handle is an fd number on the kernel: not comparable
+      }
+      case 'closeAccess': {
+        const handle = this.access(step.access);
+        (this.#slots.get(step.access) as Extract<Slot, { kind: 'access' }>).open = false;
+        return b.closeAccess(handle);
+      }
+      case 'pin': {
+        const access = this.access(step.access);
+        const verify = step.verify === undefined ? null : this.main(step.verify, step.len);
+        const id = b.accessPages(access, step.flags, this.iova(step.iova), step.len, verify);
+        this.#slots.set(step.s, { kind: 'pages', id });
+        return id;
+      }
+      case 'unpin':
+        return b.destroyAccessPages(this.access(step.access), this.id(step.pages));
+      case 'rw': {
+        const access = this.access(step.access);
+        const window = { bytes: this.memory.scratch, offset: step.off, length: step.len };
+        if (step.flags & 1) this.wrote = true;
+        b.accessRw(access, step.flags, this.iova(step.iova), window);
+        return digest(this.memory.scratch.subarray(step.off, step.off + step.len));
+      }
+      case 'accessReplace':
+        return b.accessReplaceIoas(this.access(step.access), this.id(step.ioas));
+      case 'option':
+        return b.option(step.option, step.opOp, this.id(step.obj), BigInt(step.val));
+      case 'setDirty':
+        return b.hwptSetDirtyTracking(this.id(step.hwpt), step.enable);
+      case 'getDirty': {
+        const len = BigInt(step.len);
+        const pageSize = BigInt(step.pageSize);
+        const pages = pageSize === 0n ? 0n : (len + pageSize - 1n) / pageSize;
+        // Past 2^20 pages, a one-word bitmap: the bounds check refuses it on both sides.
+        const words = pages > 1n << 20n ? 1 : Number((pages + 63n) / 64n);
+        const bitmap = new BigUint64Array(words);
+        b.hwptGetDirtyBitmap(this.id(step.hwpt), step.flags, this.iova(step.iova), len, pageSize, bitmap);
+        return bitmap;
+      }
+      case 'markDirty': {
+        const len = BigInt(step.len);
+        const pageSize = BigInt(step.pageSize);
+        const pages = pageSize === 0n ? 0n : (len + pageSize - 1n) / pageSize;
+        const bytes = pages > 1n << 20n ? 8 : Number((pages + 63n) / 64n) * 8;
+        const bitmap = new Uint8Array(bytes);
+        fillPattern(bitmap, step.bits);
+        return b.dirty(this.id(step.hwpt), 0, this.iova(step.iova), len, pageSize, bitmap);
+      }
+      case 'checkMap':
+        return b.mdCheckMap(this.id(step.hwpt), this.iova(step.iova), this.main(step.off, step.len));
+      case 'checkRefs':
+        return b.mdCheckRefs(this.main(step.off, step.len), step.refs);
+      case 'checkIotlb':
+        return b.mdCheckIotlb(this.id(step.hwpt), step.iotlbId, step.value);
+      case 'invalidate': {
+        const bytes = new Uint8Array(8 * step.entries.length);
+        const view = new DataView(bytes.buffer);
+        step.entries.forEach(([flags, id], i) => {
+          view.setUint32(8 * i, flags, true);
+          view.setUint32(8 * i + 4, id, true);
+        });
+        return b.hwptInvalidate(this.id(step.hwpt), 0xdeadbeef, 8, bytes, step.entries.length);
+      }
+      case 'tempLimit':
+        return b.setTempMemoryLimit(step.bytes);
+      case 'vfioIoas':
+        return b.vfioIoas(step.vop, this.id(step.ioas));
+    }
+  }
+
+  /** Close every open access, then the fd; put the global temp memory limit back. */
+  finish(): void {
+    for (const slot of this.#slots.values()) {
+      if (slot.kind !== 'access' || !slot.open) continue;
+      slot.open = false;
+      try {
+        this.backend.closeAccess(slot.handle);
+      } catch {
+        // already gone with its IOAS? closing is best effort
+      }
+    }
+    try {
+      this.backend.setTempMemoryLimit(DEFAULT_TEMP_MEMORY_LIMIT);
+    } catch {
+      // the fd may be unusable after a divergence; the next sequence resets again
+    }
+    this.fd.close();
+  }
+}
+
+/** Replay `steps` on `fd` (one backend) and return every outcome; the last entry digests the memory. */
+export function replay(fd: Iommufd, steps: Step[], memory = new Memory(fd.backend.name)): Outcome[] {
+  const exec = new Executor(fd, memory);
+  const outcomes = steps.map((step) => exec.run(step));
+  exec.finish();
+  outcomes.push({ ok: { main: digest(memory.main), scratch: digest(memory.scratch) } });
+  memory.reset();
+  return outcomes;
+}
+
+export interface Divergence {
+  /** Index into `steps` (steps.length: the memory compared after the last step). */
+  index: number;
+  step: Step | { op: 'memory' };
+  native: Outcome;
+  sim: Outcome;
+}
+
+export interface PairResult {
+  /** Steps run on both (up to and including a divergence). */
+  steps: number;
+  divergence: Divergence | null;
+  /** Both outcome lists, as far as they ran. */
+  outcomes: { native: Outcome[]; sim: Outcome[] };
+}
+
+/** Shared memory for a run of many sequences (allocating 4 MiB per sequence is slow under TCG). */
+export interface PairMemory {
+  native: Memory;
+  sim: Memory;
+}
+
+export function pairMemory(): PairMemory {
+  return { native: new Memory('native'), sim: new Memory('sim') };
+}
+
+const same = (a: Outcome, b: Outcome): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** Run `steps` on the kernel and the simulator in lockstep; stop at the first difference. */
+export function runPair(steps: Step[], memory: PairMemory): PairResult {
+  const native = new Executor(Iommufd.open({ backend: 'native' }), memory.native);
+  const sim = new Executor(Iommufd.open({ backend: 'sim' }), memory.sim);
+  const outcomes = { native: [] as Outcome[], sim: [] as Outcome[] };
+  let divergence: Divergence | null = null;
+  let ran = 0;
+  try {
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      const a = native.run(step);
+      const b = sim.run(step);
+      outcomes.native.push(a);
+      outcomes.sim.push(b);
+      ran++;
+      if (!same(a, b)) {
+        divergence = { index: i, step, native: a, sim: b };
+        break;
+      }
+    }
+  } finally {
+    native.finish();
+    sim.finish();
+  }
+  if (!divergence && (native.wrote || sim.wrote)) {
+    // After the fd closed nothing maps the memory: what the device wrote must be equal.
+    if (Buffer.compare(memory.native.main, memory.sim.main) !== 0) {
+      const at = memory.native.main.findIndex((v, i) => v !== memory.sim.main[i]);
+      divergence = {
+        index: steps.length,
+        step: { op: 'memory' },
+        native: { ok: { firstDifference: at, byte: memory.native.main[at] } },
+        sim: { ok: { firstDifference: at, byte: memory.sim.main[at] } },
+      };
+    }
+  }
+  if (native.wrote || sim.wrote || divergence) {
+    memory.native.reset();
+    memory.sim.reset();
+  } else {
+    // rw reads only touched the scratch buffers
+    memory.native.resetScratch();
+    memory.sim.resetScratch();
+  }
+  return { steps: ran, divergence, outcomes };
+}

@@ -1,0 +1,65 @@
+// Divergences between the kernel and the simulator that the differential
+// fuzzer (test/fuzz, `npm run fuzz`) found, each kept as a test that runs on
+// both backends (the kernel and sim projects). The comment on each names the
+// seed and sequence it came from.
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { DmaBuffer, Iommufd, MOCK_APERTURE_START } from '../../lib/index.js';
+import { PAGE_SIZE, expectErrno, patternedBuffer } from '../helpers.js';
+import { openIommufd } from '../backend.js';
+
+// uapi bits the typed API does not expose: they are the point of these tests.
+const MAP_FIXED_IOVA = 1 << 0;
+const MAP_RW = (1 << 1) | (1 << 2);
+const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
+
+let fd: Iommufd;
+let buffer: DmaBuffer;
+
+beforeEach(() => {
+  fd = openIommufd();
+  buffer = patternedBuffer(8 * PAGE_SIZE);
+});
+
+afterEach(() => {
+  fd.close();
+  buffer.free();
+});
+
+describe('IOMMU_IOAS_COPY', () => {
+  // seed 7 sequence 1608: the mock's syzkaller flag is taken off before the
+  // flags are checked, and turns src_iova into {nth area, offset}.
+  test('the syzkaller flag names the source by area index and offset', () => {
+    const src = fd.allocIoas();
+    const dst = fd.allocIoas();
+    const mock = fd.mockDomain(dst);
+    const iova = src.mapFixed(MOCK_APERTURE_START + BigInt(4 * PAGE_SIZE), buffer);
+    // Area 0 at offset one page: the last 7 pages of the mapping.
+    const syzIova = (1n << 32n) * BigInt(PAGE_SIZE) + 0n;
+    const copied = fd.backend.ioasCopy(dst.id, src.id, MAP_RW | MOCK_FLAGS_ACCESS_SYZ, 0n, syzIova, BigInt(7 * PAGE_SIZE));
+    mock.checkMap(copied, buffer, { offset: PAGE_SIZE, length: 7 * PAGE_SIZE });
+    expect(src.unmap(iova, 8 * PAGE_SIZE)).toBe(BigInt(8 * PAGE_SIZE));
+    // Without the flag the same value is an IOVA, where nothing is mapped.
+    expectErrno('ENOENT', () => fd.backend.ioasCopy(dst.id, src.id, MAP_RW, 0n, syzIova, BigInt(PAGE_SIZE)));
+  });
+
+  test('with the syzkaller flag a missing destination is ENOENT, not EOPNOTSUPP', () => {
+    const src = fd.allocIoas();
+    src.mapFixed(MOCK_APERTURE_START, buffer);
+    const flags = MAP_FIXED_IOVA | MAP_RW | MOCK_FLAGS_ACCESS_SYZ;
+    expectErrno('ENOENT', () => fd.backend.ioasCopy(12, src.id, flags, MOCK_APERTURE_START, 0n, BigInt(PAGE_SIZE)), 'IOMMU_IOAS_COPY');
+  });
+});
+
+describe('IOMMU_HWPT_GET_DIRTY_BITMAP', () => {
+  // seed 7 sequence 54: a zero-length range needs a bitmap of no words, and
+  // an empty bitmap has no memory to hand the kernel: refused before the ioctl.
+  test('a zero-length range is refused before the ioctl (no bitmap memory)', () => {
+    const ioas = fd.allocIoas();
+    const mock = fd.mockDomain(ioas);
+    const iova = ioas.mapAnywhere(buffer);
+    expect(() => mock.hwpt.getDirtyBitmap(iova, 0)).toThrow(RangeError);
+    expect(() => fd.backend.hwptGetDirtyBitmap(mock.hwptId, 0, iova, 0n, 0n, new BigUint64Array(0))).toThrow(RangeError);
+    // A one-word bitmap for the same zero length reaches the kernel, which refuses the length.
+    expectErrno('EINVAL', () => fd.backend.hwptGetDirtyBitmap(mock.hwptId, 0, iova, 0n, BigInt(PAGE_SIZE), new BigUint64Array(1)));
+  });
+});
