@@ -134,6 +134,15 @@ static Napi::Value Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// (fd): set FD_CLOEXEC, e.g. on a descriptor inherited from a parent, so that
+// children of this process (a transpiler's helper, say) do not keep it open.
+static Napi::Value FdSetCloexec(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(Args(info), 0);
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) ThrowErrno(info.Env(), errno, "fcntl(F_SETFD)");
+  return info.Env().Undefined();
+}
+
 static Napi::Value PageSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(sysconf(_SC_PAGESIZE)));
 }
@@ -235,6 +244,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pageSize", Napi::Function::New(env, PageSize));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("fdSetCloexec", Napi::Function::New(env, FdSetCloexec));
   exports.Set("batch", Napi::Function::New(env, Batch));
   Register(env, exports, kIoasOps);
   Register(env, exports, kHwptOps);

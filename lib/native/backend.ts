@@ -44,12 +44,17 @@ export class NativeBackend implements Backend {
   /**
    * Takes ownership of `fd`, an iommufd opened elsewhere (e.g. inherited from a
    * parent process), after checking that it answers like one: IOMMU_DESTROY
-   * with size 0 is EINVAL on an iommufd, ENOTTY on other files.
+   * with size 0 is EINVAL on an iommufd, ENOTTY on other files. It is made
+   * close-on-exec.
    */
   static adopt(fd: number): NativeBackend {
     const backend = new NativeBackend(fd);
     const errno = backend.probeIoctl(IOMMUFD_CMDS.IOMMU_DESTROY);
-    if (errno === errnoNumber('EINVAL')) return backend;
+    if (errno === errnoNumber('EINVAL')) {
+      // Ours now: it must not leak into processes this one starts.
+      addon().fdSetCloexec(fd);
+      return backend;
+    }
     if (errno === errnoNumber('EBADF')) throw new IommufdError(errno, 'adopt', `(fd ${fd} is not open)`);
     throw new IommufdError(errnoNumber('ENOTTY'), 'adopt', `(fd ${fd} is not an iommufd)`);
   }

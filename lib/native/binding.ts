@@ -96,6 +96,8 @@ export interface Addon {
   dmaMapFd(fd: number, length: number): ArrayBuffer;
   // raw.cc
   rawIoctl(fd: number, request: number, arg: Bytes | number | null, name: string): number;
+  /** FD_CLOEXEC on a descriptor this process inherited, so its own children do not. */
+  fdSetCloexec(fd: number): void;
   /** Newer builds only: a MAP_PRIVATE mapping of a file's first `length` bytes. */
   dmaMapFile?(path: string, length: number): ArrayBuffer;
   /** Newer builds only: make whole pages of a dmaAlloc()/dmaMapFile() buffer inaccessible. */
@@ -128,6 +130,7 @@ function load(): { addon: Addon } | { error: Error } {
     try {
       const addon = require(path) as Addon;
       addon.setErrorFactory((errno, op) => new IommufdError(errno, op));
+      loadedPath = path;
       return { addon };
     } catch (e) {
       tried.push(`${path}: ${(e as Error).message}`);
@@ -150,6 +153,13 @@ export function addon(): Addon {
   cached ??= load();
   if ('error' in cached) throw cached.error;
   return cached.addon;
+}
+
+let loadedPath: string | undefined;
+
+/** The file the addon was loaded from (for a child process: IOMMUFD_ADDON), if it loads. */
+export function addonPath(): string | undefined {
+  return addonAvailable() ? loadedPath : undefined;
 }
 
 /** Whether the addon loads, without throwing. */

@@ -11,6 +11,6 @@ const count = Number(arg('count') ?? process.env.FUZZ_COUNT ?? 200);
 const seed = Number(arg('seed') ?? process.env.FUZZ_SEED ?? 1);
 const length = arg('length') ?? process.env.FUZZ_LENGTH;
 const index = arg('index');
-const report = fuzz({ count, seed, length: length ? Number(length) : undefined, index: index === undefined ? undefined : Number(index), stats: process.argv.includes('--stats') });
+const report = await fuzz({ count, seed, length: length ? Number(length) : undefined, index: index === undefined ? undefined : Number(index), stats: process.argv.includes('--stats') });
 console.log(summary(report));
 process.exitCode = report.divergences ? 1 : 0;

@@ -8,8 +8,8 @@ const count = Number(process.env.FUZZ_COUNT ?? 2000);
 const seed = Number(process.env.FUZZ_SEED ?? 20261123);
 const length = process.env.FUZZ_LENGTH ? Number(process.env.FUZZ_LENGTH) : undefined;
 
-test(`kernel and simulator agree on ${count} random sequences (seed ${seed})`, () => {
-  const report = fuzz({ count, seed, length, log: (line) => process.stdout.write(`${line}\n`) });
+test(`kernel and simulator agree on ${count} random sequences (seed ${seed})`, async () => {
+  const report = await fuzz({ count, seed, length, log: (line) => process.stdout.write(`${line}\n`) });
   process.stdout.write(`${summary(report)}\n`);
   expect(report.sequences).toBe(count);
   expect(report.found.map((f) => `sequence ${f.index} step ${f.divergence.index} (${f.divergence.step.op})`)).toEqual([]);

@@ -154,7 +154,83 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
   m.ioas.push(push({ op: 'ioasAlloc' }));
   // Often a mock domain right away: later automatic IOVAs then land in its aperture.
   if (rng.chance(0.5)) m.devs.push(push({ op: 'mockDomain', target: { s: 0 } }));
+  /** Coherent chains of steps that random single steps rarely line up. */
+  const macro = (): void => {
+    const ioas = ioasRef();
+    const ioasKey = JSON.stringify(ioas);
+    const mapHere = (pages: number): number => {
+      const off = PAGE * rng.int(BUF_SIZE / PAGE - pages);
+      const len = PAGE * pages;
+      const fixed = rng.chance(0.5);
+      const s = push({ op: 'map', ioas, flags: fixed ? 7 : 6, iova: fixed ? u(APERTURE_START + BigInt(PAGE * rng.int(512))) : '0', off, len });
+      m.maps.push({ s, len, ioas: ioasKey, off });
+      return s;
+    };
+    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy']])) {
+      case 'dirty': {
+        // A dirty-tracking HWPT, a device on it, marks and reads of the bitmap.
+        const dev = push({ op: 'mockDomain', target: ioas, ...(rng.chance(0.2) ? { flags: rng.pick([1, 2]) } : {}) });
+        m.devs.push(dev);
+        const hwpt = push({ op: 'hwptAlloc', dev: { s: dev, w: 'idev' }, parent: ioas, flags: rng.chance(0.8) ? 2 : 0 });
+        m.hwpts.push(hwpt);
+        push({ op: 'replace', dev: { s: dev, w: 'stdev' }, target: { s: hwpt } });
+        const pages = 1 + rng.int(64);
+        const map = mapHere(pages);
+        if (rng.chance(0.8)) push({ op: 'setDirty', hwpt: { s: hwpt }, enable: true });
+        for (let k = rng.int(3); k >= 0; k--) {
+          const d = String(PAGE * rng.int(pages));
+          push({ op: 'markDirty', hwpt: { s: hwpt }, iova: { m: map, d }, len: u(PAGE * (1 + rng.int(pages))), pageSize: u(PAGE), bits: rng.u32() });
+          push({ op: 'getDirty', hwpt: { s: hwpt }, flags: rng.chance(0.3) ? 1 : 0, iova: { m: map, d: '0' }, len: u(PAGE * pages), pageSize: u(rng.chance(0.8) ? PAGE : 2 * PAGE) });
+        }
+        if (rng.chance(0.5)) push({ op: 'setDirty', hwpt: { s: hwpt }, enable: false });
+        break;
+      }
+      case 'nested': {
+        const dev = push({ op: 'mockDomain', target: ioas });
+        m.devs.push(dev);
+        const parent = push({ op: 'hwptAlloc', dev: { s: dev, w: 'idev' }, parent: ioas, flags: 1 });
+        m.hwpts.push(parent);
+        m.nestParents.push(parent);
+        const nested = push({ op: 'hwptAlloc', dev: { s: dev, w: 'idev' }, parent: { s: parent }, flags: 0, iotlb: rng.pick([0, 0x1234]) });
+        m.hwpts.push(nested);
+        m.nested.push(nested);
+        if (rng.chance(0.6)) push({ op: 'replace', dev: { s: dev, w: 'stdev' }, target: { s: nested } });
+        else m.devs.push(push({ op: 'mockDomain', target: { s: nested } }));
+        push({ op: 'checkIotlb', hwpt: { s: nested }, iotlbId: rng.int(4), value: rng.pick([0, 0x1234]) });
+        const entries: [number, number][] = [];
+        for (let k = rng.int(3); k >= 0; k--) entries.push([rng.chance(0.3) ? 1 : 0, rng.int(4)]);
+        push({ op: 'invalidate', hwpt: { s: nested }, entries });
+        push({ op: 'checkIotlb', hwpt: { s: nested }, iotlbId: rng.int(4), value: 0 });
+        break;
+      }
+      case 'access': {
+        const pages = 1 + rng.int(16);
+        const map = mapHere(pages);
+        const a = push({ op: 'createAccess', ioas, flags: 1 });
+        m.accesses.push(a);
+        m.accessIoas.set(a, ioasKey);
+        const pinPages = 1 + rng.int(pages);
+        const pin = push({ op: 'pin', access: a, iova: { m: map, d: String(PAGE * rng.int(pages - pinPages + 1)) }, len: PAGE * pinPages, flags: rng.chance(0.5) ? 1 : 0 });
+        m.pins.push({ s: pin, access: a });
+        push({ op: 'rw', access: a, iova: { m: map, d: String(rng.int(PAGE * pages)) }, off: rng.int(1024), len: 1 + rng.int(2 * PAGE), flags: rng.pick([0, 1, 4, 5]) });
+        if (rng.chance(0.3)) push({ op: 'unmap', ioas, iova: { m: map, d: '0' }, len: u(PAGE * pages) });
+        if (rng.chance(0.7)) push({ op: 'unpin', access: a, pages: { s: pin } });
+        break;
+      }
+      default: {
+        const map = mapHere(1 + rng.int(16));
+        const dst = rng.chance(0.5) ? ioas : ioasRef();
+        const s = push({ op: 'copy', dst, src: ioas, flags: rng.pick([6, 7]), dstIova: u(APERTURE_START + BigInt(PAGE * rng.int(512))), srcIova: { m: map, d: '0' }, len: u(PAGE) });
+        m.maps.push({ s, len: PAGE, ioas: JSON.stringify(dst), off: -1 });
+      }
+    }
+  };
+
   for (let i = 0; i < length; i++) {
+    if (rng.chance(0.08)) {
+      macro();
+      continue;
+    }
     const op = rng.weighted<string>([
       [m.ioas.length < 4 ? 6 : 2, 'ioasAlloc'],
       [22, 'map'],

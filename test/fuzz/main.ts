@@ -59,7 +59,7 @@ function thpOff(): (() => void) | null {
   };
 }
 
-export function fuzz(options: FuzzOptions): FuzzReport {
+export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   const log = options.log ?? ((line: string) => console.log(line));
   const started = Date.now();
   const report: FuzzReport = { sequences: 0, steps: 0, divergences: 0, found: [], notes: [], ms: 0 };
@@ -73,6 +73,8 @@ export function fuzz(options: FuzzOptions): FuzzReport {
     const first = options.index ?? 0;
     const last = options.index ?? options.count - 1;
     for (let index = first; index <= last; index++) {
+      // Let the event loop breathe (vitest's worker talks to its parent meanwhile).
+      if (index % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
       const steps = generate(sequenceSeed(options.seed, index), { length: options.length, noCheckRefs: !restore });
       const result = runPair(steps, memory);
       report.sequences++;

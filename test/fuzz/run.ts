@@ -189,7 +189,7 @@ export class Executor {
           flags: step.flags,
           devId: this.id(step.dev),
           ptId: this.id(step.parent),
-          dataType: step.iotlb === undefined ? 0 : 1,
+          dataType: step.iotlb === undefined ? 0 : 0xdead,
           data,
           faultId: 0,
         });

@@ -2,8 +2,7 @@
 // sweeps themselves are the ported iommufd_fail_nth.c (fail-nth-selftest.test.ts).
 import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
-import { DmaBuffer, Iommufd, IommufdError, MOCK_APERTURE_START, failNthSweep, setupFailslab } from '../../lib/index.js';
-import { PAGE_SIZE } from '../helpers.js';
+import { Iommufd, setupFailslab } from '../../lib/index.js';
 
 test('setupFailslab lets every allocation be failed, as the kernel harness does', () => {
   expect(setupFailslab()).toBe(true);

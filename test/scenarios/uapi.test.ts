@@ -357,6 +357,22 @@ describe('batches', () => {
     expect(small.mappings).toBe(1); // the first map succeeded and holds the memory
     ioas.unmapAll();
   });
+
+  test('mapAnywhere and copy in a batch, into an IOAS the batch allocated (adoptIoas), hold the memory until unmapped', () => {
+    using small = DmaBuffer.alloc(2 * PAGE_SIZE);
+    const result = fd.batch((b) => b.raw('ioasAlloc').mapAnywhere(ioas, small));
+    expect(result.error).toBeNull();
+    const other = fd.adoptIoas(result.results[0] as number);
+    const iova = result.results[1] as bigint;
+    const copied = fd.batch((b) => b.copy(other, ioas, iova + BigInt(PAGE_SIZE), PAGE_SIZE));
+    expect(copied.error).toBeNull();
+    expect(small.mappings).toBe(2);
+    expect(ioas.unmap(iova, 2 * PAGE_SIZE)).toBe(BigInt(2 * PAGE_SIZE));
+    expect(small.mappings).toBe(1); // the copy still maps it
+    expect(other.unmapAll()).toBe(BigInt(PAGE_SIZE));
+    expect(small.mappings).toBe(0);
+    other.destroy();
+  });
 });
 
 describe('fault injection (fail-nth)', () => {

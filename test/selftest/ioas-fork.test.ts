@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expect } from 'vitest';
 import { MOCK_APERTURE_START } from '../../lib/index.js';
+import { addonPath } from '../../lib/native/binding.js';
 import { BACKEND } from '../backend.js';
 import { expectErrno } from '../helpers.js';
 import { logSkip } from '../skip-log.js';
@@ -23,6 +24,7 @@ import { type IoasSelf, iommufd_ioas } from './ioas-fixture.js';
 import { checkAccessRw } from './ioas-utils-b.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/ioas-fork-child.ts', import.meta.url));
+const CLOEXEC = new URL('./fixtures/ioas-fork-cloexec.mjs', import.meta.url).href;
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 function skipOnSimulator(ctx: { skip: (note?: string) => void }): void {
@@ -36,8 +38,10 @@ function skipOnSimulator(ctx: { skip: (note?: string) => void }): void {
 function spawnChild(self: IoasSelf, mode: 'gone' | 'present'): ChildProcess {
   const memfd = buffer().memfd;
   if (memfd === null) throw new Error('the global buffer has no memfd to share');
-  return spawn(process.execPath, ['--import', TSX, CHILD, String(self.ioas.id), String(BUFFER_SIZE), mode], {
+  const args = ['--import', CLOEXEC, '--import', TSX, CHILD, String(self.ioas.id), String(BUFFER_SIZE), mode];
+  return spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'inherit', self.fd.fileDescriptor, memfd],
+    env: { ...process.env, IOMMUFD_ADDON: addonPath() },
   });
 }
 
