@@ -1,6 +1,7 @@
 // The contract between the typed API and a backend (the native addon today,
 // the simulator later): one method per ioctl or test op, plain data in and
 // out, u64 values as bigint, failures thrown as IommufdError.
+import type { BatchRun, EncodedBatch } from './batch.js';
 
 /** A byte range of JS memory the kernel will read or write. */
 export interface UserRange {
@@ -83,26 +84,16 @@ export interface Capabilities {
   failNth: boolean;
 }
 
-/** One op of a batch: the addon's tuple (name, args after the fd) and the same call as a closure. */
-export interface BatchStep {
-  tuple: [string, ...unknown[]];
-  call: () => unknown;
-}
-
-export interface BatchOutcome {
-  results: unknown[];
-  errorIndex: number;
-  error: Error | null;
-  injected: boolean;
-}
-
 export interface Backend {
   readonly name: 'native' | 'sim';
   /** Release the iommufd and everything the kernel holds for it. */
   close(): void;
   capabilities(): Capabilities;
-  /** Run the steps in order, stopping at the first error; failNth > 0 arms fault injection around them. */
-  runBatch(steps: BatchStep[], failNth: number): BatchOutcome;
+  /**
+   * Run the ops in order, stopping at the first error; failNth > 0 arms fault
+   * injection around them. Map and unmap results go to `out` (one u64 per op).
+   */
+  runBatch(batch: EncodedBatch, out: BigUint64Array, failNth: number): BatchRun;
 
   destroy(id: number): void;
   ioasAlloc(): number;

@@ -6,9 +6,10 @@ import { type CopyOptions, type Ioas, type MapOptions, mapFlags } from './ioas.j
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from './uapi.js';
 import { toU32, toU64 } from './validate.js';
+import type { Backend } from './backend.js';
 
 export interface BatchResult {
-  /** The result of every op that ran, in order. */
+  /** The result of every op that ran, in order (built on first read). */
   results: unknown[];
   /** Index of the op that failed, or -1. */
   errorIndex: number;
@@ -18,20 +19,58 @@ export interface BatchResult {
   injected: boolean;
 }
 
-/** @internal One recorded op: the addon's tuple and the same call on any backend. */
-export interface BatchOp {
-  tuple: [string, ...unknown[]];
-  call: () => unknown;
-  /** Bookkeeping after the op succeeded (references to mapped memory). */
-  after?: (result: unknown) => void;
+// The encoding shared with native/batch.cc. The hot ops are fixed records, so
+// the addon runs them without reading a single JS value per op:
+//   code: BATCH_STRIDE numbers per op, [opcode, a, b, c, d, e]
+//   wide: 2 u64 per op (IOVAs and lengths)
+// Every other op is a tuple ([addon op name, ...args]): [OP_TUPLE, tuple index].
+export const BATCH_STRIDE = 6;
+export const OP_TUPLE = 0;
+/** a: ioasId, b: flags, c: memory index, d: offset, e: length; wide[0]: iova. Result: the IOVA. */
+export const OP_IOAS_MAP = 1;
+/** a: ioasId; wide[0]: iova, wide[1]: length. Result: the bytes unmapped. */
+export const OP_IOAS_UNMAP = 2;
+/** a: access fd, b: flags, c: memory index, d: offset, e: length; wide[0]: iova. */
+export const OP_ACCESS_RW = 3;
+
+/** @internal A batch as backends run it (lib/backend.ts runBatch). */
+export interface EncodedBatch {
+  count: number;
+  code: Float64Array;
+  wide: BigUint64Array;
+  /** The memory objects map and access_rw ops refer to by index. */
+  memories: Uint8Array[];
+  tuples: [string, ...unknown[]][];
+  /** The same tuple ops as calls on the backend (for backends without the addon). */
+  tupleCalls: (() => unknown)[];
+}
+
+/** @internal What a backend reports after running a batch. */
+export interface BatchRun {
+  /** How many ops succeeded (the index of the failed op, if one failed). */
+  done: number;
+  /** The result of tuple op k, for those that ran. */
+  tupleResults: unknown[];
+  error: Error | null;
+  injected: boolean;
 }
 
 // Ops whose memory must stay referenced: only the typed methods may issue them.
 const MEMORY_OPS = new Set(['ioasMap', 'ioasCopy', 'vfioMapDma']);
 
 export class Batch {
-  /** @internal */
-  readonly ops: BatchOp[] = [];
+  #count = 0;
+  #code = new Float64Array(BATCH_STRIDE * 16);
+  #wide = new BigUint64Array(2 * 16);
+  readonly #memories: Uint8Array[] = [];
+  readonly #memoryIndex = new Map<Uint8Array, number>();
+  readonly #tuples: [string, ...unknown[]][] = [];
+  readonly #tupleCalls: (() => unknown)[] = [];
+  /** Per tuple op: bookkeeping once it succeeded (references to mapped memory). */
+  readonly #tupleAfter: (((result: unknown) => void) | undefined)[] = [];
+  /** Per op: the Ioas of a map or unmap (for memory references), and a map's memory. */
+  readonly #owners: (Ioas | null)[] = [];
+  readonly #mapped: (Memory | null)[] = [];
   readonly #rawCall: (name: string, args: unknown[]) => unknown;
 
   /** @internal Created by Iommufd.batch(). */
@@ -41,28 +80,20 @@ export class Batch {
 
   /** IOMMU_IOAS_MAP at a fixed IOVA (the mapping keeps `memory` alive once it succeeds). */
   mapFixed(ioas: Ioas, iova: bigint | number, memory: Memory, options: MapOptions = {}): this {
-    const at = toU64(iova, 'iova');
-    const range = userRange(memory, options);
-    const flags = mapFlags(IOMMU_IOAS_MAP_FIXED_IOVA, options);
-    const backend = ioas.backendForBatch();
-    this.ops.push({
-      tuple: ['ioasMap', ioas.id, flags, range.bytes, range.offset, range.length, at],
-      call: () => backend.ioasMap(ioas.id, flags, range, at),
-      after: (mapped) => ioas.noteMapped(mapped as bigint, BigInt(range.length), memory),
-    });
-    return this;
+    return this.#map(ioas, toU64(iova, 'iova'), memory, options, IOMMU_IOAS_MAP_FIXED_IOVA);
   }
 
   /** IOMMU_IOAS_MAP at an IOVA the kernel allocates (the op's result is that IOVA). */
   mapAnywhere(ioas: Ioas, memory: Memory, options: MapOptions = {}): this {
+    return this.#map(ioas, 0n, memory, options, 0);
+  }
+
+  #map(ioas: Ioas, iova: bigint, memory: Memory, options: MapOptions, fixed: number): this {
     const range = userRange(memory, options);
-    const flags = mapFlags(0, options);
-    const backend = ioas.backendForBatch();
-    this.ops.push({
-      tuple: ['ioasMap', ioas.id, flags, range.bytes, range.offset, range.length, 0n],
-      call: () => backend.ioasMap(ioas.id, flags, range, 0n),
-      after: (mapped) => ioas.noteMapped(mapped as bigint, BigInt(range.length), memory),
-    });
+    ioas.backendForBatch();
+    this.#record(OP_IOAS_MAP, ioas.id, mapFlags(fixed, options), this.#memory(range.bytes), range.offset, range.length, iova, 0n);
+    this.#owners.push(ioas);
+    this.#mapped.push(memory);
     return this;
   }
 
@@ -77,24 +108,21 @@ export class Batch {
     const to = options.dstIova === undefined ? 0n : toU64(options.dstIova, 'dstIova');
     const backend = dst.backendForBatch();
     src.backendForBatch();
-    this.ops.push({
-      tuple: ['ioasCopy', dst.id, src.id, flags, to, from, size],
-      call: () => backend.ioasCopy(dst.id, src.id, flags, to, from, size),
-      after: (copied) => dst.noteCopied(copied as bigint, size, src, from),
-    });
-    return this;
+    return this.#tuple(
+      ['ioasCopy', dst.id, src.id, flags, to, from, size],
+      () => backend.ioasCopy(dst.id, src.id, flags, to, from, size),
+      (copied) => dst.noteCopied(copied as bigint, size, src, from),
+    );
   }
 
   /** IOMMU_IOAS_UNMAP. */
   unmap(ioas: Ioas, iova: bigint | number, length: bigint | number): this {
     const at = toU64(iova, 'iova');
     const size = toU64(length, 'length');
-    const backend = ioas.backendForBatch();
-    this.ops.push({
-      tuple: ['ioasUnmap', ioas.id, at, size],
-      call: () => backend.ioasUnmap(ioas.id, at, size),
-      after: () => ioas.noteUnmapped(at, size),
-    });
+    ioas.backendForBatch();
+    this.#record(OP_IOAS_UNMAP, ioas.id, 0, 0, 0, 0, at, size);
+    this.#owners.push(ioas);
+    this.#mapped.push(null);
     return this;
   }
 
@@ -104,11 +132,10 @@ export class Batch {
     const range = userRange(memory, options);
     let flags = options.write ? MOCK_ACCESS_RW_WRITE : 0;
     if (options.slowPath) flags |= MOCK_ACCESS_RW_SLOW_PATH;
-    const backend = access.backendForBatch();
-    this.ops.push({
-      tuple: ['testAccessRw', access.fd, flags, at, range.bytes, range.offset, range.length],
-      call: () => backend.accessRw(access.fd, flags, at, range),
-    });
+    access.backendForBatch();
+    this.#record(OP_ACCESS_RW, access.fd, flags, this.#memory(range.bytes), range.offset, range.length, at, 0n);
+    this.#owners.push(null);
+    this.#mapped.push(null);
     return this;
   }
 
@@ -119,14 +146,123 @@ export class Batch {
    */
   raw(name: string, ...args: unknown[]): this {
     if (MEMORY_OPS.has(name)) throw new TypeError(`${name} in a batch must go through its typed method`);
-    this.ops.push({ tuple: [name, ...args], call: () => this.#rawCall(name, args) });
-    return this;
+    return this.#tuple([name, ...args], () => this.#rawCall(name, args));
   }
 
   /** Number of ops recorded. */
   get length(): number {
-    return this.ops.length;
+    return this.#count;
   }
+
+  /** @internal The ops, encoded for Backend.runBatch(). */
+  encoded(): EncodedBatch {
+    return {
+      count: this.#count,
+      code: this.#code.subarray(0, this.#count * BATCH_STRIDE),
+      wide: this.#wide.subarray(0, this.#count * 2),
+      memories: this.#memories,
+      tuples: this.#tuples,
+      tupleCalls: this.#tupleCalls,
+    };
+  }
+
+  /**
+   * @internal After a run: note the memory references of the ops that succeeded
+   * and build the BatchResult (its `results` array only when read).
+   */
+  settle(run: BatchRun, out: BigUint64Array): BatchResult {
+    const code = this.#code;
+    const wide = this.#wide;
+    for (let i = 0; i < run.done; i++) {
+      const op = code[i * BATCH_STRIDE];
+      if (op === OP_IOAS_MAP) this.#owners[i]!.noteMapped(out[i]!, BigInt(code[i * BATCH_STRIDE + 5]!), this.#mapped[i]!);
+      else if (op === OP_IOAS_UNMAP) this.#owners[i]!.noteUnmapped(wide[i * 2]!, wide[i * 2 + 1]!);
+      else if (op === OP_TUPLE) {
+        const k = code[i * BATCH_STRIDE + 1]!;
+        this.#tupleAfter[k]?.(run.tupleResults[k]);
+      }
+    }
+    let results: unknown[] | undefined;
+    const resultOf = (i: number): unknown => {
+      const op = code[i * BATCH_STRIDE];
+      if (op === OP_TUPLE) return run.tupleResults[code[i * BATCH_STRIDE + 1]!];
+      return op === OP_ACCESS_RW ? undefined : out[i];
+    };
+    return {
+      get results() {
+        results ??= Array.from({ length: run.done }, (_, i) => resultOf(i));
+        return results;
+      },
+      errorIndex: run.error ? run.done : -1,
+      error: run.error,
+      injected: run.injected,
+    };
+  }
+
+  #memory(bytes: Uint8Array): number {
+    let index = this.#memoryIndex.get(bytes);
+    if (index === undefined) {
+      index = this.#memories.push(bytes) - 1;
+      this.#memoryIndex.set(bytes, index);
+    }
+    return index;
+  }
+
+  #tuple(tuple: [string, ...unknown[]], call: () => unknown, after?: (result: unknown) => void): this {
+    const k = this.#tuples.push(tuple) - 1;
+    this.#tupleCalls.push(call);
+    this.#tupleAfter.push(after);
+    this.#record(OP_TUPLE, k, 0, 0, 0, 0, 0n, 0n);
+    this.#owners.push(null);
+    this.#mapped.push(null);
+    return this;
+  }
+
+  #record(op: number, a: number, b: number, c: number, d: number, e: number, w0: bigint, w1: bigint): void {
+    const i = this.#count++;
+    if ((i + 1) * BATCH_STRIDE > this.#code.length) {
+      const code = new Float64Array(this.#code.length * 2);
+      code.set(this.#code);
+      this.#code = code;
+      const wide = new BigUint64Array(this.#wide.length * 2);
+      wide.set(this.#wide);
+      this.#wide = wide;
+    }
+    const r = i * BATCH_STRIDE;
+    const code = this.#code;
+    code[r] = op;
+    code[r + 1] = a;
+    code[r + 2] = b;
+    code[r + 3] = c;
+    code[r + 4] = d;
+    code[r + 5] = e;
+    this.#wide[i * 2] = w0;
+    this.#wide[i * 2 + 1] = w1;
+  }
+}
+
+/**
+ * Run an encoded batch one backend call per op (the simulator's way; the
+ * addon runs the same encoding natively). Results of map/unmap go to `out`.
+ */
+export function runBatchByCalls(backend: Backend, batch: EncodedBatch, out: BigUint64Array): BatchRun {
+  const { code, wide, memories } = batch;
+  const tupleResults: unknown[] = [];
+  for (let i = 0; i < batch.count; i++) {
+    const r = i * BATCH_STRIDE;
+    const op = code[r];
+    try {
+      if (op === OP_IOAS_MAP)
+        out[i] = backend.ioasMap(code[r + 1]!, code[r + 2]!, { bytes: memories[code[r + 3]!]!, offset: code[r + 4]!, length: code[r + 5]! }, wide[i * 2]!);
+      else if (op === OP_IOAS_UNMAP) out[i] = backend.ioasUnmap(code[r + 1]!, wide[i * 2]!, wide[i * 2 + 1]!);
+      else if (op === OP_ACCESS_RW)
+        backend.accessRw(code[r + 1]!, code[r + 2]!, wide[i * 2]!, { bytes: memories[code[r + 3]!]!, offset: code[r + 4]!, length: code[r + 5]! });
+      else tupleResults[code[r + 1]!] = batch.tupleCalls[code[r + 1]!]!();
+    } catch (error) {
+      return { done: i, tupleResults, error: error as Error, injected: false };
+    }
+  }
+  return { done: batch.count, tupleResults, error: null, injected: false };
 }
 
 export function checkFailNth(failNth: number | undefined): number {

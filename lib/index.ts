@@ -1,8 +1,6 @@
 export { Access, PinnedPages, type PinOptions, type RwOptions } from './access.js';
 export type {
   Backend,
-  BatchOutcome,
-  BatchStep,
   Capabilities,
   Fault,
   HwInfo,

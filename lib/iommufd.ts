@@ -333,9 +333,8 @@ export class Iommufd implements Disposable {
       return fn.apply(this.backend, args);
     });
     build(batch);
-    const outcome = this.backend.runBatch(batch.ops, checkFailNth(options.failNth));
-    outcome.results.forEach((result, i) => batch.ops[i]?.after?.(result));
-    return outcome;
+    const out = new BigUint64Array(batch.length);
+    return batch.settle(this.backend.runBatch(batch.encoded(), out, checkFailNth(options.failNth)), out);
   }
 
   /** IOMMU_TEST_OP_CREATE_ACCESS: an in-kernel access to `ioas`. */

@@ -147,82 +147,12 @@ static Napi::Value PageSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(sysconf(_SC_PAGESIZE)));
 }
 
-// ---- batches --------------------------------------------------------------
+// ---- the op table ---------------------------------------------------------
 
-// The results of the ops before the one that failed.
-static Napi::Array SliceResults(Napi::Env env, const Napi::Array& results, uint32_t count) {
-  auto out = Napi::Array::New(env, count);
-  for (uint32_t i = 0; i < count; i++) out.Set(i, results.Get(i));
-  return out;
-}
-
-
-// batch(fd, ops: Array<[name, ...args]>, failNth: number)
-//   -> { results, errorIndex, error, injected }
-// Runs the ops in order without returning to JS, stopping at the first error.
-// With failNth > 0, /proc/thread-self/fail-nth is armed right before the first
-// op and read back right after the last, so nothing else in this thread can
-// consume the injected failure; `injected` says whether it fired.
-static Napi::Value Batch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Args call(info);
-  ArgFd(call, 0);
-  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "batch(fd, ops, failNth)");
-  auto list = info[1].As<Napi::Array>();
-  uint32_t fail_nth = info[2].IsUndefined() ? 0 : ArgU32(call, 2, "failNth");
+OpFn FindOp(Napi::Env env, const std::string& name) {
   auto* data = env.GetInstanceData<InstanceData>();
-
-  // Resolve every op first: a typo must not leave a half-run batch behind.
-  // Batches repeat a few names, so compare with the previous one before hashing.
-  uint32_t count = list.Length();
-  std::vector<OpFn> fns(count);
-  std::vector<Napi::Array> entries(count);
-  Napi::Value previous_name;
-  OpFn previous_fn = nullptr;
-  for (uint32_t i = 0; i < count; i++) {
-    Napi::Value entry = list.Get(i);
-    if (!entry.IsArray()) throw Napi::TypeError::New(env, "batch op " + std::to_string(i) + " must be [name, ...args]");
-    entries[i] = entry.As<Napi::Array>();
-    Napi::Value name = entries[i].Get(0u);
-    if (previous_fn != nullptr && name.StrictEquals(previous_name)) {
-      fns[i] = previous_fn;
-      continue;
-    }
-    if (!name.IsString()) throw Napi::TypeError::New(env, "batch op " + std::to_string(i) + " must start with its name");
-    auto it = data->ops.find(name.As<Napi::String>().Utf8Value());
-    if (it == data->ops.end()) throw Napi::TypeError::New(env, "unknown batch op " + name.As<Napi::String>().Utf8Value());
-    fns[i] = previous_fn = it->second;
-    previous_name = name;
-  }
-
-  auto results = Napi::Array::New(env, count);
-  Napi::Value error = env.Null();
-  int64_t error_index = -1;
-  if (fail_nth > 0) {
-    int err = ArmFailNth(fail_nth);
-    if (err != 0) ThrowErrno(env, err, "write(/proc/thread-self/fail-nth)");
-  }
-  for (uint32_t i = 0; i < count; i++) {
-    try {
-      results.Set(i, fns[i](Args(env, info[0], entries[i])));
-    } catch (const Napi::Error& e) {
-      error = e.Value();
-      error_index = i;
-      break;
-    }
-  }
-  bool injected = false;
-  if (fail_nth > 0) {
-    int err = DisarmFailNth(&injected);
-    if (err != 0) ThrowErrno(env, err, "read(/proc/thread-self/fail-nth)");
-  }
-
-  Napi::Object out = NewObject(env);
-  out.Set("results", error_index < 0 ? results : SliceResults(env, results, static_cast<uint32_t>(error_index)));
-  out.Set("errorIndex", Napi::Number::New(env, static_cast<double>(error_index)));
-  out.Set("error", error);
-  out.Set("injected", Napi::Boolean::New(env, injected));
-  return out;
+  auto it = data->ops.find(name);
+  return it == data->ops.end() ? nullptr : it->second;
 }
 
 // ---- module ---------------------------------------------------------------

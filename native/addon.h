@@ -93,6 +93,11 @@ extern const std::vector<OpEntry> kRawOps;
 void InitDmaBuffer(Napi::Env env, Napi::Object exports);
 void InitFailNth(Napi::Env env, Napi::Object exports);
 
+// The op registered under `name` (for batch tuples), or nullptr.
+OpFn FindOp(Napi::Env env, const std::string& name);
+// batch(fd, code, wide, out, memories, tuples, failNth): batch.cc.
+Napi::Value Batch(const Napi::CallbackInfo& info);
+
 // Fault injection around a batch (fail_nth.cc).
 int ArmFailNth(uint32_t nth);          // 0 or errno
 int DisarmFailNth(bool* injected);     // 0 or errno

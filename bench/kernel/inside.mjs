@@ -22,6 +22,12 @@ function timeIt(fn) {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+/** fd.batch() that must run every op: a batch stopping early would time nothing. */
+function batchAll(fd, build) {
+  const result = fd.batch(build);
+  if (result.error) throw result.error;
+}
+
 function runTs(batched) {
   const fd = Iommufd.open();
   const buffer = DmaBuffer.alloc(TWO_MIB);
@@ -40,7 +46,7 @@ function workloads(fd, buffer, batched) {
 
   out.map4k = timeIt(() => {
     if (batched) {
-      fd.batch((b) => {
+      batchAll(fd, (b) => {
         for (let i = 0; i < 10000; i++) b.mapFixed(ioas, IOVA, buffer, { length: 4096 }).unmap(ioas, IOVA, 4096);
       });
     } else {
@@ -64,7 +70,7 @@ function workloads(fd, buffer, batched) {
           ops += 2;
         }
     };
-    if (batched) fd.batch((b) => sweep((iova, length, write) => b.accessRw(access, iova, tmp, { length, write })));
+    if (batched) batchAll(fd, (b) => sweep((iova, length, write) => b.accessRw(access, iova, tmp, { length, write })));
     else sweep((iova, length, write) => access.rw(iova, tmp, { length, write }));
   });
   out.accessRwOps = ops;
@@ -74,7 +80,7 @@ function workloads(fd, buffer, batched) {
   fd.mockDomain(ioas);
   out.map2mDomain = timeIt(() => {
     if (batched) {
-      fd.batch((b) => {
+      batchAll(fd, (b) => {
         for (let i = 0; i < 1000; i++) b.mapFixed(ioas, IOVA, buffer).unmap(ioas, IOVA, TWO_MIB);
       });
     } else {

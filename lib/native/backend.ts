@@ -1,9 +1,8 @@
 // The Backend over the real kernel: marshals arguments to the addon, nothing more.
 import { release } from 'node:os';
+import type { BatchRun, EncodedBatch } from '../batch.js';
 import type {
   Backend,
-  BatchOutcome,
-  BatchStep,
   Capabilities,
   Fault,
   HwInfo,
@@ -211,11 +210,8 @@ export class NativeBackend implements Backend {
     this.#addon.testTriggerIopf(this.#fd, devId, pasid, grpid, perm, addr);
   }
 
-  runBatch(steps: BatchStep[], failNth: number): BatchOutcome {
-    return this.batch(
-      steps.map((s) => s.tuple),
-      failNth,
-    );
+  runBatch(batch: EncodedBatch, out: BigUint64Array, failNth: number): BatchRun {
+    return this.#addon.batch(this.#fd, batch.code, batch.wide, out, batch.memories, batch.tuples, failNth);
   }
 
   /**
@@ -246,15 +242,6 @@ export class NativeBackend implements Backend {
   }
 
   // ---- native only ---------------------------------------------------------
-
-  /**
-   * Run addon ops in one native call (see native/addon.cc Batch): each entry is
-   * [opName, ...args without the fd]; the fd is this backend's. With failNth > 0 fault injection is
-   * armed right around the batch.
-   */
-  batch(ops: [string, ...unknown[]][], failNth = 0) {
-    return this.#addon.batch(this.#fd, ops, failNth);
-  }
 
   /** errno of iommufd ioctl `nr` probed with size 0 (ENOTTY: unknown to this kernel). */
   probeIoctl(nr: number): number {

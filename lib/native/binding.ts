@@ -18,7 +18,16 @@ export interface Addon {
   pageSize(): number;
   open(path: string): number;
   close(fd: number): void;
-  batch(fd: number, ops: unknown[][], failNth: number): { results: unknown[]; errorIndex: number; error: Error | null; injected: boolean };
+  /** native/batch.cc: the encoding of lib/batch.ts; u64 results of map/unmap go to `out`. */
+  batch(
+    fd: number,
+    code: Float64Array,
+    wide: BigUint64Array,
+    out: BigUint64Array,
+    memories: Uint8Array[],
+    tuples: unknown[][],
+    failNth: number,
+  ): { done: number; tupleResults: unknown[]; error: Error | null; injected: boolean };
   failNthSupported(): boolean;
   probeIoctl(fd: number, nr: number): number;
   probeTestOp(fd: number, op: number, id: number): number;

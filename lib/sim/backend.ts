@@ -5,8 +5,6 @@
 
 import type {
   Backend,
-  BatchOutcome,
-  BatchStep,
   Capabilities,
   Fault,
   HwInfo,
@@ -17,6 +15,7 @@ import type {
   UserRange,
   VfioIommuInfo,
 } from '../backend.js';
+import { type BatchRun, type EncodedBatch, runBatchByCalls } from '../batch.js';
 import { IommufdError, errnoNumber } from '../errors.js';
 import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from '../uapi.js';
 import { IOMMU_READ, IOMMU_WRITE, SimErrno, ULONG_MAX, U64_MAX, fail } from './io-pagetable.js';
@@ -182,18 +181,10 @@ export class SimBackend implements Backend {
     return { backend: 'sim', kernel: 'sim-6.12', ioctls, testOps, failNth: false };
   }
 
-  runBatch(steps: BatchStep[], failNth: number): BatchOutcome {
+  runBatch(batch: EncodedBatch, out: BigUint64Array, failNth: number): BatchRun {
     // No fault injection in the simulator (capabilities().failNth is false).
     if (failNth > 0) throw new IommufdError(errnoNumber('EOPNOTSUPP'), 'fail-nth', '(the simulator has no fault injection)');
-    const results: unknown[] = [];
-    for (let i = 0; i < steps.length; i++) {
-      try {
-        results.push(steps[i]!.call());
-      } catch (error) {
-        return { results, errorIndex: i, error: error as Error, injected: false };
-      }
-    }
-    return { results, errorIndex: -1, error: null, injected: false };
+    return runBatchByCalls(this, batch, out);
   }
 
   // ---- objects and IOAS ioctls ------------------------------------------------

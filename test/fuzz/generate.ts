@@ -81,6 +81,7 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
       [6, 'huge'],
       [m.maps.length ? 5 : 0, 'relativeOdd'],
       [3, 'apertureEnd'],
+      [2, 'random'],
     ]);
     switch (kind) {
       case 'aperture':
@@ -100,6 +101,8 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
         return u(hugeValue());
       case 'relativeOdd':
         return { m: rng.pick(m.maps).s, d: String(rng.pick([1, -1, 0x800, -PAGE, PAGE - 1])) };
+      case 'random':
+        return u((BigInt(rng.u32()) << 32n) | BigInt(rng.u32()));
       default:
         return u(APERTURE_LAST + 1n - BigInt(PAGE * rng.int(4)));
     }
@@ -111,6 +114,7 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
         [8, BigInt(rng.pick([HPAGE, 2 * HPAGE]))],
         [10, BigInt(rng.pick([0, 1, PAGE - 1, PAGE + 1]))],
         [8, hugeValue()],
+        [2, (BigInt(rng.u32() >>> rng.int(32)) << 32n) | BigInt(rng.u32())],
       ]),
     );
   /** A window [off, off + len) of the mapped buffer. */
@@ -166,7 +170,25 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
       m.maps.push({ s, len, ioas: ioasKey, off });
       return s;
     };
-    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy']])) {
+    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy'], [2, 'vfio']])) {
+      case 'vfio': {
+        // The VFIO type1 compat ioctls on an IOAS made the compat one.
+        push({ op: 'vfioIoas', vop: 1, ioas });
+        if (rng.chance(0.8)) push({ op: 'vfioSetIommu', type: rng.chance(0.7) ? 3 : 1 });
+        for (let k = rng.int(3); k >= 0; k--) {
+          const { off, len } = window(true);
+          const fixed = u(APERTURE_START + BigInt(PAGE * rng.int(512)));
+          const s = push({ op: 'vfioMap', flags: 3, iova: fixed, off, len });
+          m.maps.push({ s, len, ioas: 'vfio', off });
+        }
+        push({ op: 'vfioInfo' });
+        const x = m.maps.filter((y) => y.ioas === 'vfio');
+        if (x.length) {
+          const y = rng.pick(x);
+          push({ op: 'vfioUnmap', flags: 0, iova: { m: y.s, d: rng.chance(0.8) ? '0' : String(PAGE) }, len: u(rng.chance(0.7) ? y.len : PAGE) });
+        }
+        break;
+      }
       case 'dirty': {
         // A dirty-tracking HWPT, a device on it, marks and reads of the bitmap.
         const dev = push({ op: 'mockDomain', target: ioas, ...(rng.chance(0.2) ? { flags: rng.pick([1, 2]) } : {}) });
@@ -259,6 +281,11 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
       [m.nested.length ? 2 : 0, 'invalidate'],
       [1, 'tempLimit'],
       [1, 'vfioIoas'],
+      [0.5, 'vfioExt'],
+      [1, 'vfioSetIommu'],
+      [0.5, 'vfioInfo'],
+      [3, 'vfioMap'],
+      [2, 'vfioUnmap'],
       [4, 'destroy'],
     ]);
     switch (op) {
@@ -282,7 +309,8 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
         break;
       case 'copy': {
         const fixed = rng.chance(0.4);
-        const map = m.maps.length ? rng.pick(m.maps) : undefined;
+        const ioasMaps = m.maps.filter((x) => x.ioas !== 'vfio');
+        const map = ioasMaps.length ? rng.pick(ioasMaps) : undefined;
         const srcIova: IovaExpr = map && rng.chance(0.8) ? { m: map.s, d: rng.chance(0.7) ? '0' : String(PAGE * rng.int(4)) } : iova();
         const len = map && rng.chance(0.6) ? u(Math.max(PAGE, map.len - (rng.chance(0.5) ? 0 : PAGE))) : len64();
         const dst = ioasRef();
@@ -438,6 +466,30 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
       case 'vfioIoas':
         push({ op, vop: rng.weighted<number>([[3, 0], [3, 1], [2, 2], [1, 3]]), ioas: ioasRef() });
         break;
+      case 'vfioExt':
+        push({ op, ext: rng.pick([0, 1, 2, 3, 4, 8, 9, 1000]) });
+        break;
+      case 'vfioSetIommu':
+        push({ op, type: rng.weighted<number>([[3, 3], [2, 1], [1, 8], [1, 0]]) });
+        break;
+      case 'vfioInfo':
+        push({ op });
+        break;
+      case 'vfioMap': {
+        const { off, len } = window();
+        const s = push({ op, flags: rng.weighted<number>([[8, 3], [1, 1], [1, 2], [1, 0], [1, 7]]), iova: iova(), off, len });
+        m.maps.push({ s, len, ioas: 'vfio', off });
+        break;
+      }
+      case 'vfioUnmap': {
+        const map = m.maps.filter((x) => x.ioas === 'vfio');
+        const all = rng.chance(0.1);
+        if (map.length && rng.chance(0.7)) {
+          const x = rng.pick(map);
+          push({ op, flags: all ? 2 : rng.chance(0.95) ? 0 : 4, iova: { m: x.s, d: '0' }, len: u(rng.chance(0.8) ? x.len : PAGE) });
+        } else push({ op, flags: all ? 2 : 0, iova: all && rng.chance(0.7) ? '0' : iova(), len: all && rng.chance(0.7) ? '0' : len64() });
+        break;
+      }
       default: {
         // destroy: anything made so far, or a raw id
         const kinds: [number, Ref][] = [

@@ -271,6 +271,20 @@ export class Executor {
         return b.setTempMemoryLimit(step.bytes);
       case 'vfioIoas':
         return b.vfioIoas(step.vop, this.id(step.ioas));
+      case 'vfioExt':
+        return b.vfioCheckExtension(step.ext);
+      case 'vfioSetIommu':
+        return b.vfioSetIommu(step.type);
+      case 'vfioInfo':
+        return b.vfioIommuGetInfo();
+      case 'vfioMap': {
+        const iova = this.iova(step.iova);
+        b.vfioMapDma(step.flags, this.main(step.off, step.len), iova);
+        this.#slots.set(step.s, { kind: 'iova', iova });
+        return null;
+      }
+      case 'vfioUnmap':
+        return b.vfioUnmapDma(step.flags, this.iova(step.iova), BigInt(step.len));
     }
   }
 

@@ -45,7 +45,12 @@ export type StepBody =
   | { op: 'checkIotlb'; hwpt: Ref; iotlbId: number; value: number }
   | { op: 'invalidate'; hwpt: Ref; entries: [number, number][] }
   | { op: 'tempLimit'; bytes: number }
-  | { op: 'vfioIoas'; vop: number; ioas: Ref };
+  | { op: 'vfioIoas'; vop: number; ioas: Ref }
+  | { op: 'vfioExt'; ext: number }
+  | { op: 'vfioSetIommu'; type: number }
+  | { op: 'vfioInfo' }
+  | { op: 'vfioMap'; flags: number; iova: IovaExpr; off: number; len: number }
+  | { op: 'vfioUnmap'; flags: number; iova: IovaExpr; len: U64 };
 
 export type Step = { s: number } & StepBody;
 

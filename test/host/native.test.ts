@@ -4,6 +4,7 @@
 import { openSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { DmaBuffer, Iommufd, IommufdError, NativeBackend, addonAvailable } from '../../lib/index.js';
+import { type EncodedBatch, OP_IOAS_MAP, OP_TUPLE } from '../../lib/batch.js';
 import { PAGE_SIZE, gcUntil } from '../helpers.js';
 
 test('the addon is built and loads', () => {
@@ -108,6 +109,43 @@ describe('bounds checks in the addon', () => {
       TypeError,
     );
     expect(() => backend.ioasUnmap(1, 1 as unknown as bigint, 0n)).toThrow(TypeError);
+  });
+});
+
+describe('batch encoding checks in the addon', () => {
+  // The same /dev/null trick: a batch whose ops all pass the checks runs its first
+  // op and stops with ENOTTY; a bad record is refused before anything runs.
+  const backend = new NativeBackend(openSync('/dev/null', 'r+'));
+  const map = (memoryIndex: number, offset: number, length: number): EncodedBatch => ({
+    count: 1,
+    code: Float64Array.of(OP_IOAS_MAP, 1, 6, memoryIndex, offset, length),
+    wide: BigUint64Array.of(0n, 0n),
+    memories: [new Uint8Array(PAGE_SIZE)],
+    tuples: [],
+    tupleCalls: [],
+  });
+  const run = (batch: EncodedBatch, out = new BigUint64Array(batch.count)) => backend.runBatch(batch, out, 0);
+
+  test('a well-formed op reaches the ioctl and stops the batch there', () => {
+    const outcome = run(map(0, 0, PAGE_SIZE));
+    expect(outcome.done).toBe(0);
+    expect(outcome.error).toMatchObject({ code: 'ENOTTY', op: 'IOMMU_IOAS_MAP' });
+  });
+
+  test.each([
+    ['memory past the end', map(0, 1, PAGE_SIZE), RangeError],
+    ['a memory index that does not exist', map(1, 0, PAGE_SIZE), RangeError],
+    ['a fractional offset', map(0, 0.5, 1), RangeError],
+    ['an unknown opcode', { ...map(0, 0, 1), code: Float64Array.of(99, 1, 0, 0, 0, 0) }, RangeError],
+    ['a tuple that does not exist', { ...map(0, 0, 1), code: Float64Array.of(OP_TUPLE, 3, 0, 0, 0, 0) }, RangeError],
+    ['an unknown tuple op', { ...map(0, 0, 1), code: Float64Array.of(OP_TUPLE, 0, 0, 0, 0, 0), tuples: [['nope']] }, TypeError],
+    ['code and wide of different op counts', { ...map(0, 0, 1), wide: new BigUint64Array(4) }, RangeError],
+  ] as [string, EncodedBatch, ErrorConstructor][])('%s is refused before any op runs', (_name, batch, type) => {
+    expect(() => run(batch)).toThrow(type);
+  });
+
+  test('an out array of the wrong size is refused', () => {
+    expect(() => run(map(0, 0, 1), new BigUint64Array(2))).toThrow(RangeError);
   });
 });
 

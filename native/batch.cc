@@ -1,0 +1,209 @@
+// batch(): a list of ops run by one native call, stopping at the first error.
+//
+// lib/batch.ts encodes the hot ops (IOAS map/unmap, the mock's access_rw) as
+// fixed records in typed arrays, so running them reads no JS values at all:
+//   code:  Float64Array, kStride numbers per op: [opcode, a, b, c, d, e]
+//   wide:  BigUint64Array, 2 per op: u64 arguments
+//   out:   BigUint64Array, 1 per op: u64 results
+// Any other op is a tuple ([name, ...args]) dispatched through the op table;
+// its record is [kOpTuple, index into tuples]. lib/batch.ts has the same constants.
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "uapi.h"
+
+namespace iommufd_addon {
+
+namespace uapi = iommufd_uapi;
+
+namespace {
+
+constexpr size_t kStride = 6;
+
+enum Opcode : uint32_t {
+  kOpTuple = 0,      // a: tuple index
+  kOpIoasMap = 1,    // a: ioasId, b: flags, c: memory index, d: offset, e: length; wide[0]: iova in/out
+  kOpIoasUnmap = 2,  // a: ioasId; wide[0]: iova, wide[1]: length in, unmapped out
+  kOpAccessRw = 3,   // a: accessFd, b: flags, c: memory index, d: offset, e: length; wide[0]: iova
+};
+
+// A record's number at `slot`, which must be an integer in [0, max].
+uint64_t Field(Napi::Env env, const double* record, size_t op, size_t slot, double max) {
+  double d = record[slot];
+  if (!(d >= 0 && d <= max) || std::floor(d) != d)
+    throw Napi::RangeError::New(env, "batch op " + std::to_string(op) + ": field " + std::to_string(slot) +
+                                         " is not an integer in range");
+  return static_cast<uint64_t>(d);
+}
+
+constexpr double kU32Max = 4294967295.0;
+constexpr double kSafeMax = 9007199254740991.0;
+
+// One decoded record, checked before anything runs.
+struct Step {
+  uint32_t opcode;
+  uint32_t id;     // ioasId, accessFd or tuple index
+  uint32_t flags;
+  uint64_t uptr;   // checked user address (map, access_rw)
+  uint64_t length;
+  OpFn fn;         // tuple ops
+};
+
+template <typename T>
+T* TypedData(Napi::Env env, const Napi::Value& v, napi_typedarray_type type, size_t* count, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    throw Napi::TypeError::New(env, std::string("batch: ") + what + " has the wrong type");
+  auto ta = v.As<Napi::TypedArray>();
+  *count = ta.ElementLength();
+  auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
+  return reinterpret_cast<T*>(base + ta.ByteOffset());
+}
+
+}  // namespace
+
+// batch(fd, code, wide, out, memories, tuples, failNth) -> { done, tupleResults, error, injected }
+//   done: how many ops succeeded; out[i]: the u64 result of map/unmap op i;
+//   tupleResults[k]: the result of tuple k (when it ran).
+// With failNth > 0, /proc/thread-self/fail-nth is armed right before the first
+// op and read back right after the last, so nothing else in this thread can
+// consume the injected failure; `injected` says whether it fired.
+Napi::Value Batch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args call(info);
+  int fd = ArgFd(call, 0);
+  size_t code_len = 0;
+  size_t wide_len = 0;
+  const double* code = TypedData<double>(env, info[1], napi_float64_array, &code_len, "code");
+  size_t out_len = 0;
+  const uint64_t* wide = TypedData<uint64_t>(env, info[2], napi_biguint64_array, &wide_len, "wide");
+  uint64_t* out = TypedData<uint64_t>(env, info[3], napi_biguint64_array, &out_len, "out");
+  if (!info[4].IsArray() || !info[5].IsArray())
+    throw Napi::TypeError::New(env, "batch(fd, code, wide, out, memories, tuples, failNth)");
+  auto memories = info[4].As<Napi::Array>();
+  auto tuples = info[5].As<Napi::Array>();
+  uint32_t fail_nth = info[6].IsUndefined() ? 0 : ArgU32(call, 6, "failNth");
+  if (code_len % kStride != 0 || wide_len != code_len / kStride * 2 || out_len != code_len / kStride)
+    throw Napi::RangeError::New(env, "batch: code, wide and out do not describe the same number of ops");
+  size_t count = code_len / kStride;
+
+  // Decode and check every op first: a bad op must not leave a half-run batch behind.
+  std::vector<JsBytes> memory(memories.Length());
+  for (uint32_t m = 0; m < memories.Length(); m++) {
+    Napi::Value v = memories.Get(m);
+    if (!v.IsTypedArray()) throw Napi::TypeError::New(env, "batch: memories must be typed arrays");
+    auto ta = v.As<Napi::TypedArray>();
+    auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
+    memory[m] = {base == nullptr ? nullptr : base + ta.ByteOffset(), ta.ByteLength()};
+  }
+  std::vector<Napi::Array> tuple_args(tuples.Length());
+  std::vector<Step> steps(count);
+  for (size_t i = 0; i < count; i++) {
+    const double* r = code + i * kStride;
+    Step& s = steps[i];
+    s.opcode = static_cast<uint32_t>(Field(env, r, i, 0, kOpAccessRw));
+    s.id = static_cast<uint32_t>(Field(env, r, i, 1, kU32Max));
+    if (s.opcode == kOpTuple) {
+      if (s.id >= tuples.Length()) throw Napi::RangeError::New(env, "batch op " + std::to_string(i) + ": no such tuple");
+      Napi::Value entry = tuples.Get(s.id);
+      if (!entry.IsArray()) throw Napi::TypeError::New(env, "batch op " + std::to_string(i) + " must be [name, ...args]");
+      tuple_args[s.id] = entry.As<Napi::Array>();
+      Napi::Value name = tuple_args[s.id].Get(0u);
+      if (!name.IsString()) throw Napi::TypeError::New(env, "batch op " + std::to_string(i) + " must start with its name");
+      s.fn = FindOp(env, name.As<Napi::String>().Utf8Value());
+      if (s.fn == nullptr) throw Napi::TypeError::New(env, "unknown batch op " + name.As<Napi::String>().Utf8Value());
+      continue;
+    }
+    if (s.opcode == kOpIoasUnmap) continue;
+    s.flags = static_cast<uint32_t>(Field(env, r, i, 2, kU32Max));
+    size_t m = Field(env, r, i, 3, kU32Max);
+    if (m >= memory.size()) throw Napi::RangeError::New(env, "batch op " + std::to_string(i) + ": no such memory");
+    s.length = Field(env, r, i, 5, kSafeMax);
+    s.uptr = CheckedUptr(env, memory[m], Field(env, r, i, 4, kSafeMax), s.length);
+  }
+
+  auto results = Napi::Array::New(env, tuples.Length());
+  Napi::Value error = env.Null();  // a tuple op's exception
+  int failed_errno = 0;            // or an encoded op's errno, made an error after disarming
+  const char* failed_op = nullptr;
+  size_t done = 0;
+  if (fail_nth > 0) {
+    int err = ArmFailNth(fail_nth);
+    if (err != 0) ThrowErrno(env, err, "write(/proc/thread-self/fail-nth)");
+  }
+  for (; done < count; done++) {
+    const Step& s = steps[done];
+    const uint64_t* w = wide + done * 2;
+    int err = 0;
+    const char* op = nullptr;
+    switch (s.opcode) {
+      case kOpIoasMap: {
+        uapi::IoasMap cmd = {};
+        cmd.size = sizeof(cmd);
+        cmd.flags = s.flags;
+        cmd.ioas_id = s.id;
+        cmd.user_va = s.uptr;
+        cmd.length = s.length;
+        cmd.iova = w[0];
+        err = IoctlErrno(fd, uapi::kIommuIoasMap, &cmd);
+        op = "IOMMU_IOAS_MAP";
+        if (err == 0) out[done] = cmd.iova;
+        break;
+      }
+      case kOpIoasUnmap: {
+        uapi::IoasUnmap cmd = {};
+        cmd.size = sizeof(cmd);
+        cmd.ioas_id = s.id;
+        cmd.iova = w[0];
+        cmd.length = w[1];
+        err = IoctlErrno(fd, uapi::kIommuIoasUnmap, &cmd);
+        op = "IOMMU_IOAS_UNMAP";
+        if (err == 0) out[done] = cmd.length;
+        break;
+      }
+      case kOpAccessRw: {
+        uapi::TestCmd cmd;
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.size = sizeof(cmd);
+        cmd.op = uapi::kTestOpAccessRw;
+        cmd.id = s.id;
+        cmd.access_rw.flags = s.flags;
+        cmd.access_rw.iova = w[0];
+        cmd.access_rw.uptr = s.uptr;
+        cmd.access_rw.length = s.length;
+        err = IoctlErrno(fd, uapi::kIommuTestCmd, &cmd);
+        op = "IOMMU_TEST_OP_ACCESS_RW";
+        break;
+      }
+      default:  // kOpTuple
+        try {
+          results.Set(s.id, s.fn(Args(env, info[0], tuple_args[s.id])));
+        } catch (const Napi::Error& e) {
+          error = e.Value();
+        }
+        break;
+    }
+    if (err != 0) {
+      failed_errno = err;
+      failed_op = op;
+    }
+    if (err != 0 || !error.IsNull()) break;
+  }
+  bool injected = false;
+  if (fail_nth > 0) {
+    int err = DisarmFailNth(&injected);
+    if (err != 0) ThrowErrno(env, err, "read(/proc/thread-self/fail-nth)");
+  }
+  if (failed_errno != 0) error = ErrnoError(env, failed_errno, failed_op).Value();
+
+  Napi::Object outcome = NewObject(env);
+  outcome.Set("done", Napi::Number::New(env, static_cast<double>(done)));
+  outcome.Set("tupleResults", results);
+  outcome.Set("error", error);
+  outcome.Set("injected", Napi::Boolean::New(env, injected));
+  return outcome;
+}
+
+}  // namespace iommufd_addon
