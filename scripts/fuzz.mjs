@@ -13,7 +13,7 @@ import { runInVm } from './vm.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
-  console.log('usage: npm run fuzz -- [--count N (200)] [--seed S (1)] [--length STEPS (24)] [--index I (replay one sequence)]');
+  console.log('usage: npm run fuzz -- [--count N (200)] [--seed S (1)] [--length STEPS (32)] [--index I (replay one sequence)]');
   process.exit(0);
 }
 const command = [process.execPath, '--import', 'tsx', join(root, 'test/fuzz/cli.ts'), ...args];

@@ -96,12 +96,15 @@ if (missing.length > 0) {
     ...missing.map((m) => `  - ${m}`),
     strict ? 'CI requires the kernel run: failing.' : 'Install these and run `npm test` again.',
   ]);
-  if (strict) results.push(['kernel', { code: 1, counts: null }], ['vfio', { code: 1, counts: null }]);
+  if (strict)
+    for (const project of ['kernel', 'selftest-kernel', 'fuzz', 'cli-kernel', 'vfio']) results.push([project, { code: 1, counts: null }]);
 } else {
   console.log('\n=== kernel tests (inside the QEMU VM) ===');
   results.push(['kernel', await runKernel()]);
   console.log('\n=== the kernel selftest port (inside the QEMU VM) ===');
   results.push(['selftest-kernel', await runKernel('selftest-kernel')]);
+  console.log('\n=== differential fuzzing: the kernel and the simulator, step by step (inside the QEMU VM) ===');
+  results.push(['fuzz', await runKernel('fuzz')]);
   console.log('\n=== the iommufd command on the kernel (inside the QEMU VM) ===');
   results.push(['cli-kernel', await runKernel('cli-kernel')]);
   // q35 + emulated Intel VT-d + QEMU's edu device: VFIO cdev, real device DMA.

@@ -545,12 +545,12 @@ export class SimBackend implements Backend {
     const { fault } = this.#faultFile(faultFd, 'write(fault fd)');
     let done = 0;
     for (const r of responses) {
-      const group = r.code === PAGE_RESP_SUCCESS || r.code === PAGE_RESP_INVALID ? fault.response.get(r.cookie) : undefined;
+      // xa_erase() of the cookie, then iopf_group_response() + iopf_free_group()
+      const group = r.code === PAGE_RESP_SUCCESS || r.code === PAGE_RESP_INVALID ? fault.eraseCookie(r.cookie) : undefined;
       if (!group) {
         if (done === 0) throw new IommufdError(errnoNumber('EINVAL'), 'write(fault fd)');
         break;
       }
-      fault.response.delete(r.cookie); // iopf_group_response() + iopf_free_group()
       done++;
     }
     return done;

@@ -244,13 +244,28 @@ export class FaultObj extends SimObject {
   /** xa response (XA_FLAGS_ALLOC1). */
   readonly response = new Map<number, IopfGroup>();
 
-  /** xa_alloc(&fault->response): the lowest free cookie from 1. */
+  /**
+   * Whether index 0 of the ALLOC1 xarray has become allocatable: xa_erase(0)
+   * on a non-empty array replaces the reserved zero entry with a free slot, and
+   * from then on the lowest free cookie may be 0 (the kernel's xarray does so).
+   */
+  #zeroFree = false;
+
+  /** xa_alloc(&fault->response): the lowest free cookie from 1 (from 0 once freed). */
   allocCookie(group: IopfGroup): number {
-    let cookie = 1;
+    let cookie = this.#zeroFree ? 0 : 1;
     while (this.response.has(cookie)) cookie++;
     group.cookie = cookie;
     this.response.set(cookie, group);
     return cookie;
+  }
+
+  /** xa_erase(&fault->response, cookie): the group, if any. */
+  eraseCookie(cookie: number): IopfGroup | undefined {
+    if (cookie === 0 && this.response.size > 0) this.#zeroFree = true;
+    const group = this.response.get(cookie);
+    this.response.delete(cookie);
+    return group;
   }
 
   /** iommufd_auto_response_faults(): drop what came through `handle`. */

@@ -21,6 +21,8 @@ export function exec(file: string, args: string[], options: { env?: NodeJS.Proce
     const env = { ...process.env, ...options.env };
     // The child decides for itself whether its output is a terminal.
     delete env.FORCE_COLOR;
+    // A `selftest` it runs has its own skips: keep them out of this run's skip log.
+    delete env.IOMMUFD_SKIP_LOG;
     const child = spawn(file, args, { cwd: options.cwd ?? root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

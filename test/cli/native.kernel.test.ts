@@ -30,6 +30,20 @@ describe('native', () => {
     expect(r.code).toBe(0);
   });
 
+  test('selftest --suite port: the kernel selftest port as KTAP, the skips named "kernel lacks"', async () => {
+    // The iommufd fixture and get_hw_info: the whole port already runs in selftest-kernel.
+    const r = await iommufd(['selftest', '--suite', 'port', '--ktap', '--filter', '^iommufd: |get_hw_info$']);
+    const { document, errors } = parseKtap(r.stdout);
+    expect(errors).toEqual([]);
+    expect(r.stdout).toMatch(/^# iommufd selftest: test\/selftest on the native backend/m);
+    const names = document!.tests.map((t) => t.description.replace(/^[\w-]+: /, ''));
+    expect(names).toContain('iommufd.cmd_length');
+    expect(names).toContain('iommufd_ioas.mock_domain.get_hw_info');
+    expect(document!.tests.filter((t) => !t.ok), r.stdout).toEqual([]);
+    for (const t of document!.tests.filter((x) => x.directive === 'SKIP')) expect(t.data).toMatch(/^kernel lacks /);
+    expect(r.code).toBe(0);
+  });
+
   test.for(['access', 'dirty-tracking', 'vfio-compat'])('examples/%s.ts passes on the kernel', async (name) => {
     const r = await iommufd(['run', `examples/${name}.ts`, '--backend', 'native']);
     expect(r.stderr).toMatch(new RegExp(`^iommufd run: examples/${name}\\.ts passed on the native backend \\(6\\.12\\.`));

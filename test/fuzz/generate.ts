@@ -20,7 +20,7 @@ const APERTURE_START = 1n << 24n;
 const APERTURE_LAST = (1n << 31n) - 1n;
 
 export interface GenerateOptions {
-  /** Steps per sequence (before the forced first IOAS); default 24. */
+  /** Steps per sequence (before the forced first IOAS); default 32. */
   length?: number;
   /** Leave out IOMMU_TEST_OP_MD_CHECK_REFS (when THP cannot be turned off on the kernel side). */
   noCheckRefs?: boolean;
@@ -43,7 +43,7 @@ const u = (v: bigint | number): U64 => BigInt(v).toString();
 /** One random sequence, reproducible from `seed`. */
 export function generate(seed: number, options: GenerateOptions = {}): Step[] {
   const rng = new Rng(seed);
-  const length = options.length ?? 24;
+  const length = options.length ?? 32;
   const m: Model = { ioas: [], devs: [], hwpts: [], nestParents: [], nested: [], accesses: [], accessIoas: new Map(), pins: [], maps: [] };
   const steps: Step[] = [];
   const push = (step: StepBody): number => {
@@ -155,9 +155,11 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
 
   // ---- the sequence ----------------------------------------------------------------
 
+  // The rlimit mode can only change while the context holds no objects: sometimes first.
+  if (rng.chance(0.1)) push({ op: 'option', option: 0, opOp: 0, obj: { raw: 0 }, val: u(rng.weighted<number>([[4, 1], [2, 0], [1, 2]])) });
   m.ioas.push(push({ op: 'ioasAlloc' }));
   // Often a mock domain right away: later automatic IOVAs then land in its aperture.
-  if (rng.chance(0.5)) m.devs.push(push({ op: 'mockDomain', target: { s: 0 } }));
+  if (rng.chance(0.5)) m.devs.push(push({ op: 'mockDomain', target: { s: m.ioas[0]! } }));
   /** Coherent chains of steps that random single steps rarely line up. */
   const macro = (): void => {
     const ioas = ioasRef();
@@ -170,7 +172,34 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
       m.maps.push({ s, len, ioas: ioasKey, off });
       return s;
     };
-    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy'], [2, 'vfio']])) {
+    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy'], [2, 'vfio'], [2, 'fault']])) {
+      case 'fault': {
+        // A fault queue on a HWPT (nested or paging), device faults, reads and responses.
+        const q = push({ op: 'faultAlloc' });
+        const dev = push({ op: 'mockDomain', target: ioas });
+        m.devs.push(dev);
+        let parent: Ref = ioas;
+        let iotlb: number | undefined;
+        if (rng.chance(0.6)) {
+          parent = { s: push({ op: 'hwptAlloc', dev: { s: dev, w: 'idev' }, parent: ioas, flags: 1 }) };
+          m.hwpts.push(parent.s);
+          m.nestParents.push(parent.s);
+          iotlb = 0;
+        }
+        const hwpt = push({ op: 'hwptAlloc', dev: { s: dev, w: 'idev' }, parent, flags: rng.chance(0.9) ? 0 : 2, ...(iotlb === undefined ? {} : { iotlb }), fault: q });
+        m.hwpts.push(hwpt);
+        if (iotlb !== undefined) m.nested.push(hwpt);
+        push({ op: 'replace', dev: { s: dev, w: 'stdev' }, target: { s: hwpt } });
+        for (let k = rng.int(3); k >= 0; k--)
+          push({ op: 'iopf', dev: { s: dev, w: 'idev' }, pasid: rng.chance(0.8) ? 0 : 1 + rng.int(4), grpid: rng.int(4), perm: rng.int(4), addr: u(APERTURE_START + BigInt(PAGE * rng.int(64))) });
+        push({ op: 'faultRead', fault: q, max: rng.pick([0, 1, 2, 8]) });
+        const responses: [number, number][] = [];
+        for (let k = rng.int(3); k >= 0; k--) responses.push([rng.int(4), rng.weighted<number>([[6, 0], [3, 1], [1, 2]])]);
+        push({ op: 'faultRespond', fault: q, responses });
+        if (rng.chance(0.3)) push({ op: 'faultRead', fault: q, max: 8 });
+        if (rng.chance(0.3)) push({ op: 'closeFault', fault: q });
+        break;
+      }
       case 'vfio': {
         // The VFIO type1 compat ioctls on an IOAS made the compat one.
         push({ op: 'vfioIoas', vop: 1, ioas });

@@ -73,8 +73,11 @@ export function formatRepro(label: string, min: Minimized): string {
     `const steps: Step[] = [`,
     ...min.steps.map((s) => `  ${JSON.stringify(s)},`),
     `];`,
-    `// kernel outcomes: ${JSON.stringify(min.result.outcomes.native)}`,
     `// simulator outcomes: ${JSON.stringify(min.result.outcomes.sim)}`,
+    `// As a test (imports: replay from test/fuzz/run.js, openIommufd from test/backend.js), the kernel's outcomes expected:`,
+    `test(${JSON.stringify(label)}, () => {`,
+    `  expect(replay(openIommufd(), steps).slice(0, steps.length)).toEqual(${JSON.stringify(min.result.outcomes.native)});`,
+    `});`,
   ];
   return lines.join('\n');
 }

@@ -48,6 +48,7 @@ type Slot =
   | { kind: 'dev'; stdev: number; hwpt: number; idev: number }
   | { kind: 'hwpt'; id: number }
   | { kind: 'access'; handle: number; open: boolean }
+  | { kind: 'fault'; id: number; handle: number; open: boolean }
   | { kind: 'pages'; id: number }
   | { kind: 'iova'; iova: bigint };
 
@@ -99,6 +100,7 @@ export class Executor {
       case 'ioas':
       case 'hwpt':
       case 'pages':
+      case 'fault':
         return slot.id;
       case 'dev':
         return slot[ref.w ?? 'hwpt'];
@@ -116,6 +118,12 @@ export class Executor {
   access(s: number): number {
     const slot = this.#slot(s, 'access') as Extract<Slot, { kind: 'access' }>;
     // A closed access fd number may belong to something else by now: never reuse it.
+    if (!slot.open) throw new Skip();
+    return slot.handle;
+  }
+
+  fault(s: number): number {
+    const slot = this.#slot(s, 'fault') as Extract<Slot, { kind: 'fault' }>;
     if (!slot.open) throw new Skip();
     return slot.handle;
   }
@@ -185,13 +193,14 @@ export class Executor {
           data = new Uint8Array(4);
           new DataView(data.buffer).setUint32(0, step.iotlb, true);
         }
+        const fault = step.fault === undefined ? undefined : (this.#slot(step.fault, 'fault') as Extract<Slot, { kind: 'fault' }>);
         const id = b.hwptAlloc({
-          flags: step.flags,
+          flags: (step.flags | (fault ? 4 : 0)) >>> 0,
           devId: this.id(step.dev),
           ptId: this.id(step.parent),
           dataType: step.iotlb === undefined ? 0 : 0xdead,
           data,
-          faultId: 0,
+          faultId: fault?.id ?? 0,
         });
         this.#slots.set(step.s, { kind: 'hwpt', id });
         return id;
@@ -271,6 +280,22 @@ export class Executor {
         return b.setTempMemoryLimit(step.bytes);
       case 'vfioIoas':
         return b.vfioIoas(step.vop, this.id(step.ioas));
+      case 'faultAlloc': {
+        const { faultId, faultFd } = b.faultQueueAlloc();
+        this.#slots.set(step.s, { kind: 'fault', id: faultId, handle: faultFd, open: true });
+        return faultId;
+      }
+      case 'iopf':
+        return b.triggerIopf(this.id(step.dev), step.pasid, step.grpid, step.perm, BigInt(step.addr));
+      case 'faultRead':
+        return b.faultRead(this.fault(step.fault), step.max);
+      case 'faultRespond':
+        return b.faultRespond(this.fault(step.fault), step.responses.map(([cookie, code]) => ({ cookie, code })));
+      case 'closeFault': {
+        const handle = this.fault(step.fault);
+        (this.#slots.get(step.fault) as Extract<Slot, { kind: 'fault' }>).open = false;
+        return b.closeFault(handle);
+      }
       case 'vfioExt':
         return b.vfioCheckExtension(step.ext);
       case 'vfioSetIommu':
@@ -291,10 +316,11 @@ export class Executor {
   /** Close every open access, then the fd; put the global temp memory limit back. */
   finish(): void {
     for (const slot of this.#slots.values()) {
-      if (slot.kind !== 'access' || !slot.open) continue;
+      if ((slot.kind !== 'access' && slot.kind !== 'fault') || !slot.open) continue;
       slot.open = false;
       try {
-        this.backend.closeAccess(slot.handle);
+        if (slot.kind === 'access') this.backend.closeAccess(slot.handle);
+        else this.backend.closeFault(slot.handle);
       } catch {
         // already gone with its IOAS? closing is best effort
       }

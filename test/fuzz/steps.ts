@@ -28,7 +28,7 @@ export type StepBody =
   | { op: 'iovaRanges'; ioas: Ref }
   | { op: 'mockDomain'; target: Ref; flags?: number }
   | { op: 'replace'; dev: Ref; target: Ref }
-  | { op: 'hwptAlloc'; dev: Ref; parent: Ref; flags: number; iotlb?: number }
+  | { op: 'hwptAlloc'; dev: Ref; parent: Ref; flags: number; iotlb?: number; fault?: number }
   | { op: 'hwInfo'; dev: Ref; dataLen: number }
   | { op: 'createAccess'; ioas: Ref; flags: number }
   | { op: 'closeAccess'; access: number }
@@ -46,6 +46,11 @@ export type StepBody =
   | { op: 'invalidate'; hwpt: Ref; entries: [number, number][] }
   | { op: 'tempLimit'; bytes: number }
   | { op: 'vfioIoas'; vop: number; ioas: Ref }
+  | { op: 'faultAlloc' }
+  | { op: 'iopf'; dev: Ref; pasid: number; grpid: number; perm: number; addr: U64 }
+  | { op: 'faultRead'; fault: number; max: number }
+  | { op: 'faultRespond'; fault: number; responses: [number, number][] }
+  | { op: 'closeFault'; fault: number }
   | { op: 'vfioExt'; ext: number }
   | { op: 'vfioSetIommu'; type: number }
   | { op: 'vfioInfo' }

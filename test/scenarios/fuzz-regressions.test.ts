@@ -63,3 +63,41 @@ describe('IOMMU_HWPT_GET_DIRTY_BITMAP', () => {
     expectErrno('EINVAL', () => fd.backend.hwptGetDirtyBitmap(mock.hwptId, 0, iova, 0n, BigInt(PAGE_SIZE), new BigUint64Array(1)));
   });
 });
+
+describe('fault queue cookies', () => {
+  // seed 9 sequence 1: the response cookies live in an xarray that allocates
+  // from 1; answering cookie 0 while groups are outstanding erases its reserved
+  // slot, and from then on cookie 0 is handed out like any other.
+  test('answering cookie 0 frees it: the next group read gets cookie 0', () => {
+    const ioas = fd.allocIoas();
+    const queue = fd.allocFaultQueue();
+    const mock = fd.mockDomain(ioas);
+    const parent = fd.allocHwpt(mock, ioas, { nestParent: true });
+    const nested = fd.allocHwpt(mock, parent, { selftestIotlb: 0, fault: queue });
+    mock.replace(nested);
+    mock.triggerIopf({ grpid: 3, perm: 1, addr: MOCK_APERTURE_START });
+    mock.triggerIopf({ grpid: 3, perm: 1, addr: MOCK_APERTURE_START + BigInt(PAGE_SIZE) });
+    expect(queue.read(1).map((f) => f.cookie)).toEqual([1]);
+    expectErrno('EINVAL', () => queue.respond([{ cookie: 0, success: false }]), 'write(fault fd)');
+    expect(queue.read(8).map((f) => f.cookie)).toEqual([0]);
+    expect(queue.respond([{ cookie: 0 }, { cookie: 1 }])).toBe(2);
+    // Cookie 0 stays allocatable: two new groups get 0 and 1.
+    mock.triggerIopf({ grpid: 1, perm: 1, addr: MOCK_APERTURE_START });
+    mock.triggerIopf({ grpid: 2, perm: 1, addr: MOCK_APERTURE_START });
+    expect(queue.read(8).map((f) => f.cookie)).toEqual([0, 1]);
+    queue.close();
+  });
+
+  test('answering cookie 0 with nothing outstanding changes nothing', () => {
+    const ioas = fd.allocIoas();
+    const queue = fd.allocFaultQueue();
+    const mock = fd.mockDomain(ioas);
+    const parent = fd.allocHwpt(mock, ioas, { nestParent: true });
+    const nested = fd.allocHwpt(mock, parent, { selftestIotlb: 0, fault: queue });
+    mock.replace(nested);
+    expectErrno('EINVAL', () => queue.respond([{ cookie: 0 }]), 'write(fault fd)');
+    mock.triggerIopf({ grpid: 0, perm: 1, addr: MOCK_APERTURE_START });
+    expect(queue.read(8).map((f) => f.cookie)).toEqual([1]);
+    queue.close();
+  });
+});
