@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm run bench:suite`: what the test rig costs — the scenario suite on the
-// simulator (host) vs on the kernel (inside the VM), a bare VM boot, and the
-// kernel build (cached; cold with --cold, which builds into a fresh cache).
+// `npm run bench:suite`: what the test rig costs — the scenario suite and the
+// port of the kernel's selftest (190 instances) on the simulator (host) vs on
+// the kernel (inside the VM), a bare VM boot, and the kernel build (cached;
+// cold with --cold, which builds into a fresh cache).
 // Writes bench/results/suite.json. Not a test.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,6 +43,13 @@ figures.kernelSuiteInVmSeconds = await seconds(
   async () => (await runInVm(['node', 'scripts/run-vitest.mjs', 'kernel'], { cwd: root, stdout: quiet })) === 0,
 );
 figures.kernelOverSim = figures.kernelSuiteInVmSeconds / figures.simSuiteSeconds;
+figures.selftestPortSimSeconds = await seconds(
+  () => spawnSync(process.execPath, ['scripts/run-vitest.mjs', 'selftest-sim'], { cwd: root, stdio: 'ignore' }).status === 0,
+);
+figures.selftestPortKernelInVmSeconds = await seconds(
+  async () => (await runInVm(['node', 'scripts/run-vitest.mjs', 'selftest-kernel'], { cwd: root, stdout: quiet })) === 0,
+);
+figures.selftestPortKernelOverSim = figures.selftestPortKernelInVmSeconds / figures.selftestPortSimSeconds;
 
 for (const [name, value] of Object.entries(figures)) console.log(`${name.padEnd(28)} ${value.toFixed(1)}`);
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
