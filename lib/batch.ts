@@ -64,6 +64,8 @@ export class Batch {
   #wide = new BigUint64Array(2 * 16);
   readonly #memories: Uint8Array[] = [];
   readonly #memoryIndex = new Map<Uint8Array, number>();
+  #lastMemory: Uint8Array | null = null;
+  #lastMemoryIndex = -1;
   readonly #tuples: [string, ...unknown[]][] = [];
   readonly #tupleCalls: (() => unknown)[] = [];
   /** Per tuple op: bookkeeping once it succeeded (references to mapped memory). */
@@ -175,7 +177,8 @@ export class Batch {
     const wide = this.#wide;
     for (let i = 0; i < run.done; i++) {
       const op = code[i * BATCH_STRIDE];
-      if (op === OP_IOAS_MAP) this.#owners[i]!.noteMapped(out[i]!, BigInt(code[i * BATCH_STRIDE + 5]!), this.#mapped[i]!);
+      if (op === OP_IOAS_MAP && this.#unmappedNext(i, run.done, out)) i++; // nothing to note for the pair
+      else if (op === OP_IOAS_MAP) this.#owners[i]!.noteMapped(out[i]!, BigInt(code[i * BATCH_STRIDE + 5]!), this.#mapped[i]!);
       else if (op === OP_IOAS_UNMAP) this.#owners[i]!.noteUnmapped(wide[i * 2]!, wide[i * 2 + 1]!);
       else if (op === OP_TUPLE) {
         const k = code[i * BATCH_STRIDE + 1]!;
@@ -199,12 +202,33 @@ export class Batch {
     };
   }
 
+  /**
+   * Op i (a map that succeeded) is undone by op i + 1: an unmap, also done, of
+   * exactly the range it mapped in the same IOAS. The kernel held nothing there
+   * before the map, so noting both would change nothing (at most it would drop
+   * references left by an earlier partial unmap, which are only kept longer).
+   */
+  #unmappedNext(i: number, done: number, out: BigUint64Array): boolean {
+    const next = (i + 1) * BATCH_STRIDE;
+    return (
+      i + 1 < done &&
+      this.#code[next] === OP_IOAS_UNMAP &&
+      this.#owners[i + 1] === this.#owners[i] &&
+      this.#wide[(i + 1) * 2] === out[i] &&
+      this.#wide[(i + 1) * 2 + 1] === BigInt(this.#code[i * BATCH_STRIDE + 5]!)
+    );
+  }
+
   #memory(bytes: Uint8Array): number {
+    // Loops map the same memory over and over: skip the lookup for a repeat.
+    if (bytes === this.#lastMemory) return this.#lastMemoryIndex;
     let index = this.#memoryIndex.get(bytes);
     if (index === undefined) {
       index = this.#memories.push(bytes) - 1;
       this.#memoryIndex.set(bytes, index);
     }
+    this.#lastMemory = bytes;
+    this.#lastMemoryIndex = index;
     return index;
   }
 

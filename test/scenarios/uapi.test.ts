@@ -345,6 +345,28 @@ describe('batches', () => {
     expect(small.mappings).toBe(0);
   });
 
+  test('memory references after a batch: a map undone by the next op is forgotten, anything else is noted', () => {
+    using kept = DmaBuffer.alloc(PAGE_SIZE);
+    using undone = DmaBuffer.alloc(PAGE_SIZE);
+    using neighbour = DmaBuffer.alloc(PAGE_SIZE);
+    const next = MOCK_APERTURE_START + BigInt(PAGE_SIZE);
+    ioas.mapFixed(next + BigInt(PAGE_SIZE), neighbour);
+    const result = fd.batch((b) =>
+      b
+        .mapFixed(ioas, MOCK_APERTURE_START, kept)
+        .mapFixed(ioas, next, undone)
+        .unmap(ioas, next, PAGE_SIZE)
+        // an unmap wider than the map before it also takes the neighbour's area
+        .mapFixed(ioas, next, undone)
+        .unmap(ioas, next, 2 * PAGE_SIZE),
+    );
+    expect(result.error).toBeNull();
+    expect(result.results).toEqual([MOCK_APERTURE_START, next, BigInt(PAGE_SIZE), next, BigInt(2 * PAGE_SIZE)]);
+    expect([kept.mappings, undone.mappings, neighbour.mappings]).toEqual([1, 0, 0]);
+    ioas.unmapAll();
+    expect(kept.mappings).toBe(0);
+  });
+
   test('a batch stops at the first error and reports its index and errno', () => {
     using small = DmaBuffer.alloc(PAGE_SIZE);
     const result = fd.batch((b) =>
