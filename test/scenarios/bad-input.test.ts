@@ -1,7 +1,7 @@
 // Bad input gets a clear error and never a crash: JS-side mistakes are rejected
 // before the ioctl, kernel-side ones come back as IommufdError.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { DmaBuffer, Ioas, Iommufd, IommufdError, MOCK_APERTURE_START } from '../../lib/index.js';
+import { DmaBuffer, Ioas, Iommufd, IommufdError, MOCK_APERTURE_START, ioctlRequest } from '../../lib/index.js';
 import { PAGE_SIZE, expectErrno } from '../helpers.js';
 import { openIommufd } from '../backend.js';
 
@@ -129,5 +129,61 @@ describe('errors caught before the ioctl', () => {
         op: 'IOMMU_DESTROY',
       });
     }
+  });
+});
+
+// The entry points the kernel selftest port added: each refuses a bad argument
+// with a TypeError or RangeError before any ioctl, on the kernel and the simulator,
+// and the iommufd stays usable afterwards.
+describe('bad input to the newer entry points', () => {
+  const MAP = ioctlRequest('IOMMU_IOAS_MAP');
+  /** struct iommu_ioas_map (40 bytes) with `size`, and user_va at offset 16. */
+  const mapCmd = (size: number, userVa = 0n, length = 40) => {
+    const bytes = new Uint8Array(length);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(0, size, true);
+    view.setBigUint64(16, userVa, true);
+    return bytes;
+  };
+
+  test('rawIoctl: a user pointer, a size past the bytes, a foreign request, an integer for a struct', () => {
+    expect(() => fd.rawIoctl(MAP, mapCmd(40, 0x1000n))).toThrow(TypeError);
+    expect(() => fd.rawIoctl(MAP, mapCmd(41))).toThrow(RangeError);
+    expect(() => fd.rawIoctl(MAP, new Uint8Array(3))).toThrow(RangeError);
+    expect(() => fd.rawIoctl(0x5401, null)).toThrow(RangeError); // TCGETS: not an iommufd ioctl
+    expect(() => fd.rawIoctl(MAP, 1)).toThrow(TypeError);
+    // A well-formed command still reaches the kernel: zero length is EINVAL there.
+    expectErrno('EINVAL', () => fd.rawIoctl(MAP, mapCmd(40)), 'IOMMU_IOAS_MAP');
+  });
+
+  test('adoptIoas, hwInfo and mockDomain flags: ids and flags must be u32', () => {
+    expect(() => fd.adoptIoas(-1)).toThrow(RangeError);
+    expect(() => fd.hwInfo(-1)).toThrow(RangeError);
+    expect(() => fd.hwInfo(1, 1.5)).toThrow(RangeError);
+    expect(() => fd.hwInfo(1, 'x' as unknown as number)).toThrow(TypeError);
+    expect(() => fd.hwInfo(1, 8, { dataType: 2 ** 32 })).toThrow(RangeError);
+    expect(() => fd.mockDomain(ioas, { flags: -1 })).toThrow(RangeError);
+  });
+
+  test('iovaRangesInto: room past the array, and the wrong array type', () => {
+    expect(() => ioas.iovaRangesInto(new BigUint64Array(2), 2)).toThrow(RangeError);
+    expect(() => ioas.iovaRangesInto(new Uint32Array(4) as unknown as BigUint64Array)).toThrow(TypeError);
+    expect(ioas.iovaRangesInto(new BigUint64Array(2)).numIovas).toBe(1);
+  });
+
+  test('readDirtyBitmap and checkMap: memory too small for what the kernel would touch', () => {
+    const mock = fd.mockDomain(ioas);
+    const hwpt = mock.hwpt;
+    // 64 pages need one u64 of bitmap: 7 bytes, or 8 bytes at offset 1 of 8, are too few.
+    expect(() => hwpt.readDirtyBitmap(MOCK_APERTURE_START, 64 * PAGE_SIZE, new Uint8Array(7))).toThrow(RangeError);
+    expect(() => hwpt.readDirtyBitmap(MOCK_APERTURE_START, 64 * PAGE_SIZE, new Uint8Array(8), { offset: 1 })).toThrow(RangeError);
+    expect(() => hwpt.checkMap(MOCK_APERTURE_START, buffer, { offset: PAGE_SIZE, length: 4 * PAGE_SIZE })).toThrow(RangeError);
+  });
+
+  test('Batch.mapAnywhere and copy: a bad range or length is refused while recording, nothing runs', () => {
+    expect(() => fd.batch((b) => b.mapAnywhere(ioas, buffer, { length: 5 * PAGE_SIZE }))).toThrow(RangeError);
+    expect(() => fd.batch((b) => b.mapFixed(ioas, MOCK_APERTURE_START, buffer).copy(ioas, ioas, 0n, -1))).toThrow(RangeError);
+    expect(buffer.mappings).toBe(0);
+    expect(ioas.iovaRanges().ranges.length).toBeGreaterThan(0); // the IOAS still answers
   });
 });
