@@ -96,9 +96,7 @@ export class DmaBuffer implements Disposable {
       }
       return new DmaBuffer(buffer, true);
     }
-    const native = addon();
-    if (!native.dmaMapFile) throw new Error('this build of the addon cannot map files (dmaMapFile); rebuild it');
-    return new DmaBuffer(native.dmaMapFile(path, size));
+    return new DmaBuffer(addon().dmaMapFile(path, size));
   }
 
   /**
@@ -176,11 +174,7 @@ export class DmaBuffer implements Disposable {
     const buffer = this.buffer;
     if (start % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size === 0 || start + size > Math.ceil(this.length / PAGE_SIZE) * PAGE_SIZE)
       throw new RangeError(`[${start}, +${size}) must be whole pages inside the ${this.length}-byte buffer`);
-    if (!this.#fallback) {
-      const native = addon();
-      if (!native.dmaUnmapRange) throw new Error('this build of the addon cannot unmap part of a buffer (dmaUnmapRange); rebuild it');
-      native.dmaUnmapRange(buffer, start, size);
-    }
+    if (!this.#fallback) addon().dmaUnmapRange(buffer, start, size);
     addUnmapped(buffer, start, start + size);
   }
 

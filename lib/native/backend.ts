@@ -90,10 +90,7 @@ export class NativeBackend implements Backend {
   }
 
   ioasIovaRangesInto(ioasId: number, out: BigUint64Array, numIovas: number): { numIovas: number; alignment: bigint } {
-    const result = this.#addon.ioasIovaRanges(this.#fd, ioasId, out, numIovas);
-    // An addon without the (out, numIovas) form ignores them and lists every range.
-    if (typeof result.numIovas !== 'number') throw new Error('the native addon is too old for iovaRangesInto(): rebuild it');
-    return result;
+    return this.#addon.ioasIovaRanges(this.#fd, ioasId, out, numIovas);
   }
 
   ioasAllowIovas(ioasId: number, ranges: IovaRange[]): void {
@@ -125,10 +122,6 @@ export class NativeBackend implements Backend {
   }
 
   hwptGetDirtyBitmap(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: BigUint64Array | Uint8Array): void {
-    // Bytes at a u64-aligned address go as the same memory viewed as words;
-    // others need an addon that takes any typed array for the bitmap.
-    if (bitmap instanceof Uint8Array && bitmap.byteOffset % 8 === 0 && bitmap.byteLength % 8 === 0)
-      bitmap = new BigUint64Array(bitmap.buffer, bitmap.byteOffset, bitmap.byteLength / 8);
     this.#addon.hwptGetDirtyBitmap(this.#fd, hwptId, flags, iova, length, pageSize, bitmap);
   }
 

@@ -107,10 +107,10 @@ export interface Addon {
   rawIoctl(fd: number, request: number, arg: Bytes | number | null, name: string): number;
   /** FD_CLOEXEC on a descriptor this process inherited, so its own children do not. */
   fdSetCloexec(fd: number): void;
-  /** Newer builds only: a MAP_PRIVATE mapping of a file's first `length` bytes. */
-  dmaMapFile?(path: string, length: number): ArrayBuffer;
-  /** Newer builds only: make whole pages of a dmaAlloc()/dmaMapFile() buffer inaccessible. */
-  dmaUnmapRange?(buffer: ArrayBuffer, offset: number, length: number): void;
+  /** A MAP_PRIVATE mapping of a file's first `length` bytes. */
+  dmaMapFile(path: string, length: number): ArrayBuffer;
+  /** Make whole pages of a dmaAlloc()/dmaMapFile() buffer inaccessible. */
+  dmaUnmapRange(buffer: ArrayBuffer, offset: number, length: number): void;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -17,7 +17,48 @@ import type {
 } from '../backend.js';
 import { type BatchRun, type EncodedBatch, runBatchByCalls } from '../batch.js';
 import { IommufdError, errnoNumber } from '../errors.js';
-import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from '../uapi.js';
+import {
+  IOMMUFD_CMDS,
+  IOMMU_TEST_OPS,
+  IOMMU_HW_CAP_DIRTY_TRACKING,
+  IOMMU_IOAS_MAP_FIXED_IOVA as MAP_FIXED_IOVA,
+  IOMMU_IOAS_MAP_WRITEABLE as MAP_WRITEABLE,
+  IOMMU_IOAS_MAP_READABLE as MAP_READABLE,
+  MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES as NEEDS_PIN_PAGES,
+  MOCK_FLAGS_ACCESS_WRITE as ACCESS_WRITE,
+  MOCK_ACCESS_RW_WRITE as RW_WRITE,
+  MOCK_ACCESS_RW_SLOW_PATH as RW_SLOW_PATH,
+  MOCK_FLAGS_DEVICE_NO_DIRTY,
+  MOCK_FLAGS_DEVICE_HUGE_IOVA,
+  IOMMU_OPTION_RLIMIT_MODE as OPTION_RLIMIT_MODE,
+  IOMMU_OPTION_HUGE_PAGES as OPTION_HUGE_PAGES,
+  IOMMU_OPTION_OP_SET as OPTION_OP_SET,
+  IOMMU_OPTION_OP_GET as OPTION_OP_GET,
+  IOMMU_VFIO_IOAS_GET as VFIO_IOAS_GET,
+  IOMMU_VFIO_IOAS_SET as VFIO_IOAS_SET,
+  IOMMU_VFIO_IOAS_CLEAR as VFIO_IOAS_CLEAR,
+  IOMMU_HWPT_FAULT_ID_VALID as HWPT_FAULT_ID_VALID,
+  IOMMU_HWPT_DATA_NONE as HWPT_DATA_NONE,
+  IOMMU_HW_INFO_TYPE_SELFTEST as HW_INFO_TYPE_SELFTEST,
+  IOMMU_HW_INFO_SELFTEST_REGVAL as HW_INFO_SELFTEST_REGVAL,
+  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR as GET_DIRTY_BITMAP_NO_CLEAR,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST as INVALIDATE_DATA_SELFTEST,
+  IOMMU_TEST_INVALIDATE_FLAG_ALL as INVALIDATE_FLAG_ALL,
+  IOMMU_PGFAULT_FLAGS_PASID_VALID as PGFAULT_FLAGS_PASID_VALID,
+  IOMMU_PGFAULT_FLAGS_LAST_PAGE as PGFAULT_FLAGS_LAST_PAGE,
+  IOMMUFD_PAGE_RESP_SUCCESS as PAGE_RESP_SUCCESS,
+  IOMMUFD_PAGE_RESP_INVALID as PAGE_RESP_INVALID,
+  VFIO_API_VERSION,
+  VFIO_TYPE1_IOMMU,
+  VFIO_TYPE1v2_IOMMU,
+  VFIO_UNMAP_ALL,
+  VFIO_DMA_MAP_FLAG_READ,
+  VFIO_DMA_MAP_FLAG_WRITE,
+  VFIO_DMA_UNMAP_FLAG_ALL,
+  VFIO_IOMMU_INFO_PGSIZES,
+  VFIO_IOMMU_INFO_CAPS,
+  VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
+} from '../uapi.js';
 import { IOMMU_READ, IOMMU_WRITE, SimErrno, ULONG_MAX, U64_MAX, fail } from './io-pagetable.js';
 import { ObjType } from './objects.js';
 import { IoptPages, PAGE_SIZE, checkedUptr, pinCountsEqual } from './pages.js';
@@ -37,48 +78,10 @@ import { parseVfioIommuInfo } from '../vfio-info.js';
 import { simRawIoctl } from './raw.js';
 
 // uapi flags (include/uapi/linux/iommufd.h, iommufd_test.h)
-const MAP_FIXED_IOVA = 1 << 0;
-const MAP_WRITEABLE = 1 << 1;
-const MAP_READABLE = 1 << 2;
-const NEEDS_PIN_PAGES = 1 << 0;
-const ACCESS_WRITE = 1 << 0;
 const ACCESS_SYZ = 1 << 16;
-const RW_WRITE = 1 << 0;
-const RW_SLOW_PATH = 1 << 2;
-const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
-const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
 const ACCESS_MAX = 16 * 1024 * 1024;
-const OPTION_RLIMIT_MODE = 0;
-const OPTION_HUGE_PAGES = 1;
-const OPTION_OP_SET = 0;
-const OPTION_OP_GET = 1;
-const VFIO_IOAS_GET = 0;
-const VFIO_IOAS_SET = 1;
-const VFIO_IOAS_CLEAR = 2;
-const HWPT_FAULT_ID_VALID = 1 << 2;
-const HWPT_DATA_NONE = 0;
-const HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
-const HW_INFO_SELFTEST_REGVAL = 0xdeadbeef;
-const HW_CAP_DIRTY_TRACKING = 1n;
-const GET_DIRTY_BITMAP_NO_CLEAR = 1;
-const INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
-const INVALIDATE_FLAG_ALL = 1 << 0;
 const INVALIDATE_ENTRY_NUM_MAX = 1 << 19;
-const PGFAULT_FLAGS_PASID_VALID = 1 << 0;
-const PGFAULT_FLAGS_LAST_PAGE = 1 << 1;
-const PAGE_RESP_SUCCESS = 0;
-const PAGE_RESP_INVALID = 1;
-const VFIO_API_VERSION = 0;
-const VFIO_TYPE1_IOMMU = 1;
-const VFIO_TYPE1v2_IOMMU = 3;
 const VFIO_DMA_CC_IOMMU = 4;
-const VFIO_UNMAP_ALL = 9;
-const VFIO_DMA_MAP_FLAG_READ = 1 << 0;
-const VFIO_DMA_MAP_FLAG_WRITE = 1 << 1;
-const VFIO_DMA_UNMAP_FLAG_ALL = 1 << 1;
-const VFIO_IOMMU_INFO_PGSIZES = 1 << 0;
-const VFIO_IOMMU_INFO_CAPS = 1 << 1;
-const VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE = 1;
 const VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL = 3;
 const PAGE = BigInt(PAGE_SIZE);
 
@@ -404,7 +407,7 @@ export class SimBackend implements Backend {
       data.set(info.subarray(0, copy));
       data.fill(0, copy);
       const noDirty = (idev.devFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0;
-      return { dataType: HW_INFO_TYPE_SELFTEST, dataLen: info.length, maxPasidLog2: 0, capabilities: noDirty ? 0n : HW_CAP_DIRTY_TRACKING };
+      return { dataType: HW_INFO_TYPE_SELFTEST, dataLen: info.length, maxPasidLog2: 0, capabilities: noDirty ? 0n : BigInt(IOMMU_HW_CAP_DIRTY_TRACKING) };
     });
   }
 

@@ -5,17 +5,19 @@
 import { ObjType, ObjectTable, SimObject } from './objects.js';
 import { isHugeBacked } from '../user-pages.js';
 import { IoPagetable, type IoptAccess, type IoptDomain, SimErrno, ULONG_MAX, fail } from './io-pagetable.js';
+import {
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING as HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT as HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_DATA_SELFTEST as HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_FAULT_ID_VALID as HWPT_FAULT_ID_VALID,
+  MOCK_APERTURE_LAST,
+  MOCK_APERTURE_START,
+  MOCK_FLAGS_DEVICE_HUGE_IOVA,
+  MOCK_FLAGS_DEVICE_NO_DIRTY,
+} from '../uapi.js';
 
-const HWPT_ALLOC_NEST_PARENT = 1 << 0;
-const HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
-const HWPT_FAULT_ID_VALID = 1 << 2;
-const HWPT_DATA_SELFTEST = 0xdead;
-const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
-const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
 
 export const MOCK_IO_PAGE_SIZE = 2048n;
-export const MOCK_APERTURE_START = 1n << 24n;
-export const MOCK_APERTURE_LAST = (1n << 31n) - 1n;
 
 /** struct iommufd_ioas */
 export class IoasObj extends SimObject {

@@ -13,8 +13,7 @@ import {
 } from '../../lib/index.js';
 import { openIommufd } from '../backend.js';
 import { expectErrno } from '../helpers.js';
-import { HUGEPAGE_SIZE, MOCK_HUGE_PAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, fixture, teardownIommufd } from './harness.js';
-import { hugetlbShared } from './mock-utils.js';
+import { HUGEPAGE_SIZE, MOCK_HUGE_PAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, fixture, hugetlbShared, teardownIommufd } from './harness.js';
 
 interface DirtyVariant {
   bufferSize: number;

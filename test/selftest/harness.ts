@@ -8,8 +8,8 @@
 // in a few places; those parts call `kernelLacks()` after probing the running
 // kernel, which skips the instance with the reason "kernel lacks X".
 import { test as vitestTest } from 'vitest';
-import { DmaBuffer, type Iommufd } from '../../lib/index.js';
-import { openIommufd } from '../backend.js';
+import { DmaBuffer, type DmaBufferOptions, type Iommufd } from '../../lib/index.js';
+import { BACKEND, openIommufd } from '../backend.js';
 import { logSkip } from '../skip-log.js';
 
 export const PAGE_SIZE = 4096;
@@ -31,6 +31,16 @@ let sharedBuffer: DmaBuffer | undefined;
 export function buffer(): DmaBuffer {
   sharedBuffer ??= DmaBuffer.alloc(BUFFER_SIZE, { shared: true });
   return sharedBuffer;
+}
+
+/**
+ * MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB memory, as the selftest maps for its
+ * huge-page cases; the VM reserves the hugetlb pool (scripts/vm-init.sh). A host
+ * running the simulator usually has an empty pool, so there it is private
+ * THP-advised memory, which the simulator also takes as 2 MiB pages.
+ */
+export function hugetlbShared(): DmaBufferOptions {
+  return BACKEND === 'sim' ? { hugePages: 'transparent' } : { shared: true, hugePages: 'hugetlb' };
 }
 
 type Ctx = { skip: (note?: string) => void };

@@ -1,17 +1,17 @@
 // TEST_F(iommufd_ioas, access_*) of tools/testing/selftests/iommu/iommufd.c: the
 // access kAPI (pin and rw through IOMMU_TEST_OP_ACCESS_*) on every variant of the
 // iommufd_ioas fixture.
-import { MOCK_ACCESS_RW_SLOW_PATH, MOCK_APERTURE_START } from '../../lib/index.js';
+import { DmaBuffer, MOCK_ACCESS_RW_SLOW_PATH, MOCK_APERTURE_START } from '../../lib/index.js';
 import { expectErrno } from '../helpers.js';
-import { BUFFER_SIZE, HUGEPAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, buffer } from './harness.js';
+import { BUFFER_SIZE, HUGEPAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, buffer, hugetlbShared } from './harness.js';
 import { iommufd_ioas } from './ioas-fixture.js';
-import { checkAccessRw, hugetlbBuffer } from './ioas-utils-b.js';
+import { checkAccessRw } from './ioas-utils-b.js';
 
 iommufd_ioas.test('access_domain_destory', (self) => {
   const bufSize = 2 * HUGEPAGE_SIZE;
   // The C test munmaps the buffer while the IOAS still maps it; here the IOAS
   // holds it until the fd closes, and `using` leaves it to GC after that.
-  using buf = hugetlbBuffer(bufSize);
+  using buf = DmaBuffer.alloc(bufSize, hugetlbShared());
   self.ioas.mapFixed(self.baseIova, buf);
 
   const access = self.fd.createAccess(self.ioas, { needsPinPages: true });

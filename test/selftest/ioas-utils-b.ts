@@ -1,8 +1,7 @@
 // Helpers of tools/testing/selftests/iommu/iommufd.c shared by the iommufd_ioas
 // ports: check_access_rw() (access_rw, access_rw_unaligned, fork_gone, fork_present)
 // and the huge-page buffer of access_domain_destory.
-import { Access, DmaBuffer, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from '../../lib/index.js';
-import { BACKEND } from '../backend.js';
+import { Access, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from '../../lib/index.js';
 import { expectBytes } from '../helpers.js';
 import { BUFFER_SIZE, PAGE_SIZE, buffer } from './harness.js';
 import type { IoasSelf } from './ioas-fixture.js';
@@ -75,18 +74,4 @@ export function checkAccessRw(self: IoasSelf, access: Access | number, iova: big
   const tmp2 = new Uint8Array(BUFFER_SIZE);
   rw(iova, tmp2, BUFFER_SIZE, defFlags);
   expectBytes(bytes, tmp2);
-}
-
-/**
- * access_domain_destory's MAP_SHARED | MAP_HUGETLB buffer. The simulator does not
- * model the size of the pages behind a user address, and the host running it
- * usually has no huge pages reserved: there a plain shared buffer stands in.
- */
-export function hugetlbBuffer(length: number): DmaBuffer {
-  try {
-    return DmaBuffer.alloc(length, { hugePages: 'hugetlb', shared: true });
-  } catch (e) {
-    if (BACKEND !== 'sim') throw e;
-    return DmaBuffer.alloc(length, { shared: true });
-  }
 }

