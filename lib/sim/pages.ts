@@ -65,6 +65,14 @@ interface AccessSpan extends PageSpan {
   users: number;
 }
 
+/** What pins an iopt_pages' pages. */
+interface Pins {
+  /** domains_itree: page spans of areas stored in a domain. */
+  domain: PageSpan[];
+  /** access_itree: page spans pinned by accesses, with users. */
+  access: AccessSpan[];
+}
+
 // IoptPages flags.
 const WRITABLE = 1;
 const REGISTERED = 2;
@@ -83,11 +91,12 @@ export class IoptPages {
   /** Byte offset of page 0 inside `buffer` (page aligned; may precede the caller's view). */
   readonly pageBase: number;
   readonly npages: number;
-  /** domains_itree: page spans of areas stored in a domain. */
-  domainSpans: PageSpan[] | null = null;
-  /** access_itree: page spans pinned by accesses, with users. */
-  accessSpans: AccessSpan[] | null = null;
-  /** WRITABLE | REGISTERED: one field, not two, as there is one iopt_pages per map (heap per area). */
+  /**
+   * Null while nothing is pinned. One field for both trees, and #flags for two
+   * booleans, as there is one iopt_pages per map (heap per area).
+   */
+  #pins: Pins | null = null;
+  /** WRITABLE | REGISTERED */
   #flags: number;
 
   private constructor(buffer: AnyBuffer, pageBase: number, npages: number, writable: boolean) {
@@ -138,26 +147,24 @@ export class IoptPages {
   }
 
   get pinned(): boolean {
-    return (this.domainSpans?.length ?? 0) + (this.accessSpans?.length ?? 0) > 0;
+    return this.#pins !== null;
   }
 
   addDomainSpan(span: PageSpan): void {
-    (this.domainSpans ??= []).push(span);
+    (this.#pins ??= { domain: [], access: [] }).domain.push(span);
     this.#update();
   }
 
   removeDomainSpan(span: PageSpan): void {
-    const spans = this.domainSpans;
-    const at = spans ? spans.indexOf(span) : -1;
+    const at = this.#pins ? this.#pins.domain.indexOf(span) : -1;
     if (at < 0) throw new Error('sim: domain span not found');
-    spans!.splice(at, 1);
-    if (spans!.length === 0) this.domainSpans = null;
+    this.#pins!.domain.splice(at, 1);
     this.#update();
   }
 
   /** iopt_pages_get_exact_access() + users++ or a new interval. */
   addAccess(start: number, last: number): void {
-    const spans = (this.accessSpans ??= []);
+    const spans = (this.#pins ??= { domain: [], access: [] }).access;
     const found = spans.find((s) => s.start === start && s.last === last);
     if (found) found.users++;
     else spans.push({ start, last, users: 1 });
@@ -166,17 +173,18 @@ export class IoptPages {
 
   /** iopt_area_remove_access(). */
   removeAccess(start: number, last: number): void {
-    const spans = this.accessSpans;
+    const spans = this.#pins?.access;
     const at = spans ? spans.findIndex((s) => s.start === start && s.last === last) : -1;
     if (at < 0) throw new Error('sim: WARN_ON(!access) in iopt_area_remove_access');
     const span = spans![at]!;
     if (--span.users > 0) return;
     spans!.splice(at, 1);
-    if (spans!.length === 0) this.accessSpans = null;
     this.#update();
   }
 
+  /** Drops #pins once empty, and keeps pinnedByBuffer in step with it. */
   #update(): void {
+    if (this.#pins && this.#pins.domain.length === 0 && this.#pins.access.length === 0) this.#pins = null;
     const pinned = this.pinned;
     if (pinned === ((this.#flags & REGISTERED) !== 0)) return;
     let set = pinnedByBuffer.get(this.buffer);
@@ -192,7 +200,7 @@ export class IoptPages {
 
   /** The pinned page spans (merged), in page indexes relative to the buffer. */
   pinnedBufferSpans(): PageSpan[] {
-    const all = [...(this.domainSpans ?? []), ...(this.accessSpans ?? [])].sort((a, b) => a.start - b.start);
+    const all = [...(this.#pins?.domain ?? []), ...(this.#pins?.access ?? [])].sort((a, b) => a.start - b.start);
     const out: PageSpan[] = [];
     const first = this.pageBase / PAGE_SIZE;
     for (const s of all) {

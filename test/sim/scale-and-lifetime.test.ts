@@ -67,10 +67,18 @@ describe('scale', () => {
     expect(Math.min(...growth)).toBeLessThan(512 * 1024);
     mapAll(be, ioas);
     // Pin 16 MiB (the mock's limit) in the middle of it: one interval, not 4096 entries.
+    // The least growth of three pins, as above (the first call also compiles code).
     const access = be.createAccess(ioas, 1);
-    const beforePin = heapUsed();
-    be.accessPages(access, 0, (1n << 40n) + 3n * BigInt(size) + 4096n, 16 * 1024 * 1024, null);
-    expect(heapUsed() - beforePin).toBeLessThan(64 * 1024);
+    const pinAt = (1n << 40n) + 3n * BigInt(size) + 4096n;
+    const pinGrowth = [0, 1, 2].map(() => {
+      const before = heapUsed();
+      const id = be.accessPages(access, 0, pinAt, 16 * 1024 * 1024, null);
+      const grew = heapUsed() - before;
+      be.destroyAccessPages(access, id);
+      return grew;
+    });
+    expect(Math.min(...pinGrowth)).toBeLessThan(64 * 1024);
+    be.accessPages(access, 0, pinAt, 16 * 1024 * 1024, null);
     const firstPinned = { bytes: big, offset: 4096, length: 16 * 1024 * 1024 };
     be.mdCheckRefs(firstPinned, 1);
     expect(errno(() => be.mdCheckRefs({ bytes: big, offset: 0, length: size }, 0))).toBe('EIO');
