@@ -63,8 +63,9 @@ export class Batch {
   #code = new Float64Array(BATCH_STRIDE * 16);
   #wide = new BigUint64Array(2 * 16);
   readonly #memories: Uint8Array[] = [];
-  readonly #memoryIndex = new Map<Uint8Array, number>();
-  #lastMemory: Uint8Array | null = null;
+  /** By the caller's Memory object: other views get a new Uint8Array wrapper per op. */
+  readonly #memoryIndex = new Map<Memory, number>();
+  #lastMemory: Memory | null = null;
   #lastMemoryIndex = -1;
   readonly #tuples: [string, ...unknown[]][] = [];
   readonly #tupleCalls: (() => unknown)[] = [];
@@ -93,7 +94,7 @@ export class Batch {
   #map(ioas: Ioas, iova: bigint, memory: Memory, options: MapOptions, fixed: number): this {
     const range = userRange(memory, options);
     ioas.backendForBatch();
-    this.#record(OP_IOAS_MAP, ioas.id, mapFlags(fixed, options), this.#memory(range.bytes), range.offset, range.length, iova, 0n);
+    this.#record(OP_IOAS_MAP, ioas.id, mapFlags(fixed, options), this.#memory(memory, range.bytes), range.offset, range.length, iova, 0n);
     this.#owners.push(ioas);
     this.#mapped.push(memory);
     return this;
@@ -135,7 +136,7 @@ export class Batch {
     let flags = options.write ? MOCK_ACCESS_RW_WRITE : 0;
     if (options.slowPath) flags |= MOCK_ACCESS_RW_SLOW_PATH;
     access.backendForBatch();
-    this.#record(OP_ACCESS_RW, access.fd, flags, this.#memory(range.bytes), range.offset, range.length, at, 0n);
+    this.#record(OP_ACCESS_RW, access.fd, flags, this.#memory(memory, range.bytes), range.offset, range.length, at, 0n);
     this.#owners.push(null);
     this.#mapped.push(null);
     return this;
@@ -219,15 +220,15 @@ export class Batch {
     );
   }
 
-  #memory(bytes: Uint8Array): number {
+  #memory(memory: Memory, bytes: Uint8Array): number {
     // Loops map the same memory over and over: skip the lookup for a repeat.
-    if (bytes === this.#lastMemory) return this.#lastMemoryIndex;
-    let index = this.#memoryIndex.get(bytes);
+    if (memory === this.#lastMemory) return this.#lastMemoryIndex;
+    let index = this.#memoryIndex.get(memory);
     if (index === undefined) {
       index = this.#memories.push(bytes) - 1;
-      this.#memoryIndex.set(bytes, index);
+      this.#memoryIndex.set(memory, index);
     }
-    this.#lastMemory = bytes;
+    this.#lastMemory = memory;
     this.#lastMemoryIndex = index;
     return index;
   }

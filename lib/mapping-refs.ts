@@ -15,6 +15,10 @@ export class MappingRefs {
   readonly #entries = new Map<bigint, Entry>();
 
   add(iova: bigint, length: bigint, memories: Memory[]): void {
+    // An entry already at this IOVA is one a failed unmap left behind: the
+    // kernel just mapped a new area there, so that area is gone.
+    const stale = this.#entries.get(iova);
+    if (stale !== undefined) this.#drop(iova, stale);
     this.#entries.set(iova, { memories, length });
     for (const m of memories) if (m instanceof DmaBuffer) m.retain();
   }
@@ -32,6 +36,13 @@ export class MappingRefs {
   // failed unmap may have removed some areas before failing; their references
   // stay until the owner goes, which wastes memory but never frees mapped memory.
   forgetInside(start: bigint, length: bigint): void {
+    // Mappings never overlap, so one that is exactly the range is all there is
+    // inside it: the usual unmap costs one lookup, not a scan of every mapping.
+    const exact = this.#entries.get(start);
+    if (exact !== undefined && exact.length === length) {
+      this.#drop(start, exact);
+      return;
+    }
     const last = start + length - 1n;
     for (const [iova, e] of this.#entries) if (iova >= start && iova + e.length - 1n <= last) this.#drop(iova, e);
   }

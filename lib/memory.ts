@@ -13,6 +13,9 @@ export interface RangeOptions {
 
 export function memoryBytes(memory: Memory): Uint8Array {
   if (memory instanceof DmaBuffer) return memory.bytes;
+  // A Uint8Array (or Buffer) is its own bytes: no wrapper per call, and the same
+  // object each time (a Batch shares one memory entry between its ops).
+  if (memory instanceof Uint8Array) return memory;
   if (ArrayBuffer.isView(memory)) return new Uint8Array(memory.buffer, memory.byteOffset, memory.byteLength);
   throw new TypeError('memory must be a DmaBuffer or an ArrayBufferView (Buffer, TypedArray, DataView)');
 }

@@ -43,10 +43,14 @@ static Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
 
 // ---- argument unpacking ---------------------------------------------------
 
+// Each reads its argument with one N-API call, which also checks the type (a
+// wrong type is a status, not a pending exception): every call is a crossing
+// into the engine, and a map or unmap unpacks several arguments.
+
 uint32_t ArgU32(const Args& args, size_t i, const char* name) {
-  Napi::Value v = args[i];
-  if (!v.IsNumber()) throw Napi::TypeError::New(args.Env(), std::string(name) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
+  double d;
+  if (napi_get_value_double(args.Env(), args[i], &d) != napi_ok)
+    throw Napi::TypeError::New(args.Env(), std::string(name) + " must be a number");
   if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d)))
     throw Napi::RangeError::New(args.Env(), std::string(name) + " must be a u32");
   return static_cast<uint32_t>(d);
@@ -60,33 +64,53 @@ int ArgFd(const Args& args, size_t i) {
 }
 
 uint64_t ArgU64(const Args& args, size_t i, const char* name) {
-  Napi::Value v = args[i];
-  if (!v.IsBigInt()) throw Napi::TypeError::New(args.Env(), std::string(name) + " must be a bigint");
+  uint64_t value;
   bool lossless = false;
-  uint64_t value = v.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (napi_get_value_bigint_uint64(args.Env(), args[i], &value, &lossless) != napi_ok)
+    throw Napi::TypeError::New(args.Env(), std::string(name) + " must be a bigint");
   if (!lossless) throw Napi::RangeError::New(args.Env(), std::string(name) + " must be a u64");
   return value;
 }
 
 size_t ArgSize(const Args& args, size_t i, const char* name) {
-  Napi::Value v = args[i];
-  if (!v.IsNumber()) throw Napi::TypeError::New(args.Env(), std::string(name) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
+  double d;
+  if (napi_get_value_double(args.Env(), args[i], &d) != napi_ok)
+    throw Napi::TypeError::New(args.Env(), std::string(name) + " must be a number");
   if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d)))
     throw Napi::RangeError::New(args.Env(), std::string(name) + " must be a safe non-negative integer");
   return static_cast<size_t>(d);
 }
 
+static size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      return 1;
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    default:  // float64, bigint64, biguint64
+      return 8;
+  }
+}
+
 JsBytes ArgBytes(const Args& args, size_t i) {
   Napi::Value v = args[i];
+  // A TypedArray (Buffer, Uint8Array, a DmaBuffer's bytes) in one call: `data`
+  // already points at its first byte (null when detached or empty).
+  napi_typedarray_type type;
+  size_t count;
+  void* data;
+  if (napi_get_typedarray_info(args.Env(), v, &type, &count, &data, nullptr, nullptr) == napi_ok)
+    return {static_cast<uint8_t*>(data), count * ElementSize(type)};
   if (v.IsArrayBuffer()) {
     auto ab = v.As<Napi::ArrayBuffer>();
     return {static_cast<uint8_t*>(ab.Data()), ab.ByteLength()};
-  }
-  if (v.IsTypedArray()) {
-    auto ta = v.As<Napi::TypedArray>();
-    auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
-    return {base == nullptr ? nullptr : base + ta.ByteOffset(), ta.ByteLength()};
   }
   if (v.IsDataView()) {
     auto dv = v.As<Napi::DataView>();

@@ -126,6 +126,7 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
 
   auto results = Napi::Array::New(env, tuples.Length());
   Napi::Value error = env.Null();  // a tuple op's exception
+  bool tuple_threw = false;        // (a flag: testing `error` per op would cost an N-API call)
   int failed_errno = 0;            // or an encoded op's errno, made an error after disarming
   const char* failed_op = nullptr;
   size_t done = 0;
@@ -182,6 +183,7 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
           results.Set(s.id, s.fn(Args(env, info[0], tuple_args[s.id])));
         } catch (const Napi::Error& e) {
           error = e.Value();
+          tuple_threw = true;
         }
         break;
     }
@@ -189,7 +191,7 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
       failed_errno = err;
       failed_op = op;
     }
-    if (err != 0 || !error.IsNull()) break;
+    if (err != 0 || tuple_threw) break;
   }
   bool injected = false;
   if (fail_nth > 0) {

@@ -6,7 +6,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DmaBuffer, Iommufd } from '../../dist/index.js';
+import { DmaBuffer, IOMMUFD_CMDS, Iommufd, errnoNumber } from '../../dist/index.js';
+import { addon } from '../../dist/native/binding.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
@@ -90,15 +91,51 @@ function workloads(fd, buffer, batched) {
       }
     }
   });
+
+  // (d) the floor of a call: an ioctl the kernel refuses at once (IOMMU_DESTROY
+  // with size 0 is EINVAL), one N-API crossing each. There is no batch form: a
+  // batch only runs ops that succeed.
+  const EINVAL = errnoNumber('EINVAL');
+  out.nullIoctl = timeIt(() => {
+    for (let i = 0; i < 20000; i++) {
+      if (fd.backend.probeIoctl(IOMMUFD_CMDS.IOMMU_DESTROY) !== EINVAL) throw new Error('IOMMU_DESTROY size 0: expected EINVAL');
+    }
+  });
   return out;
 }
 
-const runs = { c: [], ts: [], tsBatch: [] };
+/**
+ * Workload (a) through the addon's functions directly, skipping the typed API
+ * (argument checks, memory references): splits TS's cost into the addon call
+ * and the layer above it.
+ */
+function runAddonOnly() {
+  const fd = Iommufd.open();
+  const buffer = DmaBuffer.alloc(TWO_MIB);
+  try {
+    const ioasId = fd.allocIoas().id;
+    const raw = fd.backend.fd;
+    const native = addon();
+    const map4k = timeIt(() => {
+      for (let i = 0; i < 10000; i++) {
+        native.ioasMap(raw, ioasId, 7, buffer.bytes, 0, 4096, IOVA); // FIXED_IOVA | WRITEABLE | READABLE
+        native.ioasUnmap(raw, ioasId, IOVA, 4096n);
+      }
+    });
+    return { map4k };
+  } finally {
+    fd.close();
+    buffer.free();
+  }
+}
+
+const runs = { c: [], ts: [], tsBatch: [], addonOnly: [] };
 for (let r = 0; r < REPEATS; r++) {
-  // Interleave the three so drift on the noisy host hits them alike.
+  // Interleave them so drift on the noisy host hits them alike.
   runs.c.push(JSON.parse(execFileSync(binary, { encoding: 'utf8' })));
   runs.ts.push(runTs(false));
   runs.tsBatch.push(runTs(true));
+  runs.addonOnly.push(runAddonOnly());
 }
 console.log('@@BENCH-JSON@@');
 console.log(JSON.stringify({ repeats: REPEATS, kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(), runs }));

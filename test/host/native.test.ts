@@ -88,6 +88,26 @@ describe('bounds checks in the addon', () => {
     expect(() => backend.accessRw(1, 0, 0n, { bytes: window, offset: 0, length: PAGE_SIZE + 1 })).toThrow(RangeError);
   });
 
+  test('views wider than a byte are bounded by their byte length and offset', () => {
+    // The addon takes any TypedArray, DataView or ArrayBuffer as memory:
+    // its bounds are bytes, whatever the element size.
+    const big = new ArrayBuffer(4 * PAGE_SIZE);
+    const reach = (bytes: Uint8Array, length: number) => () => backend.accessRw(1, 0, 0n, { bytes, offset: 0, length });
+    const views = [
+      new Uint32Array(big, PAGE_SIZE, PAGE_SIZE / 4),
+      new Float64Array(big, PAGE_SIZE, PAGE_SIZE / 8),
+      new BigUint64Array(big, PAGE_SIZE, PAGE_SIZE / 8),
+      new Uint16Array(big, PAGE_SIZE, PAGE_SIZE / 2),
+      new DataView(big, PAGE_SIZE, PAGE_SIZE),
+    ] as unknown as Uint8Array[];
+    for (const view of views) {
+      expect(reach(view, PAGE_SIZE)).toThrow(expect.objectContaining({ code: 'ENOTTY' }));
+      expect(reach(view, PAGE_SIZE + 1)).toThrow(RangeError);
+    }
+    expect(reach(big as unknown as Uint8Array, 4 * PAGE_SIZE)).toThrow(expect.objectContaining({ code: 'ENOTTY' }));
+    expect(reach(big as unknown as Uint8Array, 4 * PAGE_SIZE + 1)).toThrow(RangeError);
+  });
+
   test('the page-granular pin check is bounded too', () => {
     using buffer = DmaBuffer.alloc(2 * PAGE_SIZE);
     const at = (offset: number, iova: bigint, length: number) => () =>
@@ -109,6 +129,9 @@ describe('bounds checks in the addon', () => {
       TypeError,
     );
     expect(() => backend.ioasUnmap(1, 1 as unknown as bigint, 0n)).toThrow(TypeError);
+    expect(() => backend.ioasUnmap('1' as unknown as number, 1n, 0n)).toThrow(TypeError);
+    expect(() => backend.ioasUnmap(1, 1n << 64n, 0n)).toThrow(RangeError);
+    expect(() => backend.ioasUnmap(2 ** 32, 1n, 0n)).toThrow(RangeError);
   });
 });
 

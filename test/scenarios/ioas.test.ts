@@ -155,6 +155,27 @@ describe('IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP', () => {
     expect(buffer.mappings).toBe(0);
   });
 
+  test('an area a failed unmap removed keeps its memory referenced until its IOVA is mapped again', () => {
+    // iopt_unmap_iova_range() removes the areas in front of one that sticks out
+    // of the range, then fails: the first mapping is gone from the kernel but
+    // its reference stays (never frees mapped memory) until a new mapping at
+    // that IOVA proves the old one gone.
+    using first = DmaBuffer.alloc(PAGE_SIZE);
+    using second = DmaBuffer.alloc(2 * PAGE_SIZE);
+    ioas.mapFixed(MOCK_APERTURE_START, first);
+    ioas.mapFixed(MOCK_APERTURE_START + BigInt(PAGE_SIZE), second);
+    expectErrno('ENOENT', () => ioas.unmap(MOCK_APERTURE_START, 2 * PAGE_SIZE), 'IOMMU_IOAS_UNMAP');
+    expectErrno('ENOENT', () => ioas.unmap(MOCK_APERTURE_START, PAGE_SIZE), 'IOMMU_IOAS_UNMAP'); // removed
+    expect(first.mappings).toBe(1);
+    ioas.mapFixed(MOCK_APERTURE_START, first);
+    expect(first.mappings).toBe(1);
+    expect(ioas.unmap(MOCK_APERTURE_START, PAGE_SIZE)).toBe(BigInt(PAGE_SIZE));
+    expect(first.mappings).toBe(0);
+    expect(second.mappings).toBe(1);
+    expect(ioas.unmapAll()).toBe(BigInt(2 * PAGE_SIZE));
+    expect(second.mappings).toBe(0);
+  });
+
   test('unmapAll on an empty IOAS unmaps nothing; a zero length is EINVAL', () => {
     expect(ioas.unmapAll()).toBe(0n);
     expectErrno('EINVAL', () => ioas.unmap(MOCK_APERTURE_START, 0), 'IOMMU_IOAS_UNMAP');

@@ -2,6 +2,7 @@
 // in the manner of tools/testing/selftests/iommu/iommufd.c.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
+  Batch,
   DmaBuffer,
   IOMMU_HW_INFO_SELFTEST_REGVAL,
   IOMMU_HW_INFO_TYPE_SELFTEST,
@@ -365,6 +366,27 @@ describe('batches', () => {
     expect([kept.mappings, undone.mappings, neighbour.mappings]).toEqual([1, 0, 0]);
     ioas.unmapAll();
     expect(kept.mappings).toBe(0);
+  });
+
+  test('a batch keeps one memory entry per memory object, whatever kind of view, and reads land in it', () => {
+    using mem = DmaBuffer.alloc(PAGE_SIZE);
+    mem.bytes.fill(7);
+    ioas.mapFixed(MOCK_APERTURE_START, mem);
+    using access = fd.createAccess(ioas);
+    const bytes = new Uint8Array(64);
+    const words = new Uint32Array(16);
+    const record = (b: Batch) => {
+      for (let i = 0; i < 10; i++)
+        b.accessRw(access, MOCK_APERTURE_START + BigInt(i), bytes).accessRw(access, MOCK_APERTURE_START, words);
+    };
+    const encoding = new Batch(() => undefined);
+    record(encoding);
+    expect(encoding.encoded().memories).toHaveLength(2);
+    const result = fd.batch(record);
+    expect(result.error).toBeNull();
+    expect(Array.from(bytes)).toEqual(new Array(64).fill(7));
+    expect(Array.from(words)).toEqual(new Array(16).fill(0x07070707));
+    ioas.unmapAll();
   });
 
   test('a batch stops at the first error and reports its index and errno', () => {
