@@ -63,6 +63,8 @@ export class Batch {
   #code = new Float64Array(BATCH_STRIDE * 16);
   #wide = new BigUint64Array(2 * 16);
   readonly #memories: Uint8Array[] = [];
+  /** The caller's Memory behind each entry of #memories (what a mapping keeps alive). */
+  readonly #memoryObjects: Memory[] = [];
   /** By the caller's Memory object: other views get a new Uint8Array wrapper per op. */
   readonly #memoryIndex = new Map<Memory, number>();
   #lastMemory: Memory | null = null;
@@ -71,9 +73,12 @@ export class Batch {
   readonly #tupleCalls: (() => unknown)[] = [];
   /** Per tuple op: bookkeeping once it succeeded (references to mapped memory). */
   readonly #tupleAfter: (((result: unknown) => void) | undefined)[] = [];
-  /** Per op: the Ioas of a map or unmap (for memory references), and a map's memory. */
-  readonly #owners: (Ioas | null)[] = [];
-  readonly #mapped: (Memory | null)[] = [];
+  /**
+   * The Ioas of each id the map and unmap records name, for the memory
+   * references afterwards (the records need no per-op array of objects).
+   */
+  readonly #ioases = new Map<number, Ioas>();
+  #lastIoas: Ioas | null = null;
   readonly #rawCall: (name: string, args: unknown[]) => unknown;
 
   /** @internal Created by Iommufd.batch(). */
@@ -93,10 +98,7 @@ export class Batch {
 
   #map(ioas: Ioas, iova: bigint, memory: Memory, options: MapOptions, fixed: number): this {
     const range = userRange(memory, options);
-    ioas.backendForBatch();
-    this.#record(OP_IOAS_MAP, ioas.id, mapFlags(fixed, options), this.#memory(memory, range.bytes), range.offset, range.length, iova, 0n);
-    this.#owners.push(ioas);
-    this.#mapped.push(memory);
+    this.#record(OP_IOAS_MAP, this.#ioas(ioas), mapFlags(fixed, options), this.#memory(memory, range.bytes), range.offset, range.length, iova, 0n);
     return this;
   }
 
@@ -122,10 +124,7 @@ export class Batch {
   unmap(ioas: Ioas, iova: bigint | number, length: bigint | number): this {
     const at = toU64(iova, 'iova');
     const size = toU64(length, 'length');
-    ioas.backendForBatch();
-    this.#record(OP_IOAS_UNMAP, ioas.id, 0, 0, 0, 0, at, size);
-    this.#owners.push(ioas);
-    this.#mapped.push(null);
+    this.#record(OP_IOAS_UNMAP, this.#ioas(ioas), 0, 0, 0, 0, at, size);
     return this;
   }
 
@@ -137,8 +136,6 @@ export class Batch {
     if (options.slowPath) flags |= MOCK_ACCESS_RW_SLOW_PATH;
     access.backendForBatch();
     this.#record(OP_ACCESS_RW, access.fd, flags, this.#memory(memory, range.bytes), range.offset, range.length, at, 0n);
-    this.#owners.push(null);
-    this.#mapped.push(null);
     return this;
   }
 
@@ -177,10 +174,12 @@ export class Batch {
     const code = this.#code;
     const wide = this.#wide;
     for (let i = 0; i < run.done; i++) {
-      const op = code[i * BATCH_STRIDE];
+      const r = i * BATCH_STRIDE;
+      const op = code[r];
       if (op === OP_IOAS_MAP && this.#unmappedNext(i, run.done, out)) i++; // nothing to note for the pair
-      else if (op === OP_IOAS_MAP) this.#owners[i]!.noteMapped(out[i]!, BigInt(code[i * BATCH_STRIDE + 5]!), this.#mapped[i]!);
-      else if (op === OP_IOAS_UNMAP) this.#owners[i]!.noteUnmapped(wide[i * 2]!, wide[i * 2 + 1]!);
+      else if (op === OP_IOAS_MAP)
+        this.#ioases.get(code[r + 1]!)!.noteMapped(out[i]!, BigInt(code[r + 5]!), this.#memoryObjects[code[r + 3]!]!);
+      else if (op === OP_IOAS_UNMAP) this.#ioases.get(code[r + 1]!)!.noteUnmapped(wide[i * 2]!, wide[i * 2 + 1]!);
       else if (op === OP_TUPLE) {
         const k = code[i * BATCH_STRIDE + 1]!;
         this.#tupleAfter[k]?.(run.tupleResults[k]);
@@ -214,7 +213,7 @@ export class Batch {
     return (
       i + 1 < done &&
       this.#code[next] === OP_IOAS_UNMAP &&
-      this.#owners[i + 1] === this.#owners[i] &&
+      this.#code[next + 1] === this.#code[i * BATCH_STRIDE + 1] && // the same IOAS
       this.#wide[(i + 1) * 2] === out[i] &&
       this.#wide[(i + 1) * 2 + 1] === BigInt(this.#code[i * BATCH_STRIDE + 5]!)
     );
@@ -226,6 +225,7 @@ export class Batch {
     let index = this.#memoryIndex.get(memory);
     if (index === undefined) {
       index = this.#memories.push(bytes) - 1;
+      this.#memoryObjects.push(memory);
       this.#memoryIndex.set(memory, index);
     }
     this.#lastMemory = memory;
@@ -233,13 +233,25 @@ export class Batch {
     return index;
   }
 
+  /**
+   * The record's id for `ioas` (which must be alive), remembering the object.
+   * Should the build destroy an IOAS and allocate another that gets its id,
+   * the records of both run on the new one in the kernel, and are noted there.
+   */
+  #ioas(ioas: Ioas): number {
+    ioas.backendForBatch();
+    if (ioas !== this.#lastIoas) {
+      this.#ioases.set(ioas.id, ioas);
+      this.#lastIoas = ioas;
+    }
+    return ioas.id;
+  }
+
   #tuple(tuple: [string, ...unknown[]], call: () => unknown, after?: (result: unknown) => void): this {
     const k = this.#tuples.push(tuple) - 1;
     this.#tupleCalls.push(call);
     this.#tupleAfter.push(after);
     this.#record(OP_TUPLE, k, 0, 0, 0, 0, 0n, 0n);
-    this.#owners.push(null);
-    this.#mapped.push(null);
     return this;
   }
 

@@ -79,6 +79,16 @@ const VFIO_MINSZ = new Map<number, number>([
   [VFIO_REQUESTS.VFIO_IOMMU_MAP_DMA, 32],
   [VFIO_REQUESTS.VFIO_IOMMU_UNMAP_DMA, 24],
 ]);
+const VFIO_MAP_DMA_VADDR = 8;
+
+/** @internal The layout facts above, for test/host/abi.test.ts to check against the kernel's headers. */
+export const RAW_LAYOUT = {
+  pointers: POINTERS,
+  testOpPointers: TEST_OP_POINTERS,
+  vfioMinsz: VFIO_MINSZ,
+  vfioMapDmaVaddr: VFIO_MAP_DMA_VADDR,
+} as const;
+
 const INTEGER_ARG = new Set<number>([
   VFIO_REQUESTS.VFIO_GET_API_VERSION,
   VFIO_REQUESTS.VFIO_CHECK_EXTENSION,
@@ -140,7 +150,7 @@ export function checkRawIoctl(request: number, arg: RawArg): Uint8Array | number
     if (bytes.length < minsz) throw new RangeError(`${name}: the argument needs at least ${minsz} bytes (the kernel always reads them)`);
     const argsz = view.getUint32(0, true);
     if (argsz > bytes.length) throw new RangeError(`${name}: argsz ${argsz} is larger than the ${bytes.length}-byte argument`);
-    if (request === VFIO_REQUESTS.VFIO_IOMMU_MAP_DMA) checkPointers(bytes, minsz, [8], name);
+    if (request === VFIO_REQUESTS.VFIO_IOMMU_MAP_DMA) checkPointers(bytes, minsz, [VFIO_MAP_DMA_VADDR], name);
     return bytes;
   }
   if (bytes.length < 4) throw new RangeError(`${name}: the argument needs at least the 4-byte size field`);

@@ -31,6 +31,7 @@
 //    IommufdError for errno, named `opName`.
 #include <sys/ioctl.h>
 
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -50,22 +51,23 @@ struct Layout {
   std::vector<size_t> pointers;  // offsets of u64 user-pointer fields
 };
 
-// The 6.12 commands and where their user pointers are.
+// The 6.12 commands and where their user pointers are (offsets from native/uapi.h,
+// whose layouts test/abi checks against the kernel's headers).
 const Layout kLayouts[] = {
     {uapi::kCmdBase + 0x00, "IOMMU_DESTROY", {}},
     {uapi::kCmdBase + 0x01, "IOMMU_IOAS_ALLOC", {}},
-    {uapi::kCmdBase + 0x02, "IOMMU_IOAS_ALLOW_IOVAS", {16}},
+    {uapi::kCmdBase + 0x02, "IOMMU_IOAS_ALLOW_IOVAS", {offsetof(uapi::IoasAllowIovas, allowed_iovas)}},
     {uapi::kCmdBase + 0x03, "IOMMU_IOAS_COPY", {}},
-    {uapi::kCmdBase + 0x04, "IOMMU_IOAS_IOVA_RANGES", {16}},
-    {uapi::kCmdBase + 0x05, "IOMMU_IOAS_MAP", {16}},
+    {uapi::kCmdBase + 0x04, "IOMMU_IOAS_IOVA_RANGES", {offsetof(uapi::IoasIovaRanges, allowed_iovas)}},
+    {uapi::kCmdBase + 0x05, "IOMMU_IOAS_MAP", {offsetof(uapi::IoasMap, user_va)}},
     {uapi::kCmdBase + 0x06, "IOMMU_IOAS_UNMAP", {}},
     {uapi::kCmdBase + 0x07, "IOMMU_OPTION", {}},
     {uapi::kCmdBase + 0x08, "IOMMU_VFIO_IOAS", {}},
-    {uapi::kCmdBase + 0x09, "IOMMU_HWPT_ALLOC", {32}},
-    {uapi::kCmdBase + 0x0a, "IOMMU_GET_HW_INFO", {16}},
+    {uapi::kCmdBase + 0x09, "IOMMU_HWPT_ALLOC", {offsetof(uapi::HwptAlloc, data_uptr)}},
+    {uapi::kCmdBase + 0x0a, "IOMMU_GET_HW_INFO", {offsetof(uapi::HwInfo, data_uptr)}},
     {uapi::kCmdBase + 0x0b, "IOMMU_HWPT_SET_DIRTY_TRACKING", {}},
-    {uapi::kCmdBase + 0x0c, "IOMMU_HWPT_GET_DIRTY_BITMAP", {40}},
-    {uapi::kCmdBase + 0x0d, "IOMMU_HWPT_INVALIDATE", {8}},
+    {uapi::kCmdBase + 0x0c, "IOMMU_HWPT_GET_DIRTY_BITMAP", {offsetof(uapi::HwptGetDirtyBitmap, data)}},
+    {uapi::kCmdBase + 0x0d, "IOMMU_HWPT_INVALIDATE", {offsetof(uapi::HwptInvalidate, data_uptr)}},
     {uapi::kCmdBase + 0x0e, "IOMMU_FAULT_QUEUE_ALLOC", {}},
 };
 
@@ -75,21 +77,21 @@ struct TestOpLayout {
   std::vector<size_t> pointers;
 };
 const TestOpLayout kTestOps[] = {
-    {1, {}},    // ADD_RESERVED
-    {2, {}},    // MOCK_DOMAIN
-    {3, {32}},  // MD_CHECK_MAP: check_map.uptr
-    {4, {24}},  // MD_CHECK_REFS: check_refs.uptr
-    {5, {}},    // CREATE_ACCESS
-    {6, {}},    // DESTROY_ACCESS_PAGES
-    {7, {40}},  // ACCESS_PAGES: access_pages.uptr
-    {8, {32}},  // ACCESS_RW: access_rw.uptr
-    {9, {}},    // SET_TEMP_MEMORY_LIMIT
-    {10, {}},   // MOCK_DOMAIN_REPLACE
-    {11, {}},   // ACCESS_REPLACE_IOAS
-    {12, {}},   // MOCK_DOMAIN_FLAGS
-    {13, {48}}, // DIRTY: dirty.uptr
-    {14, {}},   // MD_CHECK_IOTLB
-    {15, {}},   // TRIGGER_IOPF
+    {uapi::kTestOpAddReserved, {}},
+    {uapi::kTestOpMockDomain, {}},
+    {uapi::kTestOpMdCheckMap, {offsetof(uapi::TestCmd, check_map.uptr)}},
+    {uapi::kTestOpMdCheckRefs, {offsetof(uapi::TestCmd, check_refs.uptr)}},
+    {uapi::kTestOpCreateAccess, {}},
+    {uapi::kTestOpDestroyAccessPages, {}},
+    {uapi::kTestOpAccessPages, {offsetof(uapi::TestCmd, access_pages.uptr)}},
+    {uapi::kTestOpAccessRw, {offsetof(uapi::TestCmd, access_rw.uptr)}},
+    {uapi::kTestOpSetTempMemoryLimit, {}},
+    {uapi::kTestOpMockDomainReplace, {}},
+    {uapi::kTestOpAccessReplaceIoas, {}},
+    {uapi::kTestOpMockDomainFlags, {}},
+    {uapi::kTestOpDirty, {offsetof(uapi::TestCmd, dirty.uptr)}},
+    {uapi::kTestOpMdCheckIotlb, {}},
+    {uapi::kTestOpTriggerIopf, {}},
 };
 
 uint32_t LoadU32(const std::vector<uint8_t>& bytes, size_t at) {
@@ -142,7 +144,10 @@ void CheckIommufdLayout(Napi::Env env, unsigned nr, const std::vector<uint8_t>& 
 }
 
 void CheckVfioLayout(Napi::Env env, unsigned long request, const std::vector<uint8_t>& bytes) {
-  size_t minsz = request == uapi::kVfioIommuGetInfo ? 16 : request == uapi::kVfioIommuMapDma ? 32 : 24;
+  // argsz up to the last field the kernel reads: its own minsz (offsetofend()).
+  size_t minsz = request == uapi::kVfioIommuGetInfo  ? offsetof(uapi::VfioIommuType1Info, iova_pgsizes) + 8
+                 : request == uapi::kVfioIommuMapDma ? offsetof(uapi::VfioDmaMap, size) + 8
+                                                     : offsetof(uapi::VfioDmaUnmap, size) + 8;
   const char* name = request == uapi::kVfioIommuGetInfo ? "VFIO_IOMMU_GET_INFO"
                      : request == uapi::kVfioIommuMapDma ? "VFIO_IOMMU_MAP_DMA"
                                                           : "VFIO_IOMMU_UNMAP_DMA";
@@ -153,7 +158,7 @@ void CheckVfioLayout(Napi::Env env, unsigned long request, const std::vector<uin
   if (argsz > bytes.size())
     throw Napi::RangeError::New(env, std::string(name) + ": argsz " + std::to_string(argsz) + " is larger than the " +
                                          std::to_string(bytes.size()) + "-byte argument");
-  if (request == uapi::kVfioIommuMapDma) CheckPointers(env, bytes, minsz, {8}, name);
+  if (request == uapi::kVfioIommuMapDma) CheckPointers(env, bytes, minsz, {offsetof(uapi::VfioDmaMap, vaddr)}, name);
 }
 
 // (fd, request, arg: bytes | number | null, opName?) -> the ioctl's return value

@@ -160,6 +160,7 @@ SAME_OFFSET(TestCmd, iommu_test_cmd, access_pages.out_access_pages_id, access_pa
 SAME_OFFSET(TestCmd, iommu_test_cmd, access_pages.iova, access_pages.iova);
 SAME_OFFSET(TestCmd, iommu_test_cmd, access_pages.uptr, access_pages.uptr);
 SAME_OFFSET(TestCmd, iommu_test_cmd, access_rw.length, access_rw.length);
+SAME_OFFSET(TestCmd, iommu_test_cmd, access_rw.uptr, access_rw.uptr);
 SAME_OFFSET(TestCmd, iommu_test_cmd, access_rw.flags, access_rw.flags);
 SAME_OFFSET(TestCmd, iommu_test_cmd, memory_limit.limit, memory_limit.limit);
 SAME_OFFSET(TestCmd, iommu_test_cmd, access_replace_ioas.ioas_id, access_replace_ioas.ioas_id);
@@ -293,3 +294,49 @@ SAME_VALUE(1 << 3, VFIO_IRQ_INFO_NORESIZE);
 SAME_VALUE(1, IOMMU_HW_INFO_TYPE_INTEL_VTD);
 SAME_VALUE(1 << 0, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17);
 SAME_VALUE(1 << 0, IOMMU_HW_CAP_DIRTY_TRACKING);
+
+// rawIoctl()'s table in lib/raw-ioctl.ts (the addon's native/raw.cc takes its
+// offsets from native/uapi.h, checked above): where the user pointers are.
+#define RAW_POINTER(name, kstruct, kfield)  \
+  SAME_VALUE(ts::TS_RAW_##name##_POINTERS, 1); \
+  SAME_VALUE(ts::TS_RAW_##name##_POINTER, offsetof(struct kstruct, kfield))
+#define RAW_NO_POINTER(name) SAME_VALUE(ts::TS_RAW_##name##_POINTERS, 0)
+#define OFFSETOFEND(kstruct, kfield) (offsetof(struct kstruct, kfield) + sizeof(((struct kstruct*)0)->kfield))
+
+RAW_NO_POINTER(IOMMU_DESTROY);
+RAW_NO_POINTER(IOMMU_IOAS_ALLOC);
+RAW_POINTER(IOMMU_IOAS_ALLOW_IOVAS, iommu_ioas_allow_iovas, allowed_iovas);
+RAW_NO_POINTER(IOMMU_IOAS_COPY);
+RAW_POINTER(IOMMU_IOAS_IOVA_RANGES, iommu_ioas_iova_ranges, allowed_iovas);
+RAW_POINTER(IOMMU_IOAS_MAP, iommu_ioas_map, user_va);
+RAW_NO_POINTER(IOMMU_IOAS_UNMAP);
+RAW_NO_POINTER(IOMMU_OPTION);
+RAW_NO_POINTER(IOMMU_VFIO_IOAS);
+RAW_POINTER(IOMMU_HWPT_ALLOC, iommu_hwpt_alloc, data_uptr);
+RAW_POINTER(IOMMU_GET_HW_INFO, iommu_hw_info, data_uptr);
+RAW_NO_POINTER(IOMMU_HWPT_SET_DIRTY_TRACKING);
+RAW_POINTER(IOMMU_HWPT_GET_DIRTY_BITMAP, iommu_hwpt_get_dirty_bitmap, data);
+RAW_POINTER(IOMMU_HWPT_INVALIDATE, iommu_hwpt_invalidate, data_uptr);
+RAW_NO_POINTER(IOMMU_FAULT_QUEUE_ALLOC);
+
+RAW_NO_POINTER(TEST_ADD_RESERVED);
+RAW_NO_POINTER(TEST_MOCK_DOMAIN);
+RAW_POINTER(TEST_MD_CHECK_MAP, iommu_test_cmd, check_map.uptr);
+RAW_POINTER(TEST_MD_CHECK_REFS, iommu_test_cmd, check_refs.uptr);
+RAW_NO_POINTER(TEST_CREATE_ACCESS);
+RAW_NO_POINTER(TEST_DESTROY_ACCESS_PAGES);
+RAW_POINTER(TEST_ACCESS_PAGES, iommu_test_cmd, access_pages.uptr);
+RAW_POINTER(TEST_ACCESS_RW, iommu_test_cmd, access_rw.uptr);
+RAW_NO_POINTER(TEST_SET_TEMP_MEMORY_LIMIT);
+RAW_NO_POINTER(TEST_MOCK_DOMAIN_REPLACE);
+RAW_NO_POINTER(TEST_ACCESS_REPLACE_IOAS);
+RAW_NO_POINTER(TEST_MOCK_DOMAIN_FLAGS);
+RAW_POINTER(TEST_DIRTY, iommu_test_cmd, dirty.uptr);
+RAW_NO_POINTER(TEST_MD_CHECK_IOTLB);
+RAW_NO_POINTER(TEST_TRIGGER_IOPF);
+
+// The VFIO driver's minsz: offsetofend() of the last field it reads.
+SAME_VALUE(ts::TS_RAW_VFIO_IOMMU_GET_INFO_MINSZ, OFFSETOFEND(vfio_iommu_type1_info, iova_pgsizes));
+SAME_VALUE(ts::TS_RAW_VFIO_IOMMU_MAP_DMA_MINSZ, OFFSETOFEND(vfio_iommu_type1_dma_map, size));
+SAME_VALUE(ts::TS_RAW_VFIO_IOMMU_UNMAP_DMA_MINSZ, OFFSETOFEND(vfio_iommu_type1_dma_unmap, size));
+SAME_VALUE(ts::TS_RAW_VFIO_IOMMU_MAP_DMA_VADDR, offsetof(struct vfio_iommu_type1_dma_map, vaddr));

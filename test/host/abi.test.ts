@@ -6,7 +6,29 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { LINUX_ERRNO } from '../../lib/errno.js';
+import { RAW_LAYOUT, VFIO_REQUESTS } from '../../lib/raw-ioctl.js';
 import * as uapi from '../../lib/uapi.js';
+
+/**
+ * The rawIoctl() layout tables as constants: per command (and test op) the
+ * number of user-pointer fields and the offset of the first, per VFIO request
+ * its minsz.
+ */
+function rawLayoutConstants(): (readonly [string, number])[] {
+  const out: (readonly [string, number])[] = [];
+  const pointers = (prefix: string, list: number[] | undefined) => {
+    out.push([`${prefix}_POINTERS`, list?.length ?? -1], [`${prefix}_POINTER`, list?.[0] ?? 0]);
+  };
+  for (const [name, nr] of Object.entries(uapi.IOMMUFD_CMDS))
+    if (name !== 'IOMMU_TEST_CMD') pointers(`RAW_${name}`, RAW_LAYOUT.pointers.get(nr));
+  for (const [name, op] of Object.entries(uapi.IOMMU_TEST_OPS)) pointers(`RAW_TEST_${name}`, RAW_LAYOUT.testOpPointers.get(op));
+  for (const [name, request] of Object.entries(VFIO_REQUESTS)) {
+    const minsz = RAW_LAYOUT.vfioMinsz.get(request);
+    if (minsz !== undefined) out.push([`RAW_${name}_MINSZ`, minsz]);
+  }
+  out.push(['RAW_VFIO_IOMMU_MAP_DMA_VADDR', RAW_LAYOUT.vfioMapDmaVaddr]);
+  return out;
+}
 
 const TARBALL = '/usr/src/linux-source-6.12.tar.xz';
 const HEADERS = [
@@ -51,7 +73,10 @@ test.skipIf(!tree && !strict)('native/uapi.h and lib/uapi.ts match the 6.12 uapi
     typeof value === 'object' ? Object.entries(value).map(([key, v]) => [`${name}_${key}`, v] as const) : [[name, value] as const],
   );
   // Prefixed: the kernel headers #define the same names.
-  const constants = scalars.map(([name, value]) => `constexpr unsigned long long TS_${name} = ${value}ULL;`).join('\n');
+  const constants = [
+    ...scalars.map(([name, value]) => `constexpr unsigned long long TS_${name} = ${value}ULL;`),
+    ...rawLayoutConstants().map(([name, value]) => `constexpr long long TS_${name} = ${value};`),
+  ].join('\n');
   writeFileSync(join(include, 'ts_constants.h'), `namespace ts {\n${constants}\n}\n`);
 
   const source = join(import.meta.dirname, '..', 'abi', 'abi_check.cc');
