@@ -129,6 +129,15 @@ function runAddonOnly() {
   }
 }
 
+// Warm-up rounds first, not recorded: under TCG V8 takes a few rounds to
+// optimize the TypeScript side, and the figures are meant for steady state.
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
+for (let r = 0; r < WARMUP; r++) {
+  runTs(false);
+  runTs(true);
+  runAddonOnly();
+}
+
 const runs = { c: [], ts: [], tsBatch: [], addonOnly: [] };
 for (let r = 0; r < REPEATS; r++) {
   // Interleave them so drift on the noisy host hits them alike.
@@ -138,5 +147,5 @@ for (let r = 0; r < REPEATS; r++) {
   runs.addonOnly.push(runAddonOnly());
 }
 console.log('@@BENCH-JSON@@');
-console.log(JSON.stringify({ repeats: REPEATS, kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(), runs }));
+console.log(JSON.stringify({ repeats: REPEATS, warmup: WARMUP, kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(), runs }));
 console.log('@@BENCH-END@@');

@@ -22,7 +22,7 @@ const started = Date.now();
 const code = await runInVm(['node', 'bench/kernel/inside.mjs'], {
   cwd: root,
   stdout: capture,
-  env: { BENCH_REPEATS: process.env.BENCH_REPEATS ?? '5' },
+  env: { BENCH_REPEATS: process.env.BENCH_REPEATS ?? '5', BENCH_WARMUP: process.env.BENCH_WARMUP ?? '2' },
 });
 const match = /@@BENCH-JSON@@\n(.*)\n@@BENCH-END@@/s.exec(text);
 if (code !== 0 || !match) {
@@ -78,7 +78,10 @@ const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String
 const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ');
 console.log(line(header));
 for (const row of rows) console.log(line(row));
-console.log(`(median of ${data.repeats} interleaved repeats inside one VM, kernel ${data.kernel}; times are time per workload, ratio > 1 means TS is slower)`);
+console.log(
+  `(median of ${data.repeats} interleaved repeats inside one VM after ${data.warmup} warm-up rounds of the TS side, ` +
+    `kernel ${data.kernel}; times are time per workload, ratio > 1 means TS is slower)`,
+);
 const b = figures.map4kBreakdownMicrosecondsPerCall;
 const us = (x) => `${x.toFixed(2)} us`;
 console.log(
