@@ -938,7 +938,9 @@ export class SimBackend implements Backend {
         const bytes = Number(end - cur) + 1;
         if (area.preventAccess) fail('EINVAL');
         if (!(area.prot & (write ? IOMMU_WRITE : IOMMU_READ))) fail('EPERM');
-        // iopt_pages_rw_access(): every path copies the same bytes.
+        // iopt_pages_rw_access(): every path copies the same bytes. (Not modelled:
+        // the slow path over several pages reads pinned pages through their pins,
+        // so it still works after the process unmapped them; here it is EFAULT.)
         if (write && !area.pages.writable) fail('EPERM');
         const view = area.pages.view(area.startByteOf(cur), bytes);
         if (!view) fail('EFAULT');
@@ -992,6 +994,8 @@ function pinPages(access: AccessObj, iova: bigint, length: bigint, write: boolea
       if (!(area.prot & (write ? IOMMU_WRITE : IOMMU_READ))) fail('EPERM');
       // iopt_area_add_access()
       if (write && !area.pages.writable) fail('EPERM');
+      // A new interval reads the pages nobody holds yet from the process.
+      if (!area.pages.hasExactAccess(index, lastIndex) && area.pages.faultsUnpinned(index, lastIndex)) fail('EFAULT');
       area.pages.addAccess(index, lastIndex);
       area.numAccesses++;
       added.push([area, index, lastIndex]);

@@ -314,8 +314,15 @@ export class IoPagetable {
       for (const area of areas) this.areas.remove(area); // iopt_abort_area()
       throw e;
     }
-    // iopt_fill_domains_pages(): every domain maps the area; one pin per page of the pages.
-    if (this.domains.length > 0) for (const area of areas) this.#store(area);
+    // iopt_fill_domains_pages(): every domain maps the area; one pin per page of
+    // the pages, read from the process where nothing holds them yet.
+    if (this.domains.length > 0) {
+      if (areas.some((area) => area.pages.faultsUnpinned(area.firstIndex, area.lastIndex))) {
+        for (const area of areas) this.areas.remove(area);
+        fail('EFAULT');
+      }
+      for (const area of areas) this.#store(area);
+    }
     return iova;
   }
 
@@ -495,8 +502,17 @@ export class IoPagetable {
       this.removeReserved(domain);
       throw e;
     }
-    // iopt_fill_domain(): the first domain becomes the storage of every area.
-    if (this.domains.length === 0) for (const area of this.areas) this.#store(area);
+    // iopt_fill_domain(): the first domain becomes the storage of every area,
+    // its pages read from the process unless an access holds them already.
+    if (this.domains.length === 0) {
+      for (const area of this.areas) {
+        if (area.pages.faultsUnpinned(area.firstIndex, area.lastIndex)) {
+          this.removeReserved(domain);
+          fail('EFAULT');
+        }
+      }
+      for (const area of this.areas) this.#store(area);
+    }
     this.iovaAlignment = alignment;
     this.domains.push(domain);
   }

@@ -146,6 +146,30 @@ export class IoptPages {
     return start < 0 || end > Math.ceil(this.buffer.byteLength / PAGE_SIZE) * PAGE_SIZE || overlapsUnmapped(this.buffer, start, end);
   }
 
+  /**
+   * iopt_pages_fill_xarray()'s and pfn_reader's holes: whether a page of
+   * [first, last] that no access or domain already holds is missing from the
+   * process (reading it with GUP would be EFAULT). Held pages come from the
+   * xarray or a domain, not from the process, so those never fault.
+   */
+  faultsUnpinned(first: number, last: number): boolean {
+    const held = [...(this.#pins?.domain ?? []), ...(this.#pins?.access ?? [])].sort((a, b) => a.start - b.start);
+    let at = first;
+    for (const span of held) {
+      if (span.last < at) continue;
+      if (span.start > last) break;
+      if (span.start > at && this.faults(at, span.start - 1)) return true;
+      at = span.last + 1;
+      if (at > last) return false;
+    }
+    return this.faults(at, last);
+  }
+
+  /** iopt_pages_get_exact_access(): an access interval of exactly [start, last] exists. */
+  hasExactAccess(start: number, last: number): boolean {
+    return this.#pins?.access.some((s) => s.start === start && s.last === last) ?? false;
+  }
+
   get pinned(): boolean {
     return this.#pins !== null;
   }
