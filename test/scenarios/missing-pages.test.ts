@@ -88,7 +88,7 @@ describe('missing user pages', () => {
     if (BACKEND === 'sim') {
       // The pinned pages' bytes are this process's memory, which is gone: the
       // simulator has nothing to read them from (it answers EFAULT).
-      const reason = 'simulator: pinned pages the process unmapped have no bytes left to read';
+      const reason = 'simulator lacks pinned pages the process unmapped (their bytes went with the memory)';
       logSkip(reason);
       ctx.skip(reason);
     }
