@@ -19,6 +19,7 @@
 //    Lengths are RangeErrors, pointer fields TypeErrors. Raw bytes can thus
 //    never make the kernel touch memory other than the bytes given (a NULL
 //    pointer only faults): memory reaches the kernel through the typed API.
+import { firstUnmapped } from './user-pages.js';
 import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from './uapi.js';
 
 export type RawArg = Uint8Array | ArrayBuffer | DataView | number | null;
@@ -144,6 +145,10 @@ export function checkRawIoctl(request: number, arg: RawArg): Uint8Array | number
     throw new TypeError(`${name}: arg must be a Uint8Array, ArrayBuffer, DataView, an integer or null`);
   if (INTEGER_ARG.has(request)) throw new TypeError(`${name}: takes an integer argument, not bytes`);
   const bytes = rawBytes(arg);
+  // The checks below (and the addon) read the bytes: touching memory the
+  // process unmapped would kill it, where the kernel would answer EFAULT.
+  if (firstUnmapped(bytes.buffer, bytes.byteOffset, bytes.byteOffset + bytes.byteLength) >= 0)
+    throw new RangeError(`${name}: the argument's memory was unmapped (DmaBuffer.unsafeUnmap); it cannot be read`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const minsz = VFIO_MINSZ.get(request);
   if (minsz !== undefined) {

@@ -17,6 +17,17 @@ export function overlapsUnmapped(buffer: ArrayBufferLike, start: number, end: nu
   return holes.get(buffer)?.some((h) => h.start < end && start < h.end) ?? false;
 }
 
+/** The lowest byte of [start, end) of `buffer` that was unmapped, or -1. */
+export function firstUnmapped(buffer: ArrayBufferLike, start: number, end: number): number {
+  let first = -1;
+  for (const h of holes.get(buffer) ?? []) {
+    if (h.start >= end || h.end <= start) continue;
+    const at = Math.max(h.start, start);
+    if (first < 0 || at < first) first = at;
+  }
+  return first;
+}
+
 /** `buffer` was allocated with huge pages (hugetlb, or THP-advised and assumed granted). */
 export function markHugeBacked(buffer: ArrayBufferLike): void {
   hugeBacked.add(buffer);

@@ -61,7 +61,8 @@ import {
 } from '../uapi.js';
 import { IOMMU_READ, IOMMU_WRITE, SimErrno, ULONG_MAX, U64_MAX, fail } from './io-pagetable.js';
 import { ObjType } from './objects.js';
-import { IoptPages, PAGE_SIZE, checkedUptr, pinCountsEqual } from './pages.js';
+import { IoptPages, PAGE_SIZE, checkedUptr, firstPinCountMismatch } from './pages.js';
+import { firstUnmapped } from '../user-pages.js';
 import {
   AccessObj,
   FaultObj,
@@ -449,11 +450,19 @@ export class SimBackend implements Backend {
       // iova_bitmap_for_each() calls __iommu_read_and_clear_dirty() once; its errors are dropped.
       const shift = BigInt(ctz(pageSize));
       const noClear = (flags & GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
+      // iova_bitmap_set() pins the user pages of the bitmap as it goes: a page
+      // the process does not have ends that call, and its bits are dropped.
+      const holes = firstUnmapped(bitmap.buffer, bitmap.byteOffset, bitmap.byteOffset + bitmap.byteLength) >= 0;
+      const unmappedByte = (bit: bigint): boolean => {
+        const at = bitmap.byteOffset + Number(bit >> 3n);
+        return firstUnmapped(bitmap.buffer, at, at + 1) >= 0;
+      };
       const record = (at: bigint, len: bigint): void => {
         // iova_bitmap_set(bitmap, at, len)
         let bit = (at - iova) >> shift;
         const lastBit = (at + len - 1n - iova) >> shift;
         for (; bit <= lastBit && bit < bits; bit++) {
+          if (holes && unmappedByte(bit)) return;
           if (bitmap instanceof Uint8Array) bitmap[Number(bit >> 3n)]! |= 1 << Number(bit & 7n);
           else bitmap[Number(bit >> 6n)]! |= 1n << (bit & 63n);
         }
@@ -762,6 +771,8 @@ export class SimBackend implements Backend {
       const hwpt = this.#ctx.get<HwptPaging>(hwptId, ObjType.HWPT_PAGING);
       const domain = hwpt.domain;
       if (!domain.tracking) fail('EINVAL');
+      // copy_from_user() of the bitmap.
+      if (firstUnmapped(bitmap.buffer, bitmap.byteOffset, bitmap.byteOffset + Number(bytes)) >= 0) fail('EFAULT');
       let count = 0n;
       const n = Number(max);
       for (let byte = 0; byte * 8 < n; byte++) {
@@ -804,22 +815,33 @@ export class SimBackend implements Backend {
       if (iova % MOCK_IO_PAGE_SIZE || length % MOCK_IO_PAGE_SIZE || BigInt(uptr) % MOCK_IO_PAGE_SIZE) fail('EINVAL');
       const hwpt = this.#ctx.get<import('./selftest.js').HwptPaging>(hwptId, ObjType.HWPT_PAGING);
       const iopt = hwpt.ioas.iopt;
-      // The domain holds every area of its IOAS (iopt_fill_domain / iopt_fill_domains_pages).
-      if (!iopt.domains.includes(hwpt.domain)) fail('EINVAL');
+      // The first IO page that does not translate to its user page, as bytes
+      // from iova. The domain holds every area of its IOAS (iopt_fill_domain /
+      // iopt_fill_domains_pages), and nothing once detached.
+      let mismatch = iopt.domains.includes(hwpt.domain) ? -1n : 0n;
       let cur = iova;
       let user = uptr;
-      let left = length;
+      let left = mismatch < 0n ? length : 0n;
       while (left > 0n) {
         const c = iopt.areas.iterFirst(cur, cur);
-        if (!c) fail('EINVAL');
-        const area = c.leaf.items[c.index]!;
-        const mapped = area.pages.uptr + area.startByteOf(cur);
-        if (mapped !== user) fail('EINVAL');
+        const area = c ? c.leaf.items[c.index]! : null;
+        if (!area || area.pages.uptr + area.startByteOf(cur) !== user) {
+          mismatch = cur - iova;
+          break;
+        }
         const run = area.last - cur + 1n < left ? area.last - cur + 1n : left;
         cur += run;
         user += Number(run);
         left -= run;
       }
+      // IO page by IO page: get_user_pages_fast() of its user page (EFAULT
+      // where the process has none), then the comparison (EINVAL).
+      const base = memory.bytes.byteOffset + memory.offset;
+      const gone = length ? firstUnmapped(memory.bytes.buffer, base - (base % PAGE_SIZE), base + Number(length)) : -1;
+      const goneAt = BigInt(Math.max(0, gone - base));
+      const step = MOCK_IO_PAGE_SIZE;
+      if (gone >= 0 && (mismatch < 0n || goneAt / step <= mismatch / step)) fail('EFAULT');
+      if (mismatch >= 0n) fail('EINVAL');
     });
   }
 
@@ -831,7 +853,12 @@ export class SimBackend implements Backend {
       if (memory.length === 0) return;
       const first = (memory.bytes.byteOffset + memory.offset) / PAGE_SIZE;
       const last = first + memory.length / PAGE_SIZE - 1;
-      if (!pinCountsEqual(memory.bytes.buffer, first, last, refs)) fail('EIO');
+      // Page by page: get_user_pages_fast() (EFAULT where the process has no
+      // page), then the pin count (EIO); the first page to fail decides.
+      const gone = firstUnmapped(memory.bytes.buffer, first * PAGE_SIZE, (last + 1) * PAGE_SIZE);
+      const wrong = firstPinCountMismatch(memory.bytes.buffer, first, last, refs);
+      if (gone >= 0 && (wrong < 0 || Math.floor(gone / PAGE_SIZE) <= wrong)) fail('EFAULT');
+      if (wrong >= 0) fail('EIO');
     });
   }
 
@@ -891,7 +918,16 @@ export class SimBackend implements Backend {
         // iommufd_test_check_pages(): the pinned pages are the pages under uptr.
         const npages = Number((((iova + len + PAGE - 1n) & ~(PAGE - 1n)) - (iova & ~(PAGE - 1n))) / PAGE);
         const userFirst = Math.floor((uptr - Number(iova % PAGE)) / PAGE_SIZE);
+        // Page by page: get_user_pages_fast() of the user page (EFAULT where
+        // the process has none), then the comparison (EBADE).
+        const pageBase = verify!.bytes.byteOffset + verify!.offset - Number(iova % PAGE);
+        const gone = firstUnmapped(verify!.bytes.buffer, pageBase, pageBase + npages * PAGE_SIZE);
+        const goneIndex = gone < 0 ? -1 : Math.floor((gone - pageBase) / PAGE_SIZE);
         for (let i = 0; i < npages; i++) {
+          if (i === goneIndex) {
+            access.unpinPages(iova, len);
+            fail('EFAULT');
+          }
           if (frames[i] !== userFirst + i) {
             access.unpinPages(iova, len);
             fail('EBADE');
@@ -926,6 +962,11 @@ export class SimBackend implements Backend {
       const write = (flags & RW_WRITE) !== 0;
       const user = memory.bytes.subarray(memory.offset, memory.offset + length);
       const tmp = new Uint8Array(length);
+      // copy_from_user() / copy_to_user() of the caller's memory: EFAULT where
+      // the process has no page (a read delivers the bytes before it).
+      const userStart = memory.bytes.byteOffset + memory.offset;
+      const gone = firstUnmapped(memory.bytes.buffer, userStart, userStart + length);
+      if (write && gone >= 0) fail('EFAULT');
       if (write) tmp.set(user);
       if (flags & ACCESS_SYZ) iova = syzConvIova(access, iova);
       if (!length) fail('EINVAL');
@@ -949,6 +990,10 @@ export class SimBackend implements Backend {
         at += bytes;
       });
       if (!done) fail('ENOENT');
+      if (!write && gone >= 0) {
+        user.set(tmp.subarray(0, gone - userStart));
+        fail('EFAULT');
+      }
       if (!write) user.set(tmp);
     });
   }

@@ -237,11 +237,11 @@ export class IoptPages {
 }
 
 /**
- * The pin count of every page of [firstPage, lastPage] of `buffer` equals
- * `refs` (what page_ref_count() / GUP_PIN_COUNTING_BIAS shows): one pin per
- * iopt_pages that has the page pinned.
+ * The first page of [firstPage, lastPage] of `buffer` whose pin count is not
+ * `refs` (what page_ref_count() / GUP_PIN_COUNTING_BIAS shows: one pin per
+ * iopt_pages that has the page pinned), or -1 if every page has `refs`.
  */
-export function pinCountsEqual(buffer: AnyBuffer, firstPage: number, lastPage: number, refs: number): boolean {
+export function firstPinCountMismatch(buffer: AnyBuffer, firstPage: number, lastPage: number, refs: number): number {
   const events = new Map<number, number>();
   for (const pages of pinnedByBuffer.get(buffer) ?? []) {
     for (const span of pages.pinnedBufferSpans()) {
@@ -256,9 +256,9 @@ export function pinCountsEqual(buffer: AnyBuffer, firstPage: number, lastPage: n
   let count = 0;
   let at = firstPage;
   for (const p of points) {
-    if (p > at && count !== refs) return false; // [at, p - 1] has `count` pins
+    if (p > at && count !== refs) return at; // [at, p - 1] has `count` pins
     count += events.get(p)!;
     at = Math.max(at, p);
   }
-  return at > lastPage || count === refs;
+  return at > lastPage || count === refs ? -1 : at;
 }

@@ -3,9 +3,9 @@
 // its xarray, pages a domain stores from that domain (iopt_pages_fill_xarray(),
 // pfn_reader). So EFAULT comes from pins and domain fills over pages no one holds.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { DmaBuffer, Ioas, Iommufd, MOCK_APERTURE_START } from '../../lib/index.js';
+import { DmaBuffer, IOMMUFD_CMDS, Ioas, Iommufd, MOCK_APERTURE_START, iommufdIoctl } from '../../lib/index.js';
 import { PAGE_SIZE, expectErrno } from '../helpers.js';
-import { BACKEND, openIommufd } from '../backend.js';
+import { BACKEND, openIommufd, requires } from '../backend.js';
 import { logSkip } from '../skip-log.js';
 
 const AT = MOCK_APERTURE_START;
@@ -127,5 +127,94 @@ describe('missing user pages', () => {
     expectErrno('ENOENT', () => empty.unmap(AT, 2 * PAGE_SIZE), 'IOMMU_IOAS_UNMAP'); // nothing was left behind
     again.destroy();
     ioas.unmapAll();
+  });
+});
+
+// The caller's own memory that is gone: the kernel copies from and to it with
+// copy_from/to_user() and looks its pages up with get_user_pages_fast(), page by
+// page, so the first page that fails decides between EFAULT and the op's own error.
+describe("the caller's memory missing", () => {
+  test('access_rw: a write from it is EFAULT, a read into it EFAULT after the bytes before the hole', () => {
+    using mem = DmaBuffer.alloc(PAGE_SIZE);
+    mem.bytes.fill(5);
+    ioas.mapFixed(AT, mem);
+    using access = fd.createAccess(ioas);
+    using user = DmaBuffer.alloc(2 * PAGE_SIZE);
+    user.bytes.fill(7);
+    user.unsafeUnmap(PAGE_SIZE, PAGE_SIZE);
+    const across = { offset: PAGE_SIZE - 8, length: 16 };
+    expectErrno('EFAULT', () => access.rw(AT, user, { ...across, write: true }), 'IOMMU_TEST_OP_ACCESS_RW');
+    expect(Array.from(access.read(AT, 16))).toEqual(new Array(16).fill(5)); // nothing written
+    expectErrno('EFAULT', () => access.rw(AT, user, across), 'IOMMU_TEST_OP_ACCESS_RW');
+    expect(Array.from(user.bytes.subarray(PAGE_SIZE - 8, PAGE_SIZE))).toEqual(new Array(8).fill(5));
+    access.rw(AT, user, { offset: PAGE_SIZE - 8, length: 8, write: true }); // the part still there works
+    ioas.unmapAll();
+  });
+
+  test('MD_CHECK_REFS and MD_CHECK_MAP: EFAULT at the first missing page, unless an earlier page already failed', () => {
+    const mock = fd.mockDomain(ioas);
+    using buf = DmaBuffer.alloc(2 * PAGE_SIZE);
+    ioas.mapFixed(AT, buf);
+    buf.unsafeUnmap(PAGE_SIZE, PAGE_SIZE); // the domain still holds both pages
+    fd.checkRefs(buf, 1, { length: PAGE_SIZE });
+    expectErrno('EFAULT', () => fd.checkRefs(buf, 1), 'IOMMU_TEST_OP_MD_CHECK_REFS');
+    expectErrno('EIO', () => fd.checkRefs(buf, 2), 'IOMMU_TEST_OP_MD_CHECK_REFS'); // page 0 fails first
+    mock.hwpt.checkMap(AT, buf, { length: PAGE_SIZE });
+    expectErrno('EFAULT', () => mock.hwpt.checkMap(AT, buf), 'IOMMU_TEST_OP_MD_CHECK_MAP');
+    expectErrno('EINVAL', () => mock.hwpt.checkMap(page(4), buf), 'IOMMU_TEST_OP_MD_CHECK_MAP'); // nothing mapped there
+    ioas.unmapAll();
+    mock.destroy();
+  });
+
+  test('ACCESS_PAGES with a verify buffer: EFAULT at its first missing page, EBADE at an earlier mismatch; the pin is undone', () => {
+    using buf = DmaBuffer.alloc(2 * PAGE_SIZE);
+    ioas.mapFixed(AT, buf);
+    using access = fd.createAccess(ioas, { needsPinPages: true });
+    using firstGone = DmaBuffer.alloc(2 * PAGE_SIZE);
+    firstGone.unsafeUnmap(0, PAGE_SIZE);
+    using secondGone = DmaBuffer.alloc(2 * PAGE_SIZE);
+    secondGone.unsafeUnmap(PAGE_SIZE, PAGE_SIZE);
+    expectErrno('EFAULT', () => access.pinPages(AT, 2 * PAGE_SIZE, { verify: { memory: firstGone } }), 'IOMMU_TEST_OP_ACCESS_PAGES');
+    expectErrno('EBADE', () => access.pinPages(AT, 2 * PAGE_SIZE, { verify: { memory: secondGone } }), 'IOMMU_TEST_OP_ACCESS_PAGES');
+    fd.checkRefs(buf, 0);
+    access.pinPages(AT, 2 * PAGE_SIZE, { verify: { memory: buf } }).unpin();
+    ioas.unmapAll();
+  });
+
+  test('dirty bitmaps: DIRTY reading a missing bitmap is EFAULT; GET_DIRTY_BITMAP drops the bits of missing pages', (ctx) => {
+    requires(ctx, 'IOMMU_HWPT_SET_DIRTY_TRACKING', 'IOMMU_HWPT_GET_DIRTY_BITMAP', 'DIRTY');
+    const mock = fd.mockDomain(ioas);
+    const hwpt = fd.allocHwpt(mock, ioas, { dirtyTracking: true });
+    mock.replace(hwpt);
+    const MOCK_PAGE = 2048; // the mock tracks dirt per MOCK_IO_PAGE_SIZE
+    const pages = 128;
+    using mem = DmaBuffer.alloc(pages * MOCK_PAGE);
+    ioas.mapFixed(AT, mem);
+    hwpt.setDirtyTracking(true);
+    using bits = DmaBuffer.alloc(2 * PAGE_SIZE);
+    bits.bytes.fill(0xff, 0, PAGE_SIZE);
+    bits.unsafeUnmap(PAGE_SIZE, PAGE_SIZE);
+    // The last 8 bytes of the first page, then 8 of the missing one.
+    const marks = bits.bytes.subarray(PAGE_SIZE - 8, PAGE_SIZE + 8);
+    expectErrno('EFAULT', () => hwpt.markDirty(AT, pages * MOCK_PAGE, marks, MOCK_PAGE), 'IOMMU_TEST_OP_DIRTY');
+    expect(hwpt.markDirty(AT, 64 * MOCK_PAGE, marks.subarray(0, 8), MOCK_PAGE)).toBe(64n); // all there
+    expect(hwpt.markDirty(AT + BigInt(64 * MOCK_PAGE), 64 * MOCK_PAGE, new Uint8Array(8).fill(0xff), MOCK_PAGE)).toBe(64n);
+    bits.bytes.fill(0, 0, PAGE_SIZE);
+    // 128 bits from the last word of the first page: 64 land there, 64 would land in the missing page.
+    hwpt.readDirtyBitmap(AT, pages * MOCK_PAGE, bits, { offset: PAGE_SIZE - 8, pageSize: MOCK_PAGE, noClear: true });
+    expect(Array.from(bits.bytes.subarray(0, PAGE_SIZE - 8)).every((b) => b === 0)).toBe(true);
+    expect(Array.from(bits.bytes.subarray(PAGE_SIZE - 8, PAGE_SIZE))).toEqual(new Array(8).fill(0xff));
+    const all = 2n ** 64n - 1n;
+    expect(hwpt.getDirtyBitmap(AT, pages * MOCK_PAGE, { pageSize: MOCK_PAGE })).toEqual(new BigUint64Array([all, all]));
+    hwpt.setDirtyTracking(false);
+    mock.replace(ioas);
+    ioas.unmapAll();
+  });
+
+  test('rawIoctl refuses an argument in missing memory before reading it', () => {
+    using buf = DmaBuffer.alloc(PAGE_SIZE);
+    buf.unsafeUnmap(0, PAGE_SIZE);
+    expect(() => fd.rawIoctl(iommufdIoctl(IOMMUFD_CMDS.IOMMU_IOAS_ALLOC), buf.bytes.subarray(0, 12))).toThrow(RangeError);
+    expect(fd.allocIoas().id).toBeGreaterThan(ioas.id); // and the fd works on
   });
 });
