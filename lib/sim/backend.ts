@@ -59,10 +59,10 @@ import {
   VFIO_IOMMU_INFO_CAPS,
   VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
 } from '../uapi.js';
+import { firstUnmapped } from '../user-pages.js';
 import { IOMMU_READ, IOMMU_WRITE, SimErrno, ULONG_MAX, U64_MAX, fail } from './io-pagetable.js';
 import { ObjType } from './objects.js';
 import { IoptPages, PAGE_SIZE, checkedUptr, firstPinCountMismatch } from './pages.js';
-import { firstUnmapped } from '../user-pages.js';
 import {
   AccessObj,
   FaultObj,
@@ -246,6 +246,9 @@ export class SimBackend implements Backend {
         const iopt = this.#ctx.getIoas(ioasId).iopt;
         for (const r of iopt.iovaRanges()) {
           if (count < numIovas) {
+            // copy_to_user() of the element: EFAULT where the process has no page.
+            const at = out.byteOffset + 16 * count;
+            if (firstUnmapped(out.buffer, at, at + 16) >= 0) fail('EFAULT');
             out[2 * count] = r.start;
             out[2 * count + 1] = r.last;
           }

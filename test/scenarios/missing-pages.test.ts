@@ -211,6 +211,17 @@ describe("the caller's memory missing", () => {
     ioas.unmapAll();
   });
 
+  test('IOAS_IOVA_RANGES into missing memory: EFAULT at the first range that lands there', () => {
+    using buf = DmaBuffer.alloc(2 * PAGE_SIZE);
+    buf.unsafeUnmap(PAGE_SIZE, PAGE_SIZE);
+    // A reserved page splits the IOVA space in two ranges (16 bytes each):
+    // the first lands in the page that is there, the second in the missing one.
+    ioas.addReserved(AT, PAGE_SIZE);
+    const out = new BigUint64Array(buf.bytes.buffer, buf.bytes.byteOffset + PAGE_SIZE - 16, 4);
+    expectErrno('EFAULT', () => ioas.iovaRangesInto(out), 'IOMMU_IOAS_IOVA_RANGES');
+    expect([out[0], out[1]]).toEqual([0n, AT - 1n]);
+  });
+
   test('rawIoctl refuses an argument in missing memory before reading it', () => {
     using buf = DmaBuffer.alloc(PAGE_SIZE);
     buf.unsafeUnmap(0, PAGE_SIZE);
