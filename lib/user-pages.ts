@@ -14,7 +14,7 @@ export function addUnmapped(buffer: ArrayBufferLike, start: number, end: number)
 
 /** Whether any byte of [start, end) of `buffer` was unmapped. */
 export function overlapsUnmapped(buffer: ArrayBufferLike, start: number, end: number): boolean {
-  return holes.get(buffer)?.some((h) => h.start < end && start < h.end) ?? false;
+  return firstUnmapped(buffer, start, end) >= 0;
 }
 
 /** The lowest byte of [start, end) of `buffer` that was unmapped, or -1. */

@@ -29,15 +29,20 @@ function batchAll(fd, build) {
   if (result.error) throw result.error;
 }
 
-function runTs(batched) {
+/** `fn` with a fresh iommufd and a 2 MiB buffer, both released afterwards. */
+function withFd(fn) {
   const fd = Iommufd.open();
   const buffer = DmaBuffer.alloc(TWO_MIB);
   try {
-    return workloads(fd, buffer, batched);
+    return fn(fd, buffer);
   } finally {
     fd.close();
     buffer.free();
   }
+}
+
+function runTs(batched) {
+  return withFd((fd, buffer) => workloads(fd, buffer, batched));
 }
 
 function workloads(fd, buffer, batched) {
@@ -110,9 +115,7 @@ function workloads(fd, buffer, batched) {
  * and the layer above it.
  */
 function runAddonOnly() {
-  const fd = Iommufd.open();
-  const buffer = DmaBuffer.alloc(TWO_MIB);
-  try {
+  return withFd((fd, buffer) => {
     const ioasId = fd.allocIoas().id;
     const raw = fd.backend.fd;
     const native = addon();
@@ -123,10 +126,7 @@ function runAddonOnly() {
       }
     });
     return { map4k };
-  } finally {
-    fd.close();
-    buffer.free();
-  }
+  });
 }
 
 // Warm-up rounds first, not recorded: under TCG V8 takes a few rounds to

@@ -60,7 +60,7 @@ import {
   VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
 } from '../uapi.js';
 import { firstUnmapped } from '../user-pages.js';
-import { IOMMU_READ, IOMMU_WRITE, SimErrno, ULONG_MAX, U64_MAX, fail } from './io-pagetable.js';
+import { IOMMU_READ, IOMMU_WRITE, type IoPagetable, SimErrno, ULONG_MAX, U64_MAX, fail } from './io-pagetable.js';
 import { ObjType } from './objects.js';
 import { IoptPages, PAGE_SIZE, checkedUptr, firstPinCountMismatch } from './pages.js';
 import {
@@ -818,25 +818,9 @@ export class SimBackend implements Backend {
       if (iova % MOCK_IO_PAGE_SIZE || length % MOCK_IO_PAGE_SIZE || BigInt(uptr) % MOCK_IO_PAGE_SIZE) fail('EINVAL');
       const hwpt = this.#ctx.get<import('./selftest.js').HwptPaging>(hwptId, ObjType.HWPT_PAGING);
       const iopt = hwpt.ioas.iopt;
-      // The first IO page that does not translate to its user page, as bytes
-      // from iova. The domain holds every area of its IOAS (iopt_fill_domain /
+      // The domain holds every area of its IOAS (iopt_fill_domain /
       // iopt_fill_domains_pages), and nothing once detached.
-      let mismatch = iopt.domains.includes(hwpt.domain) ? -1n : 0n;
-      let cur = iova;
-      let user = uptr;
-      let left = mismatch < 0n ? length : 0n;
-      while (left > 0n) {
-        const c = iopt.areas.iterFirst(cur, cur);
-        const area = c ? c.leaf.items[c.index]! : null;
-        if (!area || area.pages.uptr + area.startByteOf(cur) !== user) {
-          mismatch = cur - iova;
-          break;
-        }
-        const run = area.last - cur + 1n < left ? area.last - cur + 1n : left;
-        cur += run;
-        user += Number(run);
-        left -= run;
-      }
+      const mismatch = iopt.domains.includes(hwpt.domain) ? firstUntranslated(iopt, iova, uptr, length) : 0n;
       // IO page by IO page: get_user_pages_fast() of its user page (EFAULT
       // where the process has none), then the comparison (EINVAL).
       const base = memory.bytes.byteOffset + memory.offset;
@@ -1058,6 +1042,26 @@ function pinPages(access: AccessObj, iova: bigint, length: bigint, write: boolea
     throw e;
   }
   return frames;
+}
+
+/**
+ * The first byte (from iova) of [iova, iova + length) whose area does not map
+ * the user address uptr + that offset, or -1 if all of it does.
+ */
+function firstUntranslated(iopt: IoPagetable, iova: bigint, uptr: number, length: bigint): bigint {
+  let cur = iova;
+  let user = uptr;
+  let left = length;
+  while (left > 0n) {
+    const c = iopt.areas.iterFirst(cur, cur);
+    const area = c ? c.leaf.items[c.index]! : null;
+    if (!area || area.pages.uptr + area.startByteOf(cur) !== user) return cur - iova;
+    const run = area.last - cur + 1n < left ? area.last - cur + 1n : left;
+    cur += run;
+    user += Number(run);
+    left -= run;
+  }
+  return -1n;
 }
 
 /** __iommufd_test_syz_conv_iova() on an io_pagetable's areas: {u32 nth_area, u32 offset}. */

@@ -153,7 +153,7 @@ export class IoptPages {
    * xarray or a domain, not from the process, so those never fault.
    */
   faultsUnpinned(first: number, last: number): boolean {
-    const held = [...(this.#pins?.domain ?? []), ...(this.#pins?.access ?? [])].sort((a, b) => a.start - b.start);
+    const held = this.#heldSpans();
     let at = first;
     for (const span of held) {
       if (span.last < at) continue;
@@ -163,6 +163,11 @@ export class IoptPages {
       if (at > last) return false;
     }
     return this.faults(at, last);
+  }
+
+  /** Every span a domain or an access holds, by start (they may overlap). */
+  #heldSpans(): PageSpan[] {
+    return [...(this.#pins?.domain ?? []), ...(this.#pins?.access ?? [])].sort((a, b) => a.start - b.start);
   }
 
   /** iopt_pages_get_exact_access(): an access interval of exactly [start, last] exists. */
@@ -224,7 +229,7 @@ export class IoptPages {
 
   /** The pinned page spans (merged), in page indexes relative to the buffer. */
   pinnedBufferSpans(): PageSpan[] {
-    const all = [...(this.#pins?.domain ?? []), ...(this.#pins?.access ?? [])].sort((a, b) => a.start - b.start);
+    const all = this.#heldSpans();
     const out: PageSpan[] = [];
     const first = this.pageBase / PAGE_SIZE;
     for (const s of all) {

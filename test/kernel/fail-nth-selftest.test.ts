@@ -22,7 +22,7 @@ import {
   setupFailslab,
 } from '../../lib/index.js';
 import { kernelLacks } from '../selftest/harness.js';
-import { type FailNthReport, sweepFailNth } from './fail-nth-utils.js';
+import { type FailNthReport, type Step, sweepFailNth } from './fail-nth-utils.js';
 
 const PAGE_SIZE = 4096;
 // The C file's global buffer: 2 MiB, MAP_SHARED | MAP_ANONYMOUS.
@@ -170,52 +170,38 @@ failNthTest('access_rw', () =>
   }),
 );
 
-// pages.c access functions.
-failNthTest('access_pin', () =>
-  sweepFailNth(buffer, (fd) => {
+/**
+ * access_pin (pages.c access functions) and access_pin_domain
+ * (iopt_pages_fill_xarray() from a domain): pin and unpin through an access,
+ * the second with a mock domain holding the pages, destroyed last.
+ */
+function sweepAccessPin(withDomain: boolean): FailNthReport {
+  return sweepFailNth(buffer, (fd) => {
     const ioas = fd.allocIoas();
     fd.setTempMemoryLimit(32);
+    const device = withDomain ? fd.mockDomain(ioas) : null;
     const iova = ioas.mapAnywhere(buffer);
     const access = fd.createAccess(ioas, { needsPinPages: true });
     return {
       steps: {
         pages: (b) => b.raw('testAccessPages', access.fd, 0, iova, BUFFER_SIZE, buffer.bytes, 0),
         unpin: (b, r) => b.raw('testDestroyAccessPages', access.fd, r.pages),
+        ...(device ? { destroyDomain: ((b) => b.raw('destroy', device.stdevId)) as Step } : {}),
       },
       teardown(got, ran) {
         if (ran('pages') && !ran('unpin')) fd.backend.destroyAccessPages(access.fd, got.pages);
         access.close();
+        if (device && !ran('destroyDomain')) fd.destroy(device.stdevId);
         expect(ioas.unmapAll()).toBe(BigInt(BUFFER_SIZE));
         ioas.destroy();
       },
     };
-  }),
-);
+  });
+}
 
-// iopt_pages_fill_xarray().
-failNthTest('access_pin_domain', () =>
-  sweepFailNth(buffer, (fd) => {
-    const ioas = fd.allocIoas();
-    fd.setTempMemoryLimit(32);
-    const device = fd.mockDomain(ioas);
-    const iova = ioas.mapAnywhere(buffer);
-    const access = fd.createAccess(ioas, { needsPinPages: true });
-    return {
-      steps: {
-        pages: (b) => b.raw('testAccessPages', access.fd, 0, iova, BUFFER_SIZE, buffer.bytes, 0),
-        unpin: (b, r) => b.raw('testDestroyAccessPages', access.fd, r.pages),
-        destroyDomain: (b) => b.raw('destroy', device.stdevId),
-      },
-      teardown(got, ran) {
-        if (ran('pages') && !ran('unpin')) fd.backend.destroyAccessPages(access.fd, got.pages);
-        access.close();
-        if (!ran('destroyDomain')) fd.destroy(device.stdevId);
-        expect(ioas.unmapAll()).toBe(BigInt(BUFFER_SIZE));
-        ioas.destroy();
-      },
-    };
-  }),
-);
+failNthTest('access_pin', () => sweepAccessPin(false));
+
+failNthTest('access_pin_domain', () => sweepAccessPin(true));
 
 // device.c.
 failNthTest('device', () =>

@@ -65,16 +65,21 @@ describe('IOMMU_HWPT_GET_DIRTY_BITMAP', () => {
 });
 
 describe('fault queue cookies', () => {
-  // seed 9 sequence 1: the response cookies live in an xarray that allocates
-  // from 1; answering cookie 0 while groups are outstanding erases its reserved
-  // slot, and from then on cookie 0 is handed out like any other.
-  test('answering cookie 0 frees it: the next group read gets cookie 0', () => {
+  /** A mock device attached to a nested HWPT that reports its faults to a new queue. */
+  function faultingDevice() {
     const ioas = fd.allocIoas();
     const queue = fd.allocFaultQueue();
     const mock = fd.mockDomain(ioas);
     const parent = fd.allocHwpt(mock, ioas, { nestParent: true });
-    const nested = fd.allocHwpt(mock, parent, { selftestIotlb: 0, fault: queue });
-    mock.replace(nested);
+    mock.replace(fd.allocHwpt(mock, parent, { selftestIotlb: 0, fault: queue }));
+    return { queue, mock };
+  }
+
+  // seed 9 sequence 1: the response cookies live in an xarray that allocates
+  // from 1; answering cookie 0 while groups are outstanding erases its reserved
+  // slot, and from then on cookie 0 is handed out like any other.
+  test('answering cookie 0 frees it: the next group read gets cookie 0', () => {
+    const { queue, mock } = faultingDevice();
     mock.triggerIopf({ grpid: 3, perm: 1, addr: MOCK_APERTURE_START });
     mock.triggerIopf({ grpid: 3, perm: 1, addr: MOCK_APERTURE_START + BigInt(PAGE_SIZE) });
     expect(queue.read(1).map((f) => f.cookie)).toEqual([1]);
@@ -89,12 +94,7 @@ describe('fault queue cookies', () => {
   });
 
   test('answering cookie 0 with nothing outstanding changes nothing', () => {
-    const ioas = fd.allocIoas();
-    const queue = fd.allocFaultQueue();
-    const mock = fd.mockDomain(ioas);
-    const parent = fd.allocHwpt(mock, ioas, { nestParent: true });
-    const nested = fd.allocHwpt(mock, parent, { selftestIotlb: 0, fault: queue });
-    mock.replace(nested);
+    const { queue, mock } = faultingDevice();
     expectErrno('EINVAL', () => queue.respond([{ cookie: 0 }]), 'write(fault fd)');
     mock.triggerIopf({ grpid: 0, perm: 1, addr: MOCK_APERTURE_START });
     expect(queue.read(8).map((f) => f.cookie)).toEqual([1]);

@@ -174,7 +174,8 @@ iommufd_dirty_tracking.test('device_dirty_capability', (self) => {
   hwpt.destroy();
 });
 
-iommufd_dirty_tracking.test('get_dirty_bitmap', (self, variant) => {
+// get_dirty_bitmap and get_dirty_bitmap_no_clear: the same walk, with and without clearing.
+function getDirtyBitmapAtOffsets(self: DirtySelf, variant: DirtyVariant, noClear: boolean): void {
   const pageSize = variant.hugepages ? MOCK_HUGE_PAGE_SIZE : MOCK_PAGE_SIZE;
   const { bufferSize } = variant;
 
@@ -185,35 +186,13 @@ iommufd_dirty_tracking.test('get_dirty_bitmap', (self, variant) => {
 
   hwpt.setDirtyTracking(true);
 
-  testMockDirtyBitmaps(hwpt, bufferSize, MOCK_APERTURE_START, self.pageSize, pageSize, self.bitmap, 0, self.bitmapSize, false);
-
-  // A bitmap that does not start on a page boundary.
-  testMockDirtyBitmaps(hwpt, bufferSize, MOCK_APERTURE_START, self.pageSize, pageSize, self.bitmap, MOCK_PAGE_SIZE, self.bitmapSize, false);
-
-  // Nor on a u64 boundary.
-  testMockDirtyBitmaps(hwpt, bufferSize, MOCK_APERTURE_START, self.pageSize, pageSize, self.bitmap, 0xff1, self.bitmapSize, false);
+  // At the bitmap's start, at an offset that is not a page boundary, nor a u64 one.
+  for (const offset of [0, MOCK_PAGE_SIZE, 0xff1])
+    testMockDirtyBitmaps(hwpt, bufferSize, MOCK_APERTURE_START, self.pageSize, pageSize, self.bitmap, offset, self.bitmapSize, noClear);
 
   hwpt.destroy();
-});
+}
 
-iommufd_dirty_tracking.test('get_dirty_bitmap_no_clear', (self, variant) => {
-  const pageSize = variant.hugepages ? MOCK_HUGE_PAGE_SIZE : MOCK_PAGE_SIZE;
-  const { bufferSize } = variant;
+iommufd_dirty_tracking.test('get_dirty_bitmap', (self, variant) => getDirtyBitmapAtOffsets(self, variant, false));
 
-  const ioas = self.fd.allocIoas();
-  ioas.mapFixed(MOCK_APERTURE_START, self.buffer, { length: bufferSize });
-
-  const hwpt = self.fd.allocHwpt(self.mock, ioas, { dirtyTracking: true });
-
-  hwpt.setDirtyTracking(true);
-
-  testMockDirtyBitmaps(hwpt, bufferSize, MOCK_APERTURE_START, self.pageSize, pageSize, self.bitmap, 0, self.bitmapSize, true);
-
-  // A bitmap that does not start on a page boundary.
-  testMockDirtyBitmaps(hwpt, bufferSize, MOCK_APERTURE_START, self.pageSize, pageSize, self.bitmap, MOCK_PAGE_SIZE, self.bitmapSize, true);
-
-  // Nor on a u64 boundary.
-  testMockDirtyBitmaps(hwpt, bufferSize, MOCK_APERTURE_START, self.pageSize, pageSize, self.bitmap, 0xff1, self.bitmapSize, true);
-
-  hwpt.destroy();
-});
+iommufd_dirty_tracking.test('get_dirty_bitmap_no_clear', (self, variant) => getDirtyBitmapAtOffsets(self, variant, true));

@@ -22,7 +22,7 @@ import {
 } from '../../lib/index.js';
 import { expectErrno } from '../helpers.js';
 import { iommufd_ioas, MOCK_PASID_WIDTH, requirePasidDevice } from './ioas-fixture.js';
-import { Lacking, TEST_HW_INFO_SIZE, checkIotlbAll, getHwInfo, selfMock, triggerIopf } from './ioas-utils-a.js';
+import { Lacking, TEST_HW_INFO_SIZE, checkIotlbAll, checkIotlbs, getHwInfo, selfMock, triggerIopf } from './ioas-utils-a.js';
 
 /** struct iommu_hwpt_selftest { u32 iotlb; }: the nested HWPT's driver data. */
 const SELFTEST_DATA_SIZE = 4;
@@ -165,10 +165,7 @@ iommufd_ioas.test('alloc_hwpt_nested', (self) => {
     inv[1]!.iotlbId = 1;
     err = expectErrno('EOPNOTSUPP', () => nested[0]!.invalidate(inv), 'IOMMU_HWPT_INVALIDATE');
     expect(handled(err)).toBe(1);
-    nested[0].checkIotlb(0, 0);
-    nested[0].checkIotlb(1, IOMMU_TEST_IOTLB_DEFAULT);
-    nested[0].checkIotlb(2, IOMMU_TEST_IOTLB_DEFAULT);
-    nested[0].checkIotlb(3, IOMMU_TEST_IOTLB_DEFAULT);
+    checkIotlbs(nested[0], [0, IOMMU_TEST_IOTLB_DEFAULT, IOMMU_TEST_IOTLB_DEFAULT, IOMMU_TEST_IOTLB_DEFAULT]);
 
     // The first entry is done, the second has a bad IOTLB id: one handled.
     inv[0]!.flags = 0;
@@ -177,19 +174,13 @@ iommufd_ioas.test('alloc_hwpt_nested', (self) => {
     inv[1]!.iotlbId = MOCK_NESTED_DOMAIN_IOTLB_ID_MAX + 1;
     err = expectErrno('EINVAL', () => nested[0]!.invalidate(inv), 'IOMMU_HWPT_INVALIDATE');
     expect(handled(err)).toBe(1);
-    nested[0].checkIotlb(0, 0);
-    nested[0].checkIotlb(1, IOMMU_TEST_IOTLB_DEFAULT);
-    nested[0].checkIotlb(2, IOMMU_TEST_IOTLB_DEFAULT);
-    nested[0].checkIotlb(3, IOMMU_TEST_IOTLB_DEFAULT);
+    checkIotlbs(nested[0], [0, IOMMU_TEST_IOTLB_DEFAULT, IOMMU_TEST_IOTLB_DEFAULT, IOMMU_TEST_IOTLB_DEFAULT]);
 
     // Entry 1 alone.
     inv[0]!.flags = 0;
     inv[0]!.iotlbId = 1;
     expect(nested[0].invalidate(inv.slice(0, 1))).toBe(1);
-    nested[0].checkIotlb(0, 0);
-    nested[0].checkIotlb(1, 0);
-    nested[0].checkIotlb(2, IOMMU_TEST_IOTLB_DEFAULT);
-    nested[0].checkIotlb(3, IOMMU_TEST_IOTLB_DEFAULT);
+    checkIotlbs(nested[0], [0, 0, IOMMU_TEST_IOTLB_DEFAULT, IOMMU_TEST_IOTLB_DEFAULT]);
 
     // Entries 2 and 3 together.
     inv[0]!.flags = 0;

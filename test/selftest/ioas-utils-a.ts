@@ -39,6 +39,11 @@ export function checkIotlbAll(hwpt: Hwpt, value: number): void {
   for (let i = 0; i < MOCK_NESTED_DOMAIN_IOTLB_NUM; i++) hwpt.checkIotlb(i, value);
 }
 
+/** test_cmd_hwpt_check_iotlb() of each IOTLB entry, against one value each. */
+export function checkIotlbs(hwpt: Hwpt, values: readonly number[]): void {
+  values.forEach((value, i) => hwpt.checkIotlb(i, value));
+}
+
 /**
  * test_cmd_get_hw_info(): IOMMU_GET_HW_INFO into `data` (null: no buffer, as
  * NULL/0), then what _test_cmd_get_hw_info() asserts: the selftest type, the

@@ -109,61 +109,56 @@ iommufd_mock_domain.test('ro_unshare', (self) => {
   // The C test munmap()s here; a DmaBuffer is released with the IOAS at teardown.
 });
 
-iommufd_mock_domain.test('all_aligns', (self, variant) => {
+/**
+ * all_aligns and all_aligns_copy: every start and length at mock page
+ * granularity is mapped, handed to `check` while it exists, and unmapped. The
+ * hugepage variants step the start coarsely, and their end begins at bufSize,
+ * so the inner loop never runs.
+ */
+function allAligns(
+  self: MockDomainSelf,
+  variant: MockDomainVariant,
+  check: (buf: DmaBuffer, start: number, end: number, iova: bigint) => void,
+): void {
   const testStep = variant.hugepages ? self.mmapBufSize / 16 : MOCK_PAGE_SIZE;
   const bufSize = self.mmapBufSize;
 
   const buf = DmaBuffer.alloc(bufSize, self.mmapOptions);
   self.fd.checkRefs(buf, 0);
 
-  // Every start and length at mock page granularity; the hugepage variants step
-  // the start coarsely, and their end begins at bufSize, so the inner loop never runs.
   for (let start = 0; start < bufSize; start += testStep) {
     let end = variant.hugepages ? bufSize : start + MOCK_PAGE_SIZE;
     for (; end < bufSize; end += MOCK_PAGE_SIZE) {
       const length = end - start;
-
       const iova = self.ioas.mapAnywhere(buf, { offset: start, length });
-      checkMockIova(self, buf, start, iova, length);
-      self.fd.checkRefs(buf, 1, pageWindow(start, end));
-
+      check(buf, start, end, iova);
       self.ioas.unmap(iova, length);
     }
   }
   self.fd.checkRefs(buf, 0);
   buf.free();
+}
+
+iommufd_mock_domain.test('all_aligns', (self, variant) => {
+  allAligns(self, variant, (buf, start, end, iova) => {
+    checkMockIova(self, buf, start, iova, end - start);
+    self.fd.checkRefs(buf, 1, pageWindow(start, end));
+  });
 });
 
 iommufd_mock_domain.test('all_aligns_copy', (self, variant) => {
-  const testStep = variant.hugepages ? self.mmapBufSize / 16 : MOCK_PAGE_SIZE;
-  const bufSize = self.mmapBufSize;
-
-  const buf = DmaBuffer.alloc(bufSize, self.mmapOptions);
-  self.fd.checkRefs(buf, 0);
-
   // As all_aligns, with a mock domain attached and destroyed while each area exists.
-  for (let start = 0; start < bufSize; start += testStep) {
-    let end = variant.hugepages ? bufSize : start + MOCK_PAGE_SIZE;
-    for (; end < bufSize; end += MOCK_PAGE_SIZE) {
-      const length = end - start;
+  allAligns(self, variant, (buf, start, end, iova) => {
+    const old = self.hwpts[1];
+    const mock = self.fd.mockDomain(self.ioas);
+    self.hwpts[1] = mock.hwpt;
 
-      const iova = self.ioas.mapAnywhere(buf, { offset: start, length });
+    checkMockIova(self, buf, start, iova, end - start);
+    self.fd.checkRefs(buf, 1, pageWindow(start, end));
 
-      const old = self.hwpts[1];
-      const mock = self.fd.mockDomain(self.ioas);
-      self.hwpts[1] = mock.hwpt;
-
-      checkMockIova(self, buf, start, iova, length);
-      self.fd.checkRefs(buf, 1, pageWindow(start, end));
-
-      mock.destroy();
-      self.hwpts[1] = old;
-
-      self.ioas.unmap(iova, length);
-    }
-  }
-  self.fd.checkRefs(buf, 0);
-  buf.free();
+    mock.destroy();
+    self.hwpts[1] = old;
+  });
 });
 
 iommufd_mock_domain.test('user_copy', (self) => {
