@@ -10,7 +10,7 @@ import type { MappingRefs } from './mapping-refs.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { MockDevice } from './mock-device.js';
 import { NativeBackend } from './native/backend.js';
-import { addonAvailable } from './native/binding.js';
+import { addon, addonAvailable } from './native/binding.js';
 import { SimBackend } from './sim/backend.js';
 import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
@@ -140,7 +140,12 @@ export class Iommufd implements Disposable {
     }
     if (kind === 'sim') return new Iommufd(SimBackend.open());
     if (kind === 'auto') {
-      if (!addonAvailable()) return new Iommufd(SimBackend.open());
+      if (!addonAvailable()) {
+        // A real iommufd is here and only our addon is missing: simulating it instead
+        // would pass off the simulator's answers as this kernel's.
+        if (existsSync(path)) throw noAddonForDevice(path);
+        return new Iommufd(SimBackend.open());
+      }
       try {
         return new Iommufd(NativeBackend.open(path));
       } catch (e) {
@@ -426,4 +431,18 @@ function explainOpenFailure(e: IommufdError, path: string): IommufdError {
     detail = `no permission to open ${path}: run as root or grant access to the device node`;
   else detail = `cannot open ${path}`;
   return new IommufdError(e.errno, 'open', `(${detail})`);
+}
+
+/** 'auto' found a device but cannot drive it: say so, with both ways out. */
+function noAddonForDevice(path: string): Error {
+  let why = 'the native addon does not load';
+  try {
+    addon();
+  } catch (e) {
+    why = (e as Error).message.replace(/^iommufd: /, '');
+  }
+  return new Error(
+    `iommufd: ${path} exists but ${why}\n` +
+      `Fix the addon to use this kernel, or ask for the simulator explicitly: Iommufd.open({ backend: 'sim' }).`,
+  );
 }

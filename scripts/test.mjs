@@ -1,13 +1,15 @@
 #!/usr/bin/env node
-// `npm test`: the host and simulator tests, then the kernel tests inside a QEMU VM booted on
-// the iommufd test kernel (built from Debian's linux-source-6.12 and cached).
+// `npm test`: build (or reuse) the test kernels first, as a step of their own, then the
+// host and simulator tests, then the kernel tests inside a QEMU VM booted on each kernel
+// of the matrix (scripts/kernels.mjs: Debian's linux-source per version, cached).
 // Without qemu or the kernel source the VM part is skipped with a loud notice,
 // except in CI (CI or IOMMUFD_REQUIRE_KERNEL=1 set), where that is a failure.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { buildKernel, missingToBuild, testedKernels } from './kernels.mjs';
 import { runInVm } from './vm.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,10 +37,11 @@ function counts(text) {
   return { passed: +match[2], failed: +match[3], skipped: +match[4], notes };
 }
 
-async function runOnHost(project) {
+async function runOnHost(project, env = {}) {
   const out = tee();
   const child = spawn(process.execPath, [join(root, 'scripts/run-vitest.mjs'), project], {
     cwd: root,
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   child.stdout.pipe(out.stream);
@@ -46,17 +49,14 @@ async function runOnHost(project) {
   return { code, counts: counts(out.text()) };
 }
 
-function missingForKernel() {
+const has = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+
+function missingForKernel(versions) {
   const missing = [];
-  const has = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
   if (!has('qemu-system-x86_64')) missing.push('qemu-system-x86_64 (apt-get install qemu-system-x86)');
-  if (!process.env.IOMMUFD_KERNEL) {
-    if (!existsSync('/usr/src/linux-source-6.12.tar.xz')) missing.push('the kernel source (apt-get install linux-source-6.12)');
-    for (const tool of ['make', 'gcc', 'flex', 'bison', 'bc'])
-      if (!has(tool)) missing.push(`${tool} (apt-get install build-essential flex bison bc libelf-dev libssl-dev)`);
-  }
-  if (!existsSync(join(root, 'build/Release/iommufd.node'))) missing.push('the native addon (npm rebuild)');
-  return missing;
+  if (!process.env.IOMMUFD_KERNEL) for (const v of versions) missing.push(...missingToBuild(v, has));
+  if (!existsSync(join(root, 'native/build/Release/iommufd.node'))) missing.push('the native addon (npm run build:native)');
+  return [...new Set(missing)];
 }
 
 function banner(lines) {
@@ -65,14 +65,14 @@ function banner(lines) {
   console.error(['', bar, ...lines.map((l) => `! ${l.padEnd(width - 4)} !`), bar, ''].join('\n'));
 }
 
-async function runKernel(project = 'kernel', profile = 'default') {
+async function runKernel(kernel, project = 'kernel', profile = 'default') {
   const out = tee();
   const env = { IOMMUFD_REQUIRE_KERNEL: strict ? '1' : '0' };
   if (process.env.CI) env.CI = process.env.CI;
   const code = await runInVm(['node', 'scripts/run-vitest.mjs', project], {
     cwd: root,
     env,
-    kernel: process.env.IOMMUFD_KERNEL || undefined,
+    kernel,
     profile,
     stdout: out.stream,
   });
@@ -85,10 +85,59 @@ async function runKernel(project = 'kernel', profile = 'default') {
   return { code, counts: c };
 }
 
+/** Newest modification time under `path` (a file or a directory tree). */
+function newest(path) {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return Math.max(st.mtimeMs, ...readdirSync(path).map((name) => newest(join(path, name))));
+}
+
+// The package has no install scripts (a strict `npm install` refuses them), so the
+// first step here compiles what the tests load: dist/ (tsc) and the addon, if stale.
+function build() {
+  console.log('=== build: lib/ -> dist/ (tsc), native/ -> native/build/Release/iommufd.node ===');
+  const step = (args) => spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' }).status === 0;
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (!step([tsc, '-p', 'tsconfig.json'])) return false;
+  const addon = join(root, 'native', 'build', 'Release', 'iommufd.node');
+  const sources = Math.max(...readdirSync(join(root, 'native')).filter((f) => f !== 'build').map((f) => newest(join(root, 'native', f))));
+  if (existsSync(addon) && newest(addon) >= sources) return true;
+  return step([join(root, 'scripts', 'build-addon.mjs'), '--werror']);
+}
+
 const results = [];
+if (!build()) results.push(['build', { code: 1, counts: null }]);
+const versions = testedKernels();
+const missing = missingForKernel(versions);
+// The kernels first, each a step of its own with progress, so no test times a build.
+const kernels = new Map(); // version -> bzImage
+if (missing.length === 0) {
+  for (const version of process.env.IOMMUFD_KERNEL ? [] : versions) {
+    console.log(`\n=== the ${version} test kernel (built once, then cached) ===`);
+    try {
+      kernels.set(version, await buildKernel({ version }));
+    } catch (err) {
+      console.error(err.message);
+      results.push([`kernel build ${version}`, { code: 1, counts: null }]);
+    }
+  }
+  if (process.env.IOMMUFD_KERNEL) kernels.set(versions[0], process.env.IOMMUFD_KERNEL);
+}
+// The `cli` project boots a VM too (`iommufd vm`): it gets the first kernel, built above.
+const firstKernel = [...kernels.values()][0];
 // cli runs bin/iommufd.js as a process (and rebuilds dist/ if stale, which cli-kernel in the VM relies on).
-for (const project of ['host', 'sim', 'selftest-sim', 'cli']) results.push([project, await runOnHost(project)]);
-const missing = missingForKernel();
+for (const project of ['host', 'sim', 'selftest-sim', 'cli'])
+  results.push([project, await runOnHost(project, firstKernel ? { IOMMUFD_KERNEL: firstKernel } : {})]);
+const VM_PROJECTS = [
+  ['kernel', 'kernel tests', 'default'],
+  ['selftest-kernel', 'the kernel selftest port', 'default'],
+  ['fuzz', 'differential fuzzing: the kernel and the simulator, step by step', 'default'],
+  ['cli-kernel', 'the iommufd command on the kernel', 'default'],
+  // q35 + emulated Intel VT-d + QEMU's edu device: VFIO cdev, real device DMA.
+  ['vfio', 'VFIO device tests (vtd profile: emulated VT-d + edu)', 'vtd'],
+];
+// With one kernel the project names stay as they were; with several each gets @version.
+const named = (project, version) => (versions.length > 1 ? `${project}@${version}` : project);
 if (missing.length > 0) {
   banner([
     'The kernel tests did NOT run: they need a VM with a real iommufd kernel.',
@@ -96,20 +145,14 @@ if (missing.length > 0) {
     ...missing.map((m) => `  - ${m}`),
     strict ? 'CI requires the kernel run: failing.' : 'Install these and run `npm test` again.',
   ]);
-  if (strict)
-    for (const project of ['kernel', 'selftest-kernel', 'fuzz', 'cli-kernel', 'vfio']) results.push([project, { code: 1, counts: null }]);
+  if (strict) for (const v of versions) for (const [project] of VM_PROJECTS) results.push([named(project, v), { code: 1, counts: null }]);
 } else {
-  console.log('\n=== kernel tests (inside the QEMU VM) ===');
-  results.push(['kernel', await runKernel()]);
-  console.log('\n=== the kernel selftest port (inside the QEMU VM) ===');
-  results.push(['selftest-kernel', await runKernel('selftest-kernel')]);
-  console.log('\n=== differential fuzzing: the kernel and the simulator, step by step (inside the QEMU VM) ===');
-  results.push(['fuzz', await runKernel('fuzz')]);
-  console.log('\n=== the iommufd command on the kernel (inside the QEMU VM) ===');
-  results.push(['cli-kernel', await runKernel('cli-kernel')]);
-  // q35 + emulated Intel VT-d + QEMU's edu device: VFIO cdev, real device DMA.
-  console.log('\n=== VFIO device tests (inside the QEMU VM, vtd profile: emulated VT-d + edu) ===');
-  results.push(['vfio', await runKernel('vfio', 'vtd')]);
+  for (const [version, kernel] of kernels) {
+    for (const [project, title, profile] of VM_PROJECTS) {
+      console.log(`\n=== ${title} (inside the QEMU VM, Linux ${version}) ===`);
+      results.push([named(project, version), await runKernel(kernel, project, profile)]);
+    }
+  }
 }
 
 console.log('\n=== summary ===');

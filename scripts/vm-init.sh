@@ -72,6 +72,9 @@ run_command() {
   fi
   setup_scratch
   export HOME="$SCRATCH" TMPDIR="$SCRATCH" npm_config_cache="$SCRATCH/.npm" npm_config_update_notifier=false
+  # The checkout is read-only here: `npx iommufd` must not run lifecycle scripts (it would
+  # try `prepare`/tsc when npm finds the lock file stale, and exit 2 without a word).
+  export npm_config_ignore_scripts=true
   # After the defaults, so --env can override them.
   [ "${#VM_ENV[@]}" -eq 0 ] || export "${VM_ENV[@]}"
   printf '%s\n' "$START_MARKER" >/dev/console

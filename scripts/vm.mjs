@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Run one command inside a throwaway QEMU VM booted on the iommufd test kernel.
 //
-//   node scripts/vm.mjs [--kernel PATH] [--timeout SECONDS] [--memory MB]
+//   node scripts/vm.mjs [--kernel PATH | --kernel-version 6.12|7.3 | --source DIR]
+//                       [--timeout SECONDS] [--memory MB]
 //                       [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd]
 //                       -- COMMAND [ARGS...]
 //
@@ -25,10 +26,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
+import { KERNELS, buildKernel } from './kernels.mjs';
 
 const SCRIPTS_DIR = path.dirname(fileURLToPath(import.meta.url));
 const INIT_SCRIPT = path.join(SCRIPTS_DIR, 'vm-init.sh');
-const BUILD_SCRIPT = path.join(SCRIPTS_DIR, 'build-kernel.sh');
 
 // Printed by vm-init.sh around the command; keep in sync.
 const START_MARKER = '@@IOMMUFD-VM-START@@\n';
@@ -70,6 +71,8 @@ const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
  * @param {string[]} command
  * @param {object} [options]
  * @param {string} [options.kernel]   bzImage; default: built/cached by scripts/build-kernel.sh
+ * @param {string} [options.kernelVersion]  which Debian source to build (scripts/kernels.mjs), default 6.12
+ * @param {string} [options.source]   a developer's kernel tree to build with our config fragment
  * @param {number} [options.timeout]  seconds for the whole VM run (boot included), default 1800
  * @param {number} [options.memory]   guest RAM in MB, default 4096
  * @param {string} [options.cwd]      guest working directory, default process.cwd()
@@ -111,10 +114,16 @@ function normalizeOptions(command, options) {
   if (!Object.hasOwn(PROFILES, profile)) {
     throw new TypeError(`runInVm: unknown profile '${profile}' (${Object.keys(PROFILES).join(', ')})`);
   }
+  const chosen = ['kernel', 'kernelVersion', 'source'].filter((k) => options[k] !== undefined);
+  if (chosen.length > 1) throw new TypeError(`runInVm: ${chosen.join(' and ')} exclude each other`);
+  if (options.kernelVersion !== undefined && !Object.hasOwn(KERNELS, options.kernelVersion))
+    throw new TypeError(`runInVm: unknown kernel version '${options.kernelVersion}' (${Object.keys(KERNELS).join(', ')})`);
   return {
     profile,
     command,
     kernel: options.kernel,
+    kernelVersion: options.kernelVersion,
+    source: options.source,
     timeoutMs: timeout * 1000,
     memory,
     cwd: path.resolve(options.cwd ?? process.cwd()),
@@ -130,7 +139,7 @@ function normalizeOptions(command, options) {
 class Run {
   constructor(opts) {
     this.opts = opts;
-    this.child = null; // the build script or qemu, whichever is running
+    this.child = null; // qemu while it runs (kernels.mjs stops a build on a signal itself)
     this.interrupted = null; // signal name once we got one
     this.outDir = null;
     this.logFd = null;
@@ -173,29 +182,11 @@ class Run {
       return this.fail(EXIT_VM_FAILURE, `kernel ${kernel} not found`, false);
     }
     try {
-      return await this.buildKernel();
+      return await buildKernel({ version: this.opts.kernelVersion, source: this.opts.source });
     } catch (err) {
       if (this.interrupted) return this.fail(SIGNAL_EXIT[this.interrupted], `interrupted by ${this.interrupted}`, false);
       return this.fail(EXIT_VM_FAILURE, err.message, false);
     }
-  }
-
-  /** Run scripts/build-kernel.sh; its progress (stderr) goes straight to ours. */
-  buildKernel() {
-    return new Promise((resolve, reject) => {
-      // Own process group, so a signal can stop make and its compilers too.
-      const child = spawn('bash', [BUILD_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-      this.child = child;
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.on('error', (err) => reject(new Error(`cannot run ${BUILD_SCRIPT}: ${err.message}`)));
-      child.on('close', (code) => {
-        this.child = null;
-        const bzImage = out.trim().split('\n').pop();
-        if (code === 0 && bzImage) resolve(bzImage);
-        else reject(new Error(`scripts/build-kernel.sh failed (exit ${code})`));
-      });
-    });
   }
 
   /**
@@ -279,8 +270,7 @@ class Run {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     try {
-      if (child.spawnargs[0] === 'bash') process.kill(-child.pid, 'SIGTERM'); // build: whole group
-      else child.kill('SIGKILL');
+      child.kill('SIGKILL');
     } catch {
       // already gone
     }
@@ -494,7 +484,8 @@ function logTail(file, lines) {
 // ---------------------------------------------------------------------------
 // CLI
 
-const USAGE = `usage: node scripts/vm.mjs [--kernel PATH] [--timeout SECONDS] [--memory MB]
+const USAGE = `usage: node scripts/vm.mjs [--kernel PATH | --kernel-version 6.12|7.3 | --source DIR]
+                          [--timeout SECONDS] [--memory MB]
                           [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd]
                           -- COMMAND [ARGS...]`;
 
@@ -520,6 +511,12 @@ function parseCli(argv) {
         return { help: true };
       case '--kernel':
         options.kernel = value(flag, inline);
+        break;
+      case '--kernel-version':
+        options.kernelVersion = value(flag, inline);
+        break;
+      case '--source':
+        options.source = value(flag, inline);
         break;
       case '--cwd':
         options.cwd = value(flag, inline);

@@ -28,14 +28,14 @@ export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '
 
 export const binPath = join(packageRoot, 'bin', 'iommufd.js');
 
-/** selftest and vm use files only a checkout of the repository has. */
+/** selftest and vm use the suites and scripts the package ships (and a checkout has). */
 export function requireCheckout(what: string, files: string[]): void {
   // `what` is the subcommand: 'selftest' or 'vm'.
   const missing = files.filter((f) => !existsSync(join(packageRoot, f)));
   if (missing.length > 0)
     throw new CliError(
-      `${what} runs from a checkout of the iommufd repository, and ${packageRoot} is not one (no ${missing.join(', ')})`,
-      'the published package has no tests or scripts; clone the repository and run `npm install` there',
+      `${what} needs files missing from ${packageRoot} (${missing.join(', ')})`,
+      'reinstall the package (npm install iommufd), or run it from a checkout of the repository',
     );
 }
 

@@ -1,4 +1,4 @@
-// The `iommufd` command: info | selftest | run | vm.
+// The `iommufd` command: info | selftest | run | vm | validate | build-addon.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -16,8 +16,8 @@ import {
 import { exitCode, formatKtap, KSFT_SKIP, totals, type CaseResult } from './ktap.js';
 import { colors } from './style.js';
 
-const CHECKOUT_NOTE = `selftest and vm need a checkout of the repository (the published package
-has no test/ or scripts/): git clone the project, npm install, then run them there.`;
+const CHECKOUT_NOTE = `The package ships what selftest and vm need; selftest runs the suites with
+vitest, an optional peer dependency: npm install -D vitest@3 where it is missing.`;
 
 const USAGE: Record<string, string> = {
   main: `usage: iommufd <command> [options]
@@ -30,10 +30,12 @@ Commands:
                                       of the kernel's iommufd selftest, as KTAP
   run FILE.ts|FILE.js [--backend native|sim] [-- ARGS...]
                                       run a scenario module with an open Iommufd
-  vm [--kernel PATH] [--build] [--vng] [--shell] -- COMMAND...
+  vm [--kernel-version V | --source DIR | --kernel PATH] -- COMMAND...
                                       run COMMAND inside a VM on the iommufd test kernel
   validate --device /dev/vfio/devices/vfioN [--ktap | --json] [--no-dma]
                                       validate an IOMMU through a VFIO device bound to vfio-pci
+  build-addon                         build the native addon from source (instead of the
+                                      prebuilt one), e.g. for a platform without one
 
 Options for every command: -h, --help; -v, --verbose (stack traces); --version.
 'iommufd <command> --help' describes one command.
@@ -72,13 +74,17 @@ A failing ioctl is printed as one line: the ioctl, the errno name, the backend
 call and its arguments, and the line of FILE.
   --backend native|sim  default: native where /dev/iommu has the test mock, else sim
 Exit status: 0 done, 1 failed, 4 skipped (ctx.requires/ctx.skip).`,
-  vm: `usage: iommufd vm [--kernel PATH | --build] [--vng] [--shell] [--timeout S] [--memory MB] -- COMMAND...
+  vm: `usage: iommufd vm [--kernel-version 6.12|7.3 | --source DIR | --kernel PATH] [--build]
+                 [--vng] [--shell] [--timeout S] [--memory MB] -- COMMAND...
 
-Boots the iommufd test kernel (built from Debian's linux-source-6.12 with
+Boots the iommufd test kernel (built from Debian's linux-source-<version> with
 CONFIG_IOMMUFD_TEST and cached; QEMU, KVM when usable) with the host's files
 read-only, and runs COMMAND there in the current directory, streaming its
 output. The exit status is COMMAND's. 'iommufd' as COMMAND is this command:
     iommufd vm -- iommufd selftest
+  --kernel-version V  which Debian kernel source: 6.12 (default) or 7.3
+  --source DIR    build your own kernel tree with the test config fragment
+                  (out of tree, incremental) and boot it
   --kernel PATH   boot this bzImage instead
   --build         build (or reuse) the test kernel; alone, print its path
   --vng           use virtme-ng (vng) instead of the built-in QEMU runner
@@ -89,6 +95,12 @@ output. The exit status is COMMAND's. 'iommufd' as COMMAND is this command:
 
 ${CHECKOUT_NOTE}`,
 };
+
+USAGE['build-addon'] = `usage: iommufd build-addon
+
+Builds the native addon from native/*.cc with node-gyp into the package's
+native/build/Release/, which is then loaded instead of the prebuilt
+prebuilds/<platform>-<arch>/iommufd.node. Needs g++, make and python3.`;
 
 USAGE.validate = `usage: iommufd validate --device /dev/vfio/devices/vfioN [--ktap | --json] [--no-dma]
 
@@ -115,9 +127,12 @@ const OPTIONS = {
   selftest: { ...COMMON, suite: { type: 'string' }, backend: { type: 'string' }, filter: { type: 'string' }, ktap: { type: 'boolean' } },
   run: { ...COMMON, backend: { type: 'string' } },
   validate: { ...COMMON, device: { type: 'string' }, ktap: { type: 'boolean' }, json: { type: 'boolean' }, 'no-dma': { type: 'boolean' } },
+  'build-addon': { ...COMMON },
   vm: {
     ...COMMON,
     kernel: { type: 'string' },
+    'kernel-version': { type: 'string' },
+    source: { type: 'string' },
     build: { type: 'boolean' },
     shell: { type: 'boolean' },
     vng: { type: 'boolean' },
@@ -246,6 +261,8 @@ async function vm(argv: string[]): Promise<number> {
   return runVm(
     {
       kernel: values.kernel,
+      kernelVersion: values['kernel-version'],
+      source: values.source,
       build: Boolean(values.build),
       shell: Boolean(values.shell),
       vng: Boolean(values.vng),
@@ -265,7 +282,24 @@ async function validateCommand(argv: string[]): Promise<number> {
   return validate({ device: values.device, ktap: Boolean(values.ktap), json: Boolean(values.json), dma: !values['no-dma'] });
 }
 
-const COMMANDS: Record<Command, (argv: string[]) => Promise<number>> = { info, selftest, run, vm, validate: validateCommand };
+/** The source build, run only when asked (the package has no install script). */
+async function buildAddon(argv: string[]): Promise<number> {
+  const { positionals } = parse('build-addon', argv);
+  if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(' ')}`);
+  const { spawnSync } = await import('node:child_process');
+  const result = spawnSync(process.execPath, [join(packageRoot, 'scripts', 'build-addon.mjs')], { stdio: 'inherit' });
+  if (result.error) throw new CliError(`cannot run scripts/build-addon.mjs: ${result.error.message}`);
+  return result.status ?? 1;
+}
+
+const COMMANDS: Record<Command, (argv: string[]) => Promise<number>> = {
+  info,
+  selftest,
+  run,
+  vm,
+  validate: validateCommand,
+  'build-addon': buildAddon,
+};
 
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;

@@ -132,12 +132,12 @@ function requiresFn(caps: Capabilities) {
  * .ts script is an ES module even outside a "type": "module" package (else
  * Node would take it for CommonJS and refuse its imports).
  */
-function registerHooks(entry: string): void {
+function registerHooks(entry: string, tsFormat: 'module' | 'module-typescript'): void {
   const index = new URL('../index.js', import.meta.url).href;
   const hooks = `export async function resolve(specifier, context, next) {
     if (specifier === 'iommufd') return { url: ${JSON.stringify(index)}, shortCircuit: true };
     const resolved = await next(specifier, context);
-    return resolved.url === ${JSON.stringify(entry)} && /\\.tsx?$/.test(resolved.url) ? { ...resolved, format: 'module' } : resolved;
+    return resolved.url === ${JSON.stringify(entry)} && /\\.tsx?$/.test(resolved.url) ? { ...resolved, format: '${tsFormat}' } : resolved;
   }`;
   // module.register exists from Node 20.6; before that, normal resolution only.
   if (typeof register === 'function') register(`data:text/javascript,${encodeURIComponent(hooks)}`);
@@ -145,12 +145,21 @@ function registerHooks(entry: string): void {
 
 async function load(file: string): Promise<Scenario> {
   const url = pathToFileURL(file).href;
-  if (/\.[mc]?tsx?$/.test(file)) {
-    // Node 20 cannot import TypeScript: tsx's loader hook transforms it on the fly.
-    const tsx = await import('tsx/esm/api');
+  // Node >= 22.18 strips types itself; older Node needs tsx, an optional peer dependency.
+  const nodeStripsTypes = Boolean((process.features as { typescript?: unknown }).typescript);
+  if (/\.[mc]?tsx?$/.test(file) && !nodeStripsTypes) {
+    let tsx: typeof import('tsx/esm/api');
+    try {
+      tsx = await import('tsx/esm/api');
+    } catch {
+      throw new CliError(
+        `${relative(process.cwd(), file)} is TypeScript, which Node ${process.version} cannot run by itself`,
+        'npm install tsx (an optional peer dependency of iommufd), use Node >= 22.18, or compile the script to .js',
+      );
+    }
     tsx.register();
   }
-  registerHooks(url); // after tsx's, so these run first
+  registerHooks(url, nodeStripsTypes ? 'module-typescript' : 'module'); // after tsx's, so these run first
   const mod = (await import(url)) as { default?: unknown; run?: unknown };
   const fn = typeof mod.default === 'function' ? mod.default : mod.run;
   if (typeof fn !== 'function')

@@ -7,6 +7,10 @@ import { CliError, binPath, packageRoot, requireCheckout } from './common.js';
 
 export interface VmOptions {
   kernel?: string;
+  /** A first-class Debian kernel source (scripts/kernels.mjs), e.g. '7.3'. */
+  kernelVersion?: string;
+  /** A developer's kernel tree, built with scripts/kernel.config. */
+  source?: string;
   build: boolean;
   shell: boolean;
   vng: boolean;
@@ -16,19 +20,26 @@ export interface VmOptions {
 
 type RunInVm = (command: string[], options: Record<string, unknown>) => Promise<number>;
 
-/** scripts/build-kernel.sh: progress on stderr, the bzImage path on stdout. */
-function buildKernel(): Promise<string> {
-  return new Promise((resolvePath, reject) => {
-    const child = spawn('bash', [join(packageRoot, 'scripts/build-kernel.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.on('error', (e) => reject(new CliError(`cannot run scripts/build-kernel.sh: ${e.message}`)));
-    child.on('close', (code) => {
-      const path = out.trim().split('\n').pop();
-      if (code === 0 && path) resolvePath(path);
-      else reject(new CliError(`building the test kernel failed (exit ${code})`, 'see the [kernel] lines above; the full log is in the build directory they name'));
-    });
-  });
+type Kernels = {
+  KERNELS: Record<string, unknown>;
+  buildKernel(options: { version?: string; source?: string }): Promise<string>;
+};
+
+/** scripts/kernels.mjs: progress on stderr, resolves to the bzImage path. */
+async function buildKernel(options: VmOptions): Promise<string> {
+  const kernels = (await import(pathToFileURL(join(packageRoot, 'scripts/kernels.mjs')).href)) as Kernels;
+  try {
+    return await kernels.buildKernel({ version: options.kernelVersion, source: options.source });
+  } catch (e) {
+    throw new CliError(`building the test kernel failed: ${(e as Error).message}`, 'see the [kernel] lines above; the full log is in the build directory they name');
+  }
+}
+
+async function checkKernelVersion(version: string | undefined): Promise<void> {
+  if (version === undefined) return;
+  const { KERNELS } = (await import(pathToFileURL(join(packageRoot, 'scripts/kernels.mjs')).href)) as Kernels;
+  if (!Object.hasOwn(KERNELS, version))
+    throw new CliError(`unknown kernel version ${version}`, `the test rig builds ${Object.keys(KERNELS).join(' and ')}; use --source DIR for another tree`, 2);
 }
 
 function hasCommand(name: string): boolean {
@@ -39,7 +50,7 @@ const shellQuote = (args: string[]) => args.map((a) => (/^[\w@%+=:,./-]+$/.test(
 
 /** Resolves to the exit code of the command in the VM (or of the build). */
 export async function vm(options: VmOptions, command: string[]): Promise<number> {
-  requireCheckout('vm', ['scripts/vm.mjs', 'scripts/build-kernel.sh']);
+  requireCheckout('vm', ['scripts/vm.mjs', 'scripts/kernels.mjs', 'scripts/build-kernel.sh', 'scripts/kernel.config', 'scripts/vm-init.sh']);
   if (options.shell && !options.vng)
     throw new CliError(
       '--shell is not supported by the built-in QEMU runner: it runs one command over the serial console, without an interactive terminal',
@@ -49,12 +60,16 @@ export async function vm(options: VmOptions, command: string[]): Promise<number>
   if (options.vng && !hasCommand('vng'))
     throw new CliError('vng (virtme-ng) is not installed', 'install it (pip install virtme-ng), or drop --vng to use the built-in QEMU runner');
   if (options.kernel && options.build) throw new CliError('--build and --kernel exclude each other', 'use --kernel PATH for your own bzImage, or --build for the test kernel', 2);
+  const chosen = [options.kernel && '--kernel', options.kernelVersion && '--kernel-version', options.source && '--source'].filter(Boolean);
+  if (chosen.length > 1) throw new CliError(`${chosen.join(' and ')} exclude each other`, 'name one kernel: a bzImage, a Debian version or a source tree', 2);
+  await checkKernelVersion(options.kernelVersion);
 
   // `iommufd ...` in the VM means this very command (the guest sees the host's files).
   if (command[0] === 'iommufd') command = [process.execPath, binPath, ...command.slice(1)];
 
   let kernel = options.kernel;
-  if (options.build || (options.vng && !kernel)) kernel = await buildKernel();
+  // Built here, before the VM's own timeout starts.
+  if (!kernel) kernel = await buildKernel(options);
   if (command.length === 0 && !options.shell) {
     process.stdout.write(`${kernel}\n`); // --build alone: where the kernel is
     return 0;

@@ -117,14 +117,20 @@ const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 let cached: { addon: Addon } | { error: Error } | undefined;
 
+/**
+ * Where the addon may be, in order: an explicit path, a source build (made only when
+ * asked: `npm install` in a checkout, `npx iommufd build-addon`), then the one the
+ * package ships for this platform (`npm pack` puts it in prebuilds/).
+ */
 function candidates(): string[] {
   const fromEnv = process.env.IOMMUFD_ADDON;
+  if (fromEnv) return [fromEnv]; // exactly this one: a test of a given build must not fall back
   return [
-    ...(fromEnv ? [fromEnv] : []),
-    join(packageRoot, 'build', 'Release', 'iommufd.node'),
-    join(packageRoot, 'build', 'Debug', 'iommufd.node'),
+    join(packageRoot, 'native', 'build', 'Release', 'iommufd.node'),
+    join(packageRoot, 'native', 'build', 'Debug', 'iommufd.node'),
     join(packageRoot, 'build-cmake', 'Release', 'iommufd.node'),
     join(packageRoot, 'build-cmake', 'Debug', 'iommufd.node'),
+    join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'iommufd.node'),
   ];
 }
 
@@ -148,11 +154,12 @@ function load(): { addon: Addon } | { error: Error } {
   const why =
     process.platform !== 'linux'
       ? `the native addon only exists on Linux (this is ${process.platform})`
-      : 'the native addon is not built';
+      : `the native addon does not load: none is prebuilt for linux-${process.arch} or built from source`;
   return {
     error: new Error(
       `iommufd: ${why}. Tried:\n  ${tried.join('\n  ')}\n` +
-        'Build it with `npm rebuild iommufd` (needs g++, make, python3).',
+        'Build it from source with `npx iommufd build-addon` (needs g++, make, python3), ' +
+        "or use the simulator: Iommufd.open({ backend: 'sim' }).",
     ),
   };
 }
