@@ -28,7 +28,7 @@ function rand(n) {
 }
 
 function setup(n) {
-  const be = new SimBackend();
+  const be = SimBackend.open();
   const ioas = be.ioasAlloc();
   const bytes = new Uint8Array(4096);
   const range = { bytes, offset: 0, length: 4096 };
@@ -105,7 +105,7 @@ for (const n of [1e5, 1e6]) {
 // 1 TiB of IOVA mapped: 512 areas of one lazily allocated 2 GiB ArrayBuffer
 // (V8 cannot hold 1 TiB in one buffer; untouched pages cost no RSS).
 {
-  const be = new SimBackend();
+  const be = SimBackend.open();
   const ioas = be.ioasAlloc();
   const size = 2 ** 31;
   const big = new Uint8Array(new ArrayBuffer(size));
@@ -127,7 +127,7 @@ for (const n of [1e5, 1e6]) {
 // access_rw throughput through an access, for small and large transfers,
 // reading and writing the caller's real bytes across area boundaries.
 {
-  const be = new SimBackend();
+  const be = SimBackend.open();
   const ioas = be.ioasAlloc();
   const size = 4 * 1024 * 1024;
   const mem = new Uint8Array(size);

@@ -1,4 +1,5 @@
 import type { Backend } from './backend.js';
+import { ClosedError, IommufdError } from './errors.js';
 import type { Ioas } from './ioas.js';
 import { type Memory, type RangeOptions, memoryBytes, userRange } from './memory.js';
 import { MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_WRITE } from './uapi.js';
@@ -19,11 +20,12 @@ export interface RwOptions extends RangeOptions {
 }
 
 /** Pages pinned through an access (IOMMU_TEST_OP_ACCESS_PAGES). */
-export class PinnedPages {
+export class PinnedPages implements Disposable {
   readonly id: number;
   readonly iova: bigint;
   readonly length: number;
   readonly #unpin: (id: number) => void;
+  #unpinned = false;
 
   /** @internal */
   constructor(id: number, iova: bigint, length: number, unpin: (id: number) => void) {
@@ -38,7 +40,25 @@ export class PinnedPages {
    * the pin because userspace unmapped the IOVA (the access's unmap callback).
    */
   unpin(): void {
+    if (this.#unpinned) throw new ClosedError(`pinned pages ${this.id} have been unpinned`);
     this.#unpin(this.id);
+    this.#unpinned = true;
+  }
+
+  /**
+   * unpin(), unless the pin is gone already: unpinned, its access closed
+   * (which unpins everything), or dropped by the kernel when userspace
+   * unmapped the IOVA (ENOENT: the mock's pin ids are never reused, so that
+   * ENOENT can only mean this pin). Any other failure is thrown.
+   */
+  [Symbol.dispose](): void {
+    if (this.#unpinned) return;
+    try {
+      this.unpin();
+    } catch (e) {
+      if (!(e instanceof ClosedError || (e instanceof IommufdError && e.code === 'ENOENT'))) throw e;
+      this.#unpinned = true;
+    }
   }
 }
 
@@ -127,6 +147,6 @@ export class Access implements Disposable {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new Error(`access fd ${this.fd} is closed`);
+    if (this.#closed) throw new ClosedError(`access fd ${this.fd} is closed`);
   }
 }

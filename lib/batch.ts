@@ -33,7 +33,10 @@ export const OP_IOAS_UNMAP = 2;
 /** a: access fd, b: flags, c: memory index, d: offset, e: length; wide[0]: iova. */
 export const OP_ACCESS_RW = 3;
 
-/** @internal A batch as backends run it (lib/backend.ts runBatch). */
+/**
+ * A batch as backends run it (Backend.runBatch). Part of the Backend contract,
+ * so public in the declarations, though only backends need it.
+ */
 export interface EncodedBatch {
   count: number;
   code: Float64Array;
@@ -45,7 +48,7 @@ export interface EncodedBatch {
   tupleCalls: (() => unknown)[];
 }
 
-/** @internal What a backend reports after running a batch. */
+/** What a backend reports after running a batch (Backend.runBatch). */
 export interface BatchRun {
   /** How many ops succeeded (the index of the failed op, if one failed). */
   done: number;

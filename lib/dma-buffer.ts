@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { ClosedError } from './errors.js';
 import { addon, addonAvailable } from './native/binding.js';
 import { addUnmapped, markHugeBacked } from './user-pages.js';
 import { toByteCount } from './validate.js';
@@ -134,12 +135,12 @@ export class DmaBuffer implements Disposable {
 
   /** The whole buffer as bytes. Throws once freed. */
   get bytes(): Uint8Array {
-    if (this.#bytes === undefined) throw new Error('DmaBuffer has been freed');
+    if (this.#bytes === undefined) throw new ClosedError('DmaBuffer has been freed');
     return this.#bytes;
   }
 
   get buffer(): ArrayBuffer {
-    if (this.#buffer === undefined) throw new Error('DmaBuffer has been freed');
+    if (this.#buffer === undefined) throw new ClosedError('DmaBuffer has been freed');
     return this.#buffer;
   }
 

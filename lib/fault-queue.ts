@@ -1,4 +1,5 @@
 import type { Backend, Fault } from './backend.js';
+import { ClosedError } from './errors.js';
 import { IOMMUFD_PAGE_RESP_INVALID, IOMMUFD_PAGE_RESP_SUCCESS } from './uapi.js';
 import { toU32 } from './validate.js';
 
@@ -49,6 +50,6 @@ export class FaultQueue implements Disposable {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new Error(`fault queue fd ${this.fd} is closed`);
+    if (this.#closed) throw new ClosedError(`fault queue fd ${this.fd} is closed`);
   }
 }

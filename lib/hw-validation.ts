@@ -42,7 +42,13 @@ export interface ValidationReport {
   passed: number;
   failed: number;
   skipped: number;
-  /** No check failed. */
+  /**
+   * Set when the battery could not run at all because this machine lacks the
+   * hardware (no /dev/iommu, no such VFIO device): a skip, as kselftest's
+   * ksft_exit_skip(), not a failure. `checks` is empty then.
+   */
+  skipReason?: string;
+  /** The battery ran and no check failed. */
   ok: boolean;
 }
 
@@ -65,6 +71,11 @@ const PAGE = 4096;
 export const X86_MSI_WINDOW = { start: 0xfee00000n, last: 0xfeefffffn };
 
 class Skip extends Error {}
+
+/** open() found nothing there: the same answers Iommufd.open('auto') takes for "no iommufd here". */
+function absent(e: unknown): e is IommufdError {
+  return e instanceof IommufdError && e.op === 'open' && ['ENOENT', 'ENODEV', 'ENXIO'].includes(e.code);
+}
 
 function describe(e: unknown): CheckResult['error'] {
   if (e instanceof IommufdError) return { name: e.name, message: e.message, code: e.code, op: e.op };
@@ -172,9 +183,19 @@ export async function runValidation(devicePath: string, options: ValidationOptio
   };
 
   try {
-    await check('open', 'open the iommufd and the device', [], () => {
+    let openError: unknown;
+    try {
       fd = Iommufd.open({ path: options.iommufdPath ?? '/dev/iommu', backend: 'native' });
       device = VfioDevice.open(devicePath);
+    } catch (e) {
+      if (absent(e)) {
+        report.skipReason = e.message;
+        return report; // ok stays false: nothing was validated
+      }
+      openError = e;
+    }
+    await check('open', 'open the iommufd and the device', [], () => {
+      if (openError !== undefined) throw openError;
     });
 
     await check('bind', 'VFIO_DEVICE_BIND_IOMMUFD gives a device id', ['open'], () => {

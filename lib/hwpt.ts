@@ -1,4 +1,5 @@
 import type { Backend } from './backend.js';
+import { ClosedError } from './errors.js';
 import {
   IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
   IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
@@ -32,19 +33,33 @@ export interface RawInvalidation {
   entryNum: number;
 }
 
+/** @internal What owns an object: its iommufd, whose close() releases everything in it. */
+export interface Owner {
+  readonly closed: boolean;
+}
+
 /** A hardware page table (IOMMU_HWPT_ALLOC, or the automatic one of a mock domain). */
-export class Hwpt {
+export class Hwpt implements Disposable {
   readonly id: number;
   readonly #backend: Backend;
+  readonly #owner: Owner | undefined;
+  #destroyed = false;
 
   /** @internal */
-  constructor(backend: Backend, id: number) {
+  constructor(backend: Backend, id: number, owner?: Owner) {
     this.#backend = backend;
     this.id = id;
+    this.#owner = owner;
+  }
+
+  /** destroy() ran, or the iommufd was closed. */
+  get destroyed(): boolean {
+    return this.#destroyed || this.#owner?.closed === true;
   }
 
   /** IOMMU_HWPT_SET_DIRTY_TRACKING. */
   setDirtyTracking(enable: boolean): void {
+    this.#checkAlive();
     this.#backend.hwptSetDirtyTracking(this.id, enable);
   }
 
@@ -53,6 +68,7 @@ export class Hwpt {
    * (word i / 64, bit i % 64) is page i. Clears what it reports unless noClear.
    */
   getDirtyBitmap(iova: bigint | number, length: bigint | number, options: DirtyBitmapOptions = {}): BigUint64Array {
+    this.#checkAlive();
     const start = toU64(iova, 'iova');
     const size = toU64(length, 'length');
     const pageSize = toU64(options.pageSize ?? 4096, 'pageSize');
@@ -75,6 +91,7 @@ export class Hwpt {
     memory: Memory,
     options: DirtyBitmapOptions & { offset?: number | bigint } = {},
   ): void {
+    this.#checkAlive();
     const start = toU64(iova, 'iova');
     const size = toU64(length, 'length');
     const pageSize = toU64(options.pageSize ?? 4096, 'pageSize');
@@ -93,6 +110,7 @@ export class Hwpt {
    * [iova, iova + length) to exactly the pages of `memory` in the window.
    */
   checkMap(iova: bigint | number, memory: Memory, range: RangeOptions = {}): void {
+    this.#checkAlive();
     this.#backend.mdCheckMap(this.id, toU64(iova, 'iova'), userRange(memory, range));
   }
 
@@ -102,6 +120,7 @@ export class Hwpt {
    * IommufdError carries that count as `handled`.
    */
   invalidate(entries: SelftestInvalidation[] | RawInvalidation): number {
+    this.#checkAlive();
     if (!Array.isArray(entries)) {
       const { dataType, entryLen, entries: bytes, entryNum } = entries;
       return this.#backend.hwptInvalidate(this.id, toU32(dataType, 'dataType'), toU32(entryLen, 'entryLen'), bytes, toU32(entryNum, 'entryNum'));
@@ -117,6 +136,7 @@ export class Hwpt {
 
   /** IOMMU_TEST_OP_MD_CHECK_IOTLB: entry `iotlbId` of a nested mock HWPT holds `value`. */
   checkIotlb(iotlbId: number, value: number): void {
+    this.#checkAlive();
     this.#backend.mdCheckIotlb(this.id, toU32(iotlbId, 'iotlbId'), toU32(value, 'value'));
   }
 
@@ -126,11 +146,27 @@ export class Hwpt {
    * Returns how many of them were mapped.
    */
   markDirty(iova: bigint | number, length: bigint | number, bitmap: Uint8Array, pageSize: bigint | number = 4096): bigint {
+    this.#checkAlive();
     return this.#backend.dirty(this.id, 0, toU64(iova, 'iova'), toU64(length, 'length'), toU64(pageSize, 'pageSize'), bitmap);
   }
 
-  /** IOMMU_DESTROY. */
+  /** IOMMU_DESTROY; EBUSY while a device, nested HWPT or IOAS user still uses it. */
   destroy(): void {
+    this.#checkAlive();
     this.#backend.destroy(this.id);
+    this.#destroyed = true;
+  }
+
+  /**
+   * destroy(), unless it is gone already (destroyed, or its iommufd closed).
+   * A refusal (EBUSY: still attached) is thrown: dispose of a device before
+   * the HWPT it is attached to, as `using` does when the device comes later.
+   */
+  [Symbol.dispose](): void {
+    if (!this.destroyed) this.destroy();
+  }
+
+  #checkAlive(): void {
+    if (this.destroyed) throw new ClosedError(`HWPT ${this.id} has been destroyed or its iommufd closed`);
   }
 }

@@ -1,4 +1,5 @@
 import type { Backend, IovaRanges } from './backend.js';
+import { ClosedError } from './errors.js';
 import { MappingRefs } from './mapping-refs.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import {
@@ -40,7 +41,7 @@ export interface CopyOptions {
  * reference to its memory until it is unmapped, so GC cannot free memory the
  * kernel still maps.
  */
-export class Ioas {
+export class Ioas implements Disposable {
   readonly id: number;
   readonly #backend: Backend;
   readonly #onGone: (ioas: Ioas) => void;
@@ -161,6 +162,15 @@ export class Ioas {
     this.#gone();
   }
 
+  /**
+   * destroy(), unless it is gone already (destroyed, or its iommufd closed).
+   * A refusal (EBUSY: a device, HWPT or access still uses it) is thrown: with
+   * `using`, declare the IOAS before its users so they are disposed first.
+   */
+  [Symbol.dispose](): void {
+    if (!this.#destroyed) this.destroy();
+  }
+
   /** @internal For Batch: the backend to run on. */
   backendForBatch(): Backend {
     this.#checkAlive();
@@ -203,6 +213,6 @@ export class Ioas {
   }
 
   #checkAlive(): void {
-    if (this.#destroyed) throw new Error(`IOAS ${this.id} has been destroyed or its iommufd closed`);
+    if (this.#destroyed) throw new ClosedError(`IOAS ${this.id} has been destroyed or its iommufd closed`);
   }
 }

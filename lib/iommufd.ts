@@ -4,14 +4,14 @@ import type { Backend, Capabilities } from './backend.js';
 import { Batch, type BatchResult, checkFailNth } from './batch.js';
 import { FaultQueue } from './fault-queue.js';
 import { Hwpt } from './hwpt.js';
-import { IommufdError } from './errors.js';
+import { ClosedError, IommufdError, iommufdOpenError } from './errors.js';
 import { Ioas } from './ioas.js';
 import type { MappingRefs } from './mapping-refs.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { MockDevice } from './mock-device.js';
 import { NativeBackend } from './native/backend.js';
 import { addon, addonAvailable } from './native/binding.js';
-import { SimBackend } from './sim/backend.js';
+import { SimBackend, type SimKernel } from './sim/backend.js';
 import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -46,6 +46,11 @@ export interface OpenOptions {
    * `fd.backend.name` tells which one you got.
    */
   backend?: 'native' | 'sim' | 'auto';
+  /**
+   * Which kernel the simulator answers like: '6.12' (the LTS) or '7.3'; default
+   * '6.12'. Only for the simulator (the native backend is whatever kernel runs).
+   */
+  kernel?: SimKernel;
   /**
    * Adopt this already open iommufd instead of opening `path` (native only),
    * e.g. one a parent process passed down (`spawn` stdio); it is checked to
@@ -138,7 +143,9 @@ export class Iommufd implements Disposable {
       if (!addonAvailable()) throw new Error('adopting an iommufd needs the native addon');
       return new Iommufd(NativeBackend.adopt(toU32(options.fd, 'fd')));
     }
-    if (kind === 'sim') return new Iommufd(SimBackend.open());
+    if (options.kernel !== undefined && kind !== 'sim')
+      throw new TypeError(`kernel: '${String(options.kernel)}' picks the simulator's kernel model: use it with backend: 'sim'`);
+    if (kind === 'sim') return new Iommufd(SimBackend.open(options.kernel));
     if (kind === 'auto') {
       if (!addonAvailable()) {
         // A real iommufd is here and only our addon is missing: simulating it instead
@@ -227,7 +234,7 @@ export class Iommufd implements Disposable {
           (options.noDirty ? MOCK_FLAGS_DEVICE_NO_DIRTY : 0) |
           (options.hugeIova ? MOCK_FLAGS_DEVICE_HUGE_IOVA : 0);
     const ptId = typeof target === 'number' ? toU32(target, 'target') : target.id;
-    return new MockDevice(this.backend, this.backend.mockDomain(ptId, flags));
+    return new MockDevice(this.backend, this.backend.mockDomain(ptId, flags), this);
   }
 
   /** IOMMU_HWPT_ALLOC for `device` on `parent` (an IOAS, or a nest-parent HWPT, or a raw id). */
@@ -256,7 +263,7 @@ export class Iommufd implements Disposable {
     const faultId = typeof options.fault === 'number' ? toU32(options.fault, 'fault') : (options.fault?.id ?? 0);
     const request = { flags, devId, ptId, dataType, data, faultId, ...(nullDataLen ? { nullDataLen } : {}) };
     const id = this.backend.hwptAlloc(request);
-    return new Hwpt(this.backend, id);
+    return new Hwpt(this.backend, id, this);
   }
 
   /**
@@ -415,22 +422,13 @@ export class Iommufd implements Disposable {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new Error('iommufd is closed');
+    if (this.#closed) throw new ClosedError('iommufd is closed');
   }
 }
 
 // One message that says what is wrong and what to do about it.
 function explainOpenFailure(e: IommufdError, path: string): IommufdError {
-  let detail: string;
-  if (e.code === 'ENOENT')
-    detail = existsSync('/sys/class/misc/iommu')
-      ? `${path} is missing although the kernel has iommufd: is devtmpfs mounted?`
-      : `${path} does not exist: the kernel lacks CONFIG_IOMMUFD (or the module is not loaded: modprobe iommufd)`;
-  else if (e.code === 'ENOTTY') detail = `${path} is not an iommufd (it does not answer iommufd ioctls)`;
-  else if (e.code === 'EACCES' || e.code === 'EPERM')
-    detail = `no permission to open ${path}: run as root or grant access to the device node`;
-  else detail = `cannot open ${path}`;
-  return new IommufdError(e.errno, 'open', `(${detail})`);
+  return iommufdOpenError(e.errno, path);
 }
 
 /** 'auto' found a device but cannot drive it: say so, with both ways out. */

@@ -1,5 +1,6 @@
 import type { Backend, MockDomainIds } from './backend.js';
-import { Hwpt } from './hwpt.js';
+import { ClosedError } from './errors.js';
+import { Hwpt, type Owner } from './hwpt.js';
 import type { Ioas } from './ioas.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { toU32, toU64 } from './validate.js';
@@ -17,18 +18,26 @@ export interface IopfOptions {
  * (IOMMU_TEST_OP_MOCK_DOMAIN[_FLAGS]): the selftest device object, the
  * hardware page table it is attached to, and its bound device id.
  */
-export class MockDevice implements MockDomainIds {
+export class MockDevice implements MockDomainIds, Disposable {
   readonly stdevId: number;
   readonly idevId: number;
   readonly #backend: Backend;
+  readonly #owner: Owner | undefined;
   #hwptId: number;
+  #destroyed = false;
 
   /** @internal Created by Iommufd.mockDomain(). */
-  constructor(backend: Backend, ids: MockDomainIds) {
+  constructor(backend: Backend, ids: MockDomainIds, owner?: Owner) {
     this.#backend = backend;
     this.stdevId = ids.stdevId;
     this.#hwptId = ids.hwptId;
     this.idevId = ids.idevId;
+    this.#owner = owner;
+  }
+
+  /** destroy() ran, or the iommufd was closed. */
+  get destroyed(): boolean {
+    return this.#destroyed || this.#owner?.closed === true;
   }
 
   /** The HWPT the device is attached to now. */
@@ -38,7 +47,8 @@ export class MockDevice implements MockDomainIds {
 
   /** That HWPT as an object (for dirty tracking and the mock's checks). */
   get hwpt(): Hwpt {
-    return new Hwpt(this.#backend, this.#hwptId);
+    this.#checkAlive();
+    return new Hwpt(this.#backend, this.#hwptId, this.#owner);
   }
 
   /**
@@ -46,11 +56,13 @@ export class MockDevice implements MockDomainIds {
    * to exactly the pages of `memory` in the given window. Throws EINVAL otherwise.
    */
   checkMap(iova: bigint | number, memory: Memory, range: RangeOptions = {}): void {
+    this.#checkAlive();
     this.#backend.mdCheckMap(this.#hwptId, toU64(iova, 'iova'), userRange(memory, range));
   }
 
   /** IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: attach to another IOAS or HWPT. Returns the new HWPT id. */
   replace(target: Ioas | Hwpt | number): number {
+    this.#checkAlive();
     const ptId = typeof target === 'number' ? toU32(target, 'ptId') : target.id;
     this.#hwptId = this.#backend.mockDomainReplace(this.stdevId, ptId);
     return this.#hwptId;
@@ -58,6 +70,7 @@ export class MockDevice implements MockDomainIds {
 
   /** IOMMU_TEST_OP_TRIGGER_IOPF: the device reports an I/O page fault. */
   triggerIopf(options: IopfOptions): void {
+    this.#checkAlive();
     this.#backend.triggerIopf(
       this.idevId,
       toU32(options.pasid ?? 0, 'pasid'),
@@ -69,6 +82,17 @@ export class MockDevice implements MockDomainIds {
 
   /** Destroy the mock device, which detaches it and frees its automatic domain. */
   destroy(): void {
+    this.#checkAlive();
     this.#backend.destroy(this.stdevId);
+    this.#destroyed = true;
+  }
+
+  /** destroy(), unless it is gone already (destroyed, or its iommufd closed). */
+  [Symbol.dispose](): void {
+    if (!this.destroyed) this.destroy();
+  }
+
+  #checkAlive(): void {
+    if (this.destroyed) throw new ClosedError(`mock device ${this.stdevId} has been destroyed or its iommufd closed`);
   }
 }

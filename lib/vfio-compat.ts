@@ -1,4 +1,5 @@
 import type { Backend, VfioIommuInfo } from './backend.js';
+import { ClosedError } from './errors.js';
 import { MappingRefs } from './mapping-refs.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from './uapi.js';
@@ -19,6 +20,7 @@ export interface VfioMapOptions extends RangeOptions {
 export class VfioCompat {
   readonly #backend: Backend;
   readonly #mappings = new MappingRefs();
+  #gone = false;
 
   /** @internal Created by Iommufd.vfio. */
   constructor(backend: Backend) {
@@ -27,26 +29,31 @@ export class VfioCompat {
 
   /** VFIO_GET_API_VERSION. */
   apiVersion(): number {
+    this.#checkAlive();
     return this.#backend.vfioGetApiVersion();
   }
 
   /** VFIO_CHECK_EXTENSION: nonzero when supported. */
   checkExtension(extension: number): number {
+    this.#checkAlive();
     return this.#backend.vfioCheckExtension(toU32(extension, 'extension'));
   }
 
   /** VFIO_SET_IOMMU with VFIO_TYPE1_IOMMU or VFIO_TYPE1v2_IOMMU. */
   setIommu(type: number): void {
+    this.#checkAlive();
     this.#backend.vfioSetIommu(toU32(type, 'type'));
   }
 
   /** VFIO_IOMMU_GET_INFO with its capability chain parsed. */
   info(): VfioIommuInfo {
+    this.#checkAlive();
     return this.#backend.vfioIommuGetInfo();
   }
 
   /** VFIO_IOMMU_MAP_DMA of `memory` (a window of it) at `iova`. */
   mapDma(iova: bigint | number, memory: Memory, options: VfioMapOptions = {}): void {
+    this.#checkAlive();
     const at = toU64(iova, 'iova');
     const range = userRange(memory, options);
     let flags = 0;
@@ -58,6 +65,7 @@ export class VfioCompat {
 
   /** VFIO_IOMMU_UNMAP_DMA of [iova, iova + size). Returns the bytes unmapped. */
   unmapDma(iova: bigint | number, size: bigint | number, flags = 0): bigint {
+    this.#checkAlive();
     const at = toU64(iova, 'iova');
     const length = toU64(size, 'size');
     const unmapped = this.#backend.vfioUnmapDma(toU32(flags, 'flags'), at, length);
@@ -67,6 +75,7 @@ export class VfioCompat {
 
   /** VFIO_IOMMU_UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_ALL. */
   unmapAll(): bigint {
+    this.#checkAlive();
     const unmapped = this.#backend.vfioUnmapDma(VFIO_DMA_UNMAP_FLAG_ALL, 0n, 0n);
     this.#mappings.forgetAll();
     return unmapped;
@@ -74,8 +83,13 @@ export class VfioCompat {
 
   /** @internal The iommufd closed; see Ioas.gone() for `keepRefs`. */
   gone(keepRefs = false): MappingRefs | undefined {
+    this.#gone = true;
     if (keepRefs) return this.#mappings;
     this.#mappings.forgetAll();
     return undefined;
+  }
+
+  #checkAlive(): void {
+    if (this.#gone) throw new ClosedError('the iommufd of these VFIO compat ioctls is closed');
   }
 }

@@ -5,7 +5,7 @@
 // explicit width (MmioRegion), never through a typed-array view.
 import { existsSync, fstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { IommufdError } from './errors.js';
+import { ClosedError, IommufdError } from './errors.js';
 import { Hwpt } from './hwpt.js';
 import { Ioas } from './ioas.js';
 import { Iommufd } from './iommufd.js';
@@ -176,7 +176,7 @@ export class VfioDevice implements Disposable {
     const fd = this.#checkOpen();
     let iommuFd: number;
     if (iommufd instanceof Iommufd) {
-      if (iommufd.closed) throw new Error('the iommufd is closed');
+      if (iommufd.closed) throw new ClosedError('the iommufd is closed');
       if (!(iommufd.backend instanceof NativeBackend))
         throw new TypeError('VFIO devices need an iommufd on the native backend (a real /dev/iommu)');
       iommuFd = iommufd.backend.fd;
@@ -435,7 +435,7 @@ export class VfioDevice implements Disposable {
   }
 
   #checkOpen(): number {
-    if (this.#fd === undefined) throw new Error(`VFIO device ${this.path} is closed`);
+    if (this.#fd === undefined) throw new ClosedError(`VFIO device ${this.path} is closed`);
     return this.#fd;
   }
 
@@ -543,7 +543,7 @@ export class MmioRegion implements Disposable {
   }
 
   #live(): MmioHandle {
-    if (this.#handle === undefined) throw new Error(`MMIO mapping of region ${this.index} has been unmapped`);
+    if (this.#handle === undefined) throw new ClosedError(`MMIO mapping of region ${this.index} has been unmapped`);
     return this.#handle;
   }
 }

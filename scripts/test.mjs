@@ -123,11 +123,16 @@ if (missing.length === 0) {
   }
   if (process.env.IOMMUFD_KERNEL) kernels.set(versions[0], process.env.IOMMUFD_KERNEL);
 }
+// With one kernel the project names stay as they were; with several each gets @version.
+const named = (project, version) => (versions.length > 1 ? `${project}@${version}` : project);
 // The `cli` project boots a VM too (`iommufd vm`): it gets the first kernel, built above.
 const firstKernel = [...kernels.values()][0];
+results.push(['host', await runOnHost('host')]);
+// The simulator's suites once per kernel it models (IOMMUFD_SIM_KERNEL, test/backend.ts).
+for (const version of versions)
+  for (const project of ['sim', 'selftest-sim']) results.push([named(project, version), await runOnHost(project, { IOMMUFD_SIM_KERNEL: version })]);
 // cli runs bin/iommufd.js as a process (and rebuilds dist/ if stale, which cli-kernel in the VM relies on).
-for (const project of ['host', 'sim', 'selftest-sim', 'cli'])
-  results.push([project, await runOnHost(project, firstKernel ? { IOMMUFD_KERNEL: firstKernel } : {})]);
+results.push(['cli', await runOnHost('cli', firstKernel ? { IOMMUFD_KERNEL: firstKernel } : {})]);
 const VM_PROJECTS = [
   ['kernel', 'kernel tests', 'default'],
   ['selftest-kernel', 'the kernel selftest port', 'default'],
@@ -136,8 +141,6 @@ const VM_PROJECTS = [
   // q35 + emulated Intel VT-d + QEMU's edu device: VFIO cdev, real device DMA.
   ['vfio', 'VFIO device tests (vtd profile: emulated VT-d + edu)', 'vtd'],
 ];
-// With one kernel the project names stay as they were; with several each gets @version.
-const named = (project, version) => (versions.length > 1 ? `${project}@${version}` : project);
 if (missing.length > 0) {
   banner([
     'The kernel tests did NOT run: they need a VM with a real iommufd kernel.',

@@ -170,6 +170,7 @@ class Run {
       boot = await this.boot(kernel, accel, deadline, fallback);
       if (!boot.retry) break;
       progress(`${accel} did not work (${boot.retry}), retrying with ${accels[i + 1]}`);
+      if (accel === 'kvm') kvmFailed = true;
     }
     return this.finish(boot);
   }
@@ -351,9 +352,13 @@ function heldBack(text, marker) {
 }
 
 /** Accelerators to try in order. */
+// A /dev/kvm that once failed to boot our guest (e.g. a paravirtual kvm_pvm) is not tried
+// again by this process: npm test boots several VMs, each would lose the watchdog's 20 s.
+let kvmFailed = false;
+
 function chooseAccels(forced) {
   if (forced) return [forced];
-  return kvmUsable() ? ['kvm', 'tcg'] : ['tcg'];
+  return kvmUsable() && !kvmFailed ? ['kvm', 'tcg'] : ['tcg'];
 }
 
 function kvmUsable() {

@@ -1,15 +1,38 @@
 // Which backend the scenario tests run on: the vitest project sets
 // IOMMUFD_TEST_BACKEND (`kernel` -> native inside the VM, `sim` -> simulator).
-import { Iommufd } from '../lib/index.js';
+import { DEFAULT_SIM_KERNEL, Iommufd, type SimKernel } from '../lib/index.js';
 
 export type TestBackend = 'native' | 'sim';
 
 export const BACKEND: TestBackend = (process.env.IOMMUFD_TEST_BACKEND as TestBackend | undefined) ?? 'native';
 
+/** The kernel the simulator models in this run: IOMMUFD_SIM_KERNEL (scripts/test.mjs runs each). */
+export const SIM_KERNEL = (process.env.IOMMUFD_SIM_KERNEL as SimKernel | undefined) ?? DEFAULT_SIM_KERNEL;
+
 export function openIommufd(): Iommufd {
-  return Iommufd.open({ backend: BACKEND as 'native' });
+  return BACKEND === 'sim' ? Iommufd.open({ backend: 'sim', kernel: SIM_KERNEL }) : Iommufd.open({ backend: 'native' });
 }
 
+/**
+ * The kernel under test as "major.minor" ('6.12', '7.3'): the VM's running kernel on the
+ * native backend, the modelled one on the simulator. For expectations that differ by
+ * version as the driver does (the library itself probes features instead).
+ */
+export function kernelVersion(): string {
+  if (BACKEND === 'sim') return SIM_KERNEL;
+  const m = /^(\d+\.\d+)/.exec(capabilities().kernel);
+  if (!m) throw new Error(`cannot read a version from kernel release ${capabilities().kernel}`);
+  return m[1]!;
+}
+
+/** The value for the kernel under test: `byKernel({ '6.12': 1, '7.3': 9 })`. */
+export function byKernel<T>(values: Record<SimKernel, T>): T {
+  const v = kernelVersion();
+  if (!Object.hasOwn(values, v)) throw new Error(`no expectation for kernel ${v}`);
+  return values[v as SimKernel];
+}
+
+import { missingFeatures } from '../lib/capabilities.js';
 import type { Capabilities } from '../lib/index.js';
 import { logSkip } from './skip-log.js';
 
@@ -30,16 +53,14 @@ export function capabilities(): Capabilities {
 
 /**
  * Skip the running test, with the reason, when the backend lacks a feature.
+ * An unknown feature name is a TypeError, not a skip.
  * Inside the kernel project in CI a skip counts as a failure (scripts/run-vitest.mjs).
  */
 export function requires(ctx: { skip: (note?: string) => void }, ...features: string[]): void {
   const caps = capabilities();
-  for (const feature of features) {
-    const ok = feature === 'failNth' ? caps.failNth : (caps.ioctls[feature] ?? caps.testOps[feature]);
-    if (!ok) {
-      const reason = `${caps.backend} backend (${caps.kernel}) lacks ${feature}`;
-      logSkip(reason);
-      ctx.skip(reason);
-    }
+  for (const feature of missingFeatures(caps, features)) {
+    const reason = `${caps.backend} backend (${caps.kernel}) lacks ${feature}`;
+    logSkip(reason);
+    ctx.skip(reason);
   }
 }

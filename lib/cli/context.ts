@@ -12,7 +12,8 @@ export interface RunContext {
   /**
    * Stop with "skipped: backend lacks X" (exit 4) unless every feature is
    * supported: ioctl names (IOMMU_HWPT_ALLOC, VFIO_SET_IOMMU, ...), test op
-   * names without the prefix (DIRTY, ...) or 'failNth'.
+   * names without the prefix (DIRTY, ...) or 'failNth'. Any other name is a
+   * TypeError (a typo must fail, not skip).
    */
   requires(...features: string[]): void;
   /** Stop here as skipped (exit 4), with the reason. */

@@ -73,7 +73,8 @@ log() }:
 A failing ioctl is printed as one line: the ioctl, the errno name, the backend
 call and its arguments, and the line of FILE.
   --backend native|sim  default: native where /dev/iommu has the test mock, else sim
-Exit status: 0 done, 1 failed, 4 skipped (ctx.requires/ctx.skip).`,
+Exit status: 0 done, 1 failed, 4 skipped (ctx.requires/ctx.skip; a feature name
+ctx.requires does not know is a TypeError, exit 1).`,
   vm: `usage: iommufd vm [--kernel-version 6.12|7.3 | --source DIR | --kernel PATH] [--build]
                  [--vng] [--shell] [--timeout S] [--memory MB] -- COMMAND...
 
@@ -115,7 +116,8 @@ IOVAs blocked.
   --ktap         KTAP (the default when stdout is not a terminal)
   --json         the structured report
   --no-dma       skip the checks that make the device do DMA
-Exit status as kselftest: 0 passed, 1 a check failed, 4 nothing ran.`;
+Exit status as kselftest: 0 passed, 1 a check failed, 4 nothing ran (no /dev/iommu
+or no such device: a skip, as KTAP "1..0 # SKIP <reason>").`;
 
 const COMMON = {
   help: { type: 'boolean', short: 'h' },

@@ -8,6 +8,7 @@ import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import type { Backend, Capabilities } from '../backend.js';
+import { missingFeatures } from '../capabilities.js';
 import { Iommufd } from '../iommufd.js';
 import { CliError, firstLine } from './common.js';
 import type { RunContext, Scenario } from './context.js';
@@ -121,7 +122,7 @@ export function describeFailure(error: unknown, file: string): string {
 
 function requiresFn(caps: Capabilities) {
   return (...features: string[]): void => {
-    const missing = features.filter((f) => !(f === 'failNth' ? caps.failNth : (caps.ioctls[f] ?? caps.testOps[f])));
+    const missing = missingFeatures(caps, features); // a TypeError for an unknown name
     if (missing.length > 0) throw new ScriptSkipped(`backend lacks ${missing.join(', ')} (${caps.backend}, ${caps.kernel})`);
   };
 }

@@ -31,7 +31,8 @@ export async function validate(options: ValidateOptions): Promise<number> {
       : undefined,
   });
   const cases = report.checks.map(toCase);
-  if (options.json) process.stdout.write(`${JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
+  if (report.skipReason !== undefined && human) process.stdout.write(`${c.bold(c.yellow('SKIP'))} ${report.skipReason}\n`);
+  else if (options.json) process.stdout.write(`${JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
   else if (human) {
     const t = totals(cases);
     process.stdout.write(
@@ -40,7 +41,8 @@ export async function validate(options: ValidateOptions): Promise<number> {
     );
   } else {
     const header = `iommufd validate ${report.device}${report.dmaEngine ? ` with DMA engine ${report.dmaEngine}` : ''}`;
-    process.stdout.write(formatKtap(cases, { header: [header], emptyReason: 'no checks ran' }));
+    // No hardware is kselftest's whole-run skip: "1..0 # SKIP <reason>", exit 4.
+    process.stdout.write(formatKtap(cases, { header: [header], emptyReason: report.skipReason ?? 'no checks ran' }));
   }
   return cases.length === 0 ? 4 : exitCode(cases);
 }

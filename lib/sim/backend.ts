@@ -145,13 +145,27 @@ export function simTempMemoryLimit(): number {
   return tempMemoryLimit;
 }
 
+/** The kernels the simulator answers like (the first-class kernels of the test rig). */
+export const SIM_KERNELS = ['6.12', '7.3'] as const;
+export type SimKernel = (typeof SIM_KERNELS)[number];
+/** What `Iommufd.open({ backend: 'sim' })` models when no kernel is named. */
+export const DEFAULT_SIM_KERNEL: SimKernel = '6.12';
+
 export class SimBackend implements Backend {
   readonly name = 'sim';
   readonly #ctx = new SimContext();
+  /** The kernel whose semantics this instance follows, errno for errno. */
+  readonly kernel: SimKernel;
 
-  /** Like open("/dev/iommu"): a new, empty iommufd. */
-  static open(): SimBackend {
-    return new SimBackend();
+  private constructor(kernel: SimKernel) {
+    this.kernel = kernel;
+  }
+
+  /** Like open("/dev/iommu") on `kernel`: a new, empty iommufd. */
+  static open(kernel: SimKernel = DEFAULT_SIM_KERNEL): SimBackend {
+    if (!(SIM_KERNELS as readonly string[]).includes(kernel))
+      throw new TypeError(`the simulator models kernels ${SIM_KERNELS.join(' and ')}, not ${String(kernel)}`);
+    return new SimBackend(kernel);
   }
 
   #run<T>(op: string, fn: () => T): T {
@@ -182,7 +196,7 @@ export class SimBackend implements Backend {
       ioctls[name] = SIMULATED_IOCTLS.has(name);
     const testOps: Record<string, boolean> = {};
     for (const name of Object.keys(IOMMU_TEST_OPS)) testOps[name] = SIMULATED_TEST_OPS.has(name);
-    return { backend: 'sim', kernel: 'sim-6.12', ioctls, testOps, failNth: false };
+    return { backend: 'sim', kernel: `sim-${this.kernel}`, ioctls, testOps, failNth: false };
   }
 
   runBatch(batch: EncodedBatch, out: BigUint64Array, failNth: number): BatchRun {

@@ -142,6 +142,16 @@ describe('run', () => {
     expect(lines(missing.stderr)).toEqual(['iommufd run: cannot run nowhere.ts: no such file — check the path']);
   });
 
+  test('ctx.requires() of an unknown feature fails (1) with a TypeError naming it, rather than skipping', async () => {
+    const r = await iommufd(['run', 'test/cli/fixtures/requires-typo.ts', '--backend', 'sim']);
+    expect(lines(r.stderr)).toEqual([
+      expect.stringMatching(
+        /^iommufd run: test\/cli\/fixtures\/requires-typo\.ts:5:7: TypeError: requires\(\): unknown feature 'IOMMU_IOAS_MAPP' \(did you mean 'IOMMU_IOAS_MAP'\?\); features are ioctl names \(IOMMU_DESTROY, .*\) or 'failNth'$/,
+      ),
+    ]);
+    expect(r.code).toBe(1);
+  });
+
   test('a .js module exporting run, with arguments after --', async () => {
     const r = await iommufd(['run', 'test/cli/fixtures/plain.js', '--backend', 'sim', '--', 'a', '--b']);
     expect(r.code).toBe(0);
@@ -189,6 +199,28 @@ describe('examples on the simulator', () => {
     const r = await iommufd(['run', 'examples/access.ts', '--backend', 'sim']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/releasing it again is ENOENT/);
+  });
+});
+
+describe('validate', () => {
+  // No such device here (nor in the VM): kselftest's whole-run skip, not a failure.
+  const device = '/dev/vfio/devices/vfio-absent';
+
+  test('without the device: KTAP "1..0 # SKIP <reason>", exit 4', async () => {
+    const r = await iommufd(['validate', '--device', device, '--ktap']);
+    const { document, errors } = parseKtap(r.stdout);
+    expect(errors).toEqual([]);
+    expect(document!.plan).toMatchObject({ count: 0 });
+    expect(lines(r.stdout)[1]).toMatch(/^1\.\.0 # SKIP open failed: ENOENT \(.+\) .*(\/dev\/iommu|vfio-absent)/);
+    expect(r.stdout).not.toMatch(/^not ok/m);
+    expect(r.code).toBe(4);
+  });
+
+  test('--json says why it skipped, with no checks; exit 4', async () => {
+    const r = await iommufd(['validate', '--device', device, '--json']);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ device, checks: [], failed: 0, ok: false, skipReason: expect.stringMatching(/^open failed: ENOENT/) });
+    expect(r.code).toBe(4);
   });
 });
 

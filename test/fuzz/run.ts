@@ -2,7 +2,7 @@
 // simulator side by side, step by step (runPair), comparing every outcome.
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { type Backend, DmaBuffer, IommufdError, Iommufd, type UserRange } from '../../lib/index.js';
+import { type Backend, DmaBuffer, IommufdError, Iommufd, SIM_KERNELS, type SimKernel, type UserRange } from '../../lib/index.js';
 import { fillPattern } from '../../lib/pattern.js';
 import { BUF_SIZE, SCRATCH_SIZE } from './generate.js';
 import type { IovaExpr, Outcome, Ref, Step } from './steps.js';
@@ -370,12 +370,22 @@ export function pairMemory(): PairMemory {
   return { native: new Memory('native'), sim: new Memory('sim') };
 }
 
+/** The simulator's model of a running kernel's release ('7.3.4' -> '7.3'). */
+export function simKernelFor(release: string): SimKernel {
+  const version = /^(\d+\.\d+)/.exec(release)?.[1];
+  if (!version || !(SIM_KERNELS as readonly string[]).includes(version))
+    throw new Error(`the simulator has no model of kernel ${release} (it models ${SIM_KERNELS.join(', ')})`);
+  return version as SimKernel;
+}
+
 const same = (a: Outcome, b: Outcome): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** Run `steps` on the kernel and the simulator in lockstep; stop at the first difference. */
 export function runPair(steps: Step[], memory: PairMemory): PairResult {
-  const native = new Executor(Iommufd.open({ backend: 'native' }), memory.native);
-  const sim = new Executor(Iommufd.open({ backend: 'sim' }), memory.sim);
+  const nativeFd = Iommufd.open({ backend: 'native' });
+  const native = new Executor(nativeFd, memory.native);
+  // The simulator answers like the kernel it is compared with.
+  const sim = new Executor(Iommufd.open({ backend: 'sim', kernel: simKernelFor(nativeFd.capabilities().kernel) }), memory.sim);
   const outcomes = { native: [] as Outcome[], sim: [] as Outcome[] };
   let divergence: Divergence | null = null;
   let ran = 0;

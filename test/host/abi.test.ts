@@ -50,7 +50,9 @@ function kernelTree(): string | null {
     ...(process.env.IOMMUFD_KERNEL_SRC ? [process.env.IOMMUFD_KERNEL_SRC] : []),
     ...(existsSync(cacheSrc) ? readdirSync(cacheSrc).map((v) => join(cacheSrc, v)) : []),
   ];
-  const found = trees.find((tree) => HEADERS.every((h) => existsSync(join(tree, h))));
+  // The cache holds one tree per kernel version: only a 6.12 one has the headers we check.
+  const is612 = (tree: string) => /^VERSION = 6\nPATCHLEVEL = 12\n/m.test(readFileSync(join(tree, 'Makefile'), 'utf8'));
+  const found = trees.find((tree) => HEADERS.every((h) => existsSync(join(tree, h))) && existsSync(join(tree, 'Makefile')) && is612(tree));
   if (found) return found;
   if (!existsSync(TARBALL)) return null;
   const members = HEADERS.map((h) => `linux-source-6.12/${h}`);

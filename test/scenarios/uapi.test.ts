@@ -54,6 +54,15 @@ test('the capability probe finds the whole 6.12 uAPI on the kernel', () => {
   expect(caps.failNth).toBe(true);
 });
 
+test('requires() of an unknown feature is a TypeError naming it, not a skip', () => {
+  const ctx = { skip: (note?: string) => expect.fail(`skipped: ${note}`) };
+  expect(() => requires(ctx, 'IOMMU_IOAS_MAP', 'TYPO')).toThrow(TypeError);
+  expect(() => requires(ctx, 'TYPO')).toThrow(/unknown feature 'TYPO'.*ioctl names \(IOMMU_DESTROY, /);
+  expect(() => requires(ctx, 'IOMMU_TEST_OP_DIRTY')).toThrow(/'IOMMU_TEST_OP_DIRTY' \(did you mean 'DIRTY'\?\)/);
+  expect(() => requires(ctx, 'IOMMU_IOAS_MAPP')).toThrow(/did you mean 'IOMMU_IOAS_MAP'/);
+  requires(ctx, 'IOMMU_IOAS_MAP', 'MOCK_DOMAIN'); // both backends have these
+});
+
 describe('IOMMU_IOAS_ALLOW_IOVAS', () => {
   test('kernel-allocated IOVAs stay inside the allowed ranges', (ctx) => {
     requires(ctx, 'IOMMU_IOAS_ALLOW_IOVAS');

@@ -25,7 +25,7 @@ function mem(length: number, offset = 0, viewLength = length - offset): UserRang
 
 describe('object table (xarray ALLOC1, users refcount)', () => {
   test('ids start at 1 and the lowest free id is reused', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ids = [be.ioasAlloc(), be.ioasAlloc(), be.ioasAlloc(), be.ioasAlloc()];
     expect(ids).toEqual([1, 2, 3, 4]);
     be.destroy(3);
@@ -38,7 +38,7 @@ describe('object table (xarray ALLOC1, users refcount)', () => {
   });
 
   test('MOCK_DOMAIN allocates stdev, idev, then hwpt; a second one reuses the automatic hwpt', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc(); // 1
     const a = be.mockDomain(ioas);
     expect(a).toEqual({ stdevId: 2, idevId: 3, hwptId: 4 });
@@ -56,7 +56,7 @@ describe('object table (xarray ALLOC1, users refcount)', () => {
   });
 
   test('a failed MOCK_DOMAIN leaves no ids behind; a reserved id is not found while being created', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     be.ioasMap(ioas, FIXED, mem(PAGE), 0x1000n); // outside the mock aperture
     expect(errno(() => be.mockDomain(ioas))).toBe('EADDRINUSE'); // iopt_reserve_iova() over an area
@@ -66,7 +66,7 @@ describe('object table (xarray ALLOC1, users refcount)', () => {
   });
 
   test('an access is an object too: it takes an id, holds its IOAS, and is EBUSY to IOMMU_DESTROY', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     const fd = be.createAccess(ioas, 0);
     expect(fd).toBeGreaterThanOrEqual(3);
@@ -81,7 +81,7 @@ describe('object table (xarray ALLOC1, users refcount)', () => {
 
 describe('iopt_alloc_iova()', () => {
   test('the same history gives the addresses the kernel algorithm gives', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     const at = (length: number, offset = 0) => be.ioasMap(ioas, RW, mem(offset + length + PAGE, offset, length), 0n);
     // alignment = min(roundup_pow_of_two(length), lowest bit of uptr (2 MiB here), HPAGE_SIZE);
@@ -98,7 +98,7 @@ describe('iopt_alloc_iova()', () => {
   });
 
   test('a mock domain limits allocation to its aperture and its 2 KiB alignment', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     be.mockDomain(ioas);
     const map = (length: number, offset = 0) => be.ioasMap(ioas, RW, mem(offset + length + PAGE, offset, length), 0n);
@@ -113,7 +113,7 @@ describe('iopt_alloc_iova()', () => {
   });
 
   test('a pinning access raises the IOAS alignment to PAGE_SIZE while it is attached', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     be.mockDomain(ioas);
     const fd = be.createAccess(ioas, 1);
@@ -126,7 +126,7 @@ describe('iopt_alloc_iova()', () => {
   });
 
   test('matches a linear-scan model of the kernel over a random history', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     const model: { start: bigint; last: bigint }[] = [];
     let seed = 7;
@@ -162,7 +162,7 @@ describe('iopt_alloc_iova()', () => {
 
 describe('iopt_check_iova() and unmap rules', () => {
   test('errno order: alignment, overflow, reserved, existing', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     be.mockDomain(ioas);
     const m = mem(PAGE);
@@ -176,7 +176,7 @@ describe('iopt_check_iova() and unmap rules', () => {
   });
 
   test('unmap removes whole areas only; a failure keeps the areas before it unmapped', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     for (let i = 0n; i < 4n; i++) be.ioasMap(ioas, FIXED, mem(2 * PAGE), 0x100000n + i * 0x2000n);
     expect(errno(() => be.ioasUnmap(ioas, 0x100000n, 0x5000n))).toBe('ENOENT'); // cuts the third area

@@ -26,7 +26,7 @@ function heapUsed(): number {
 
 describe('scale', () => {
   test('10^5 areas: lookups, random unmaps, IOVA allocation and unmap-all stay exact', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     const range: UserRange = { bytes: new Uint8Array(PAGE), offset: 0, length: PAGE };
     const n = 100_000;
@@ -46,7 +46,7 @@ describe('scale', () => {
   });
 
   test('10^6 areas: exact lookups and allocation over the whole tree, a few hundred bytes each', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     const range: UserRange = { bytes: new Uint8Array(PAGE), offset: 0, length: PAGE };
     const n = 1_000_000;
@@ -76,7 +76,7 @@ describe('scale', () => {
   });
 
   test('1 TiB of IOVA over one lazily allocated buffer costs a few hundred bytes per area', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     const size = 2 ** 31; // 512 x 2 GiB = 1 TiB; untouched pages cost no RSS
     const big = new Uint8Array(new ArrayBuffer(size));
@@ -86,7 +86,7 @@ describe('scale', () => {
     // heapUsed() after a GC still moves by a few hundred KB from run to run (code,
     // feedback): the least growth of three fresh IOASes is the cost of the areas.
     const growth = [0, 1, 2].map(() => {
-      const other = new SimBackend();
+      const other = SimBackend.open();
       const id = other.ioasAlloc();
       const before = heapUsed();
       mapAll(other, id);
@@ -154,14 +154,14 @@ describe('pins and the unmap callback', () => {
 
 describe('close()', () => {
   test('closing the iommufd releases every object and pin; an open access keeps it alive until closed', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     be.mockDomain(ioas);
     const memory: UserRange = { bytes: new Uint8Array(new ArrayBuffer(8 * PAGE)), offset: 0, length: 8 * PAGE };
     be.ioasMap(ioas, FIXED, memory, MOCK_APERTURE_START);
     const access = be.createAccess(ioas, 1);
     be.accessPages(access, 0, MOCK_APERTURE_START, PAGE, null);
-    const other = new SimBackend(); // checkRefs is process-wide, like page refcounts
+    const other = SimBackend.open(); // checkRefs is process-wide, like page refcounts
     other.mdCheckRefs(memory, 1);
     be.close();
     expect(errno(() => be.ioasAlloc())).toBe('EBADF');
@@ -179,7 +179,7 @@ describe('close()', () => {
   });
 
   test('access handles are small numbers from 3 up; 0 to 2 are never accesses', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     const fds = [be.createAccess(ioas, 0), be.createAccess(ioas, 0)];
     expect(fds.every((f) => f >= 3)).toBe(true);

@@ -41,7 +41,7 @@ function inv(entries: [flags: number, id: number][], entryLen = 8): Uint8Array {
 }
 
 function setup() {
-  const be = new SimBackend();
+  const be = SimBackend.open();
   const ioas = be.ioasAlloc();
   const dev = be.mockDomain(ioas);
   return { be, ioas, dev };
@@ -227,7 +227,7 @@ describe('fault queues (fault.c)', () => {
 
 describe('IOMMU_IOAS_COPY and IOMMU_OPTION', () => {
   test('a copy shares the iopt_pages: one pin per page however many domains map it', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const a = be.ioasAlloc();
     const b = be.ioasAlloc();
     be.mockDomain(a);
@@ -245,7 +245,7 @@ describe('IOMMU_IOAS_COPY and IOMMU_OPTION', () => {
   });
 
   test('RLIMIT_MODE can be set only on an empty context; HUGE_PAGES off needs no mapped domain', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     be.option(0, 0, 0, 1n);
     expect(be.option(0, 1, 0, 0n)).toBe(1n);
     expect(errno(() => be.option(0, 0, 0, 2n))).toBe('EINVAL');
@@ -265,7 +265,7 @@ describe('IOMMU_IOAS_COPY and IOMMU_OPTION', () => {
 
 describe('VFIO type1 compatibility (vfio_compat.c)', () => {
   test('without a compat IOAS every container op but the version and plain extensions is ENODEV', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     expect(be.vfioGetApiVersion()).toBe(0);
     expect(be.vfioCheckExtension(3)).toBe(1);
     expect(errno(() => be.vfioCheckExtension(4))).toBe('ENODEV'); // VFIO_DMA_CC_IOMMU
@@ -285,7 +285,7 @@ describe('VFIO type1 compatibility (vfio_compat.c)', () => {
       [1, 'OK'],
       [3, 'ENOENT'],
     ] as const) {
-      const be = new SimBackend();
+      const be = SimBackend.open();
       const ioas = be.ioasAlloc();
       be.vfioIoas(1, ioas);
       be.vfioSetIommu(type);
@@ -301,7 +301,7 @@ describe('VFIO type1 compatibility (vfio_compat.c)', () => {
   });
 
   test('GET_INFO: page sizes from the domains and the IOVA holes of the reserved ranges', () => {
-    const be = new SimBackend();
+    const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     be.vfioIoas(1, ioas);
     expect(be.vfioIommuGetInfo()).toEqual({ flags: 3, iovaPgsizes: 0xfffffffffffff000n, iovaRanges: [{ start: 0n, last: (1n << 64n) - 1n }] });
