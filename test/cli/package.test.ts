@@ -68,6 +68,23 @@ describe('the packed package, installed with --strict-allow-scripts', () => {
     expect(info.addon).toEqual({ available: true });
   });
 
+  test('require() from CommonJS works on the Node versions engines names (require(esm), 20.19+)', async () => {
+    const engines = (JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    expect(engines).toBe('>=20.19.0');
+    writeFileSync(join(consumer, 'use.cjs'), "const { Iommufd } = require('iommufd'); console.log(Iommufd.open({ backend: 'sim' }).backend.name);\n");
+    const r = await exec(process.execPath, ['use.cjs'], { cwd: consumer });
+    expect([r.code, r.stdout], r.stderr).toEqual([0, 'sim\n']);
+  });
+
+  test("'auto' where a device exists but no addon loads is an error naming both ways out, never the simulator", async () => {
+    writeFileSync(join(consumer, 'auto.mjs'), "import { Iommufd } from 'iommufd'; Iommufd.open({ path: '/dev/null' });\n");
+    // /dev/null stands in for a /dev/iommu that exists; IOMMUFD_ADDON names an addon that is not there.
+    const r = await exec(process.execPath, ['auto.mjs'], { cwd: consumer, env: { IOMMUFD_ADDON: join(work, 'missing.node') } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\/dev\/null exists but the native addon does not load/);
+    expect(r.stderr).toMatch(/backend: 'sim'/);
+  });
+
   test('run: a .js scenario runs; a .ts one without tsx on a Node that cannot strip types says what to install', async () => {
     writeFileSync(join(consumer, 'scenario.js'), 'export default function (fd) { console.log(fd.allocIoas().id > 0); }\n');
     const js = await cli(['run', 'scenario.js', '--backend', 'sim']);
