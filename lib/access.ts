@@ -19,6 +19,9 @@ export interface RwOptions extends RangeOptions {
   slowPath?: boolean;
 }
 
+/** The most bytes one IOMMU_TEST_OP_ACCESS_RW moves (iommufd_test_access_rw()). */
+const ACCESS_RW_MAX = 16 * 1024 * 1024;
+
 /** Pages pinned through an access (IOMMU_TEST_OP_ACCESS_PAGES). */
 export class PinnedPages implements Disposable {
   readonly id: number;
@@ -112,7 +115,13 @@ export class Access implements Disposable {
 
   /** Read `length` bytes at `iova` into a new Uint8Array. */
   read(iova: bigint | number, length: number, options: { slowPath?: boolean } = {}): Uint8Array {
-    const out = new Uint8Array(toByteCount(length, 'length'));
+    this.#checkOpen();
+    const size = toByteCount(length, 'length');
+    // Checked before allocating the result: iommufd_test_access_rw() refuses
+    // more than 16 MiB (ENOMEM), so a larger buffer could never be filled.
+    if (size > ACCESS_RW_MAX)
+      throw new RangeError(`length ${size} is above the mock's ${ACCESS_RW_MAX}-byte limit for one access_rw`);
+    const out = new Uint8Array(size);
     this.rw(iova, out, { slowPath: options.slowPath });
     return out;
   }

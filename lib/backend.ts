@@ -76,9 +76,13 @@ export interface Capabilities {
   backend: 'native' | 'sim';
   /** `uname -r` of the kernel, or the simulator's model version. */
   kernel: string;
-  /** iommufd ioctls by name (IOMMU_IOAS_MAP, ...) and the VFIO compat ioctls. */
+  /**
+   * iommufd ioctls by name (IOMMU_IOAS_MAP, ...: those of 6.12, then those 7.3
+   * added, IOMMUFD_CMDS_7_3) and the VFIO compat ioctls. Every name is listed,
+   * supported or not.
+   */
   ioctls: Record<string, boolean>;
-  /** IOMMU_TEST_OP_* names without the prefix (MOCK_DOMAIN, ...). */
+  /** IOMMU_TEST_OP_* names without the prefix (MOCK_DOMAIN, ...; 7.3's in IOMMU_TEST_OPS_7_3). */
   testOps: Record<string, boolean>;
   /** Whether fault injection (fail-nth) can be armed around a batch. */
   failNth: boolean;

@@ -3,10 +3,12 @@
 // sweep). Other backends run the same list one call at a time.
 import type { Access } from './access.js';
 import { type CopyOptions, type Ioas, type MapOptions, mapFlags } from './ioas.js';
-import { type Memory, type RangeOptions, userRange } from './memory.js';
+import { DmaBuffer } from './dma-buffer.js';
+import { type Memory, type RangeOptions, mappableRange, userRange } from './memory.js';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from './uapi.js';
 import { toU32, toU64 } from './validate.js';
 import type { Backend } from './backend.js';
+import { type RawArg, checkRawIoctl, rawIoctlName } from './raw-ioctl.js';
 
 export interface BatchResult {
   /** The result of every op that ran, in order (built on first read). */
@@ -83,10 +85,15 @@ export class Batch {
   readonly #ioases = new Map<number, Ioas>();
   #lastIoas: Ioas | null = null;
   readonly #rawCall: (name: string, args: unknown[]) => unknown;
+  readonly #noteRaw: ((request: number, arg: Uint8Array | number | null) => void) | undefined;
 
-  /** @internal Created by Iommufd.batch(). */
-  constructor(rawCall: (name: string, args: unknown[]) => unknown) {
+  /** @internal Created by Iommufd.batch(); `noteRaw` sees each raw ioctl that succeeded. */
+  constructor(
+    rawCall: (name: string, args: unknown[]) => unknown,
+    noteRaw?: (request: number, arg: Uint8Array | number | null) => void,
+  ) {
     this.#rawCall = rawCall;
+    this.#noteRaw = noteRaw;
   }
 
   /** IOMMU_IOAS_MAP at a fixed IOVA (the mapping keeps `memory` alive once it succeeds). */
@@ -100,7 +107,7 @@ export class Batch {
   }
 
   #map(ioas: Ioas, iova: bigint, memory: Memory, options: MapOptions, fixed: number): this {
-    const range = userRange(memory, options);
+    const range = mappableRange(memory, options);
     this.#record(OP_IOAS_MAP, this.#ioas(ioas), mapFlags(fixed, options), this.#memory(memory, range.bytes), range.offset, range.length, iova, 0n);
     return this;
   }
@@ -115,7 +122,7 @@ export class Batch {
     const flags = mapFlags(options.dstIova === undefined ? 0 : IOMMU_IOAS_MAP_FIXED_IOVA, options);
     const to = options.dstIova === undefined ? 0n : toU64(options.dstIova, 'dstIova');
     const backend = dst.backendForBatch();
-    src.backendForBatch();
+    dst.checkCopySource(src);
     return this.#tuple(
       ['ioasCopy', dst.id, src.id, flags, to, from, size],
       () => backend.ioasCopy(dst.id, src.id, flags, to, from, size),
@@ -149,7 +156,28 @@ export class Batch {
    */
   raw(name: string, ...args: unknown[]): this {
     if (MEMORY_OPS.has(name)) throw new TypeError(`${name} in a batch must go through its typed method`);
+    if (name === 'rawIoctl') {
+      // The same rule as Iommufd.rawIoctl() (which the addon checks again): the
+      // check reads the bytes, and refuses memory the process unmapped first.
+      const [request, arg] = args as [number, RawArg];
+      const checked = checkRawIoctl(request, arg);
+      const call = [request, checked, typeof args[2] === 'string' ? args[2] : rawIoctlName(request)];
+      return this.#tuple(['rawIoctl', ...call], () => this.#rawCall(name, call), () => this.#noteRaw?.(request, checked));
+    }
     return this.#tuple([name, ...args], () => this.#rawCall(name, args));
+  }
+
+  /**
+   * @internal While the batch runs, JS can run too (a setter on the objects a
+   * tuple op builds): a DmaBuffer a record maps must not be freed before the
+   * mapping's reference is noted. Retains each; returns the release.
+   */
+  holdMemory(): () => void {
+    const held = this.#memoryObjects.map((m) => (m instanceof DmaBuffer ? m : DmaBuffer.ownerOf(m.buffer)));
+    for (const owner of held) owner?.retain();
+    return () => {
+      for (const owner of held) owner?.release();
+    };
   }
 
   /** Number of ops recorded. */

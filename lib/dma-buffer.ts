@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { ClosedError } from './errors.js';
 import { addon, addonAvailable } from './native/binding.js';
 import { addUnmapped, markHugeBacked } from './user-pages.js';
-import { toByteCount } from './validate.js';
+import { describe, toByteCount } from './validate.js';
 
 const PAGE_SIZE = 4096;
 
@@ -45,6 +45,10 @@ function fallbackFree(buffer: ArrayBuffer): void {
   structuredClone(buffer, { transfer: [buffer] });
 }
 
+// The DmaBuffer behind each ArrayBuffer it owns, so that a mapping given a view
+// of its bytes counts against free() like one given the DmaBuffer.
+const owners = new WeakMap<ArrayBufferLike, DmaBuffer>();
+
 /**
  * Page-aligned memory mmap'd by the addon (or, without the addon, a plain
  * ArrayBuffer for the simulator), for mapping into an IOAS. The
@@ -63,6 +67,12 @@ export class DmaBuffer implements Disposable {
     this.#fallback = fallback;
     this.#bytes = new Uint8Array(buffer);
     this.length = buffer.byteLength;
+    owners.set(buffer, this);
+  }
+
+  /** @internal The DmaBuffer whose memory `buffer` is, if any (for mapping references). */
+  static ownerOf(buffer: ArrayBufferLike): DmaBuffer | undefined {
+    return owners.get(buffer);
   }
 
   static alloc(length: number, options: DmaBufferOptions = {}): DmaBuffer {
@@ -70,7 +80,7 @@ export class DmaBuffer implements Disposable {
     if (size === 0) throw new RangeError('length must be > 0');
     const huge = options.hugePages ?? 'none';
     if (!['none', 'transparent', 'hugetlb'].includes(huge))
-      throw new TypeError(`hugePages must be 'none', 'transparent' or 'hugetlb', got ${String(huge)}`);
+      throw new TypeError(`hugePages must be 'none', 'transparent' or 'hugetlb', got ${describe(huge)}`);
     const buffer = addonAvailable() ? addon().dmaAlloc(size, huge, options.shared ?? false) : fallbackAlloc(size);
     // For the simulator, which has no page tables to find the huge pages in: THP
     // advice is assumed granted for private memory (shmem THP is off by default).

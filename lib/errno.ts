@@ -137,4 +137,14 @@ export const LINUX_ERRNO = {
   EHWPOISON: 133,
 } as const;
 
-export type ErrnoName = keyof typeof LINUX_ERRNO;
+/**
+ * The errnos 7.3 adds over 6.12 (include/uapi/asm-generic/errno.h of 7.3), apart
+ * so that LINUX_ERRNO stays exactly the 6.12 headers' (test/host/abi.test.ts checks
+ * both). No iommufd path returns them; they are named so an error from anything
+ * else on a 7.3 kernel reads as the kernel spells it.
+ */
+export const LINUX_ERRNO_7_3 = {
+  EFTYPE: 134,
+} as const;
+
+export type ErrnoName = keyof typeof LINUX_ERRNO | keyof typeof LINUX_ERRNO_7_3;

@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import { getSystemErrorMap } from 'node:util';
-import { LINUX_ERRNO } from './errno.js';
+import { LINUX_ERRNO, LINUX_ERRNO_7_3 } from './errno.js';
 
-const names = new Map<number, string>(Object.entries(LINUX_ERRNO).map(([name, errno]) => [errno, name]));
+/** Every errno either kernel has (7.3's are a superset of 6.12's). */
+const ALL_ERRNOS: Record<string, number> = { ...LINUX_ERRNO, ...LINUX_ERRNO_7_3 };
+const names = new Map<number, string>(Object.entries(ALL_ERRNOS).map(([name, errno]) => [errno, name]));
 
 // errno number -> [name, description] from libuv, for the human-readable part.
 const systemErrors = getSystemErrorMap();
@@ -14,7 +16,7 @@ export function errnoName(errno: number): string {
 
 /** The Linux errno number of a name, e.g. 'EBUSY' -> 16. */
 export function errnoNumber(code: string): number {
-  const errno = (LINUX_ERRNO as Record<string, number>)[code];
+  const errno = Object.hasOwn(ALL_ERRNOS, code) ? ALL_ERRNOS[code] : undefined;
   if (errno === undefined) throw new RangeError(`unknown errno name ${code}`);
   return errno;
 }

@@ -3,6 +3,9 @@ import { ClosedError } from './errors.js';
 import { IOMMUFD_PAGE_RESP_INVALID, IOMMUFD_PAGE_RESP_SUCCESS } from './uapi.js';
 import { toU32 } from './validate.js';
 
+/** The most faults one FaultQueue.read() takes. */
+export const MAX_FAULTS_PER_READ = 65536;
+
 /** A fault queue (IOMMU_FAULT_QUEUE_ALLOC): an object id plus an fd to read faults from. */
 export class FaultQueue implements Disposable {
   readonly id: number;
@@ -22,7 +25,10 @@ export class FaultQueue implements Disposable {
   /** Read the queued faults (whole groups, at most `max`); [] when none. Never blocks. */
   read(max = 64): Fault[] {
     this.#checkOpen();
-    return this.#backend.faultRead(this.fd, toU32(max, 'max'));
+    const count = toU32(max, 'max');
+    // The addon reads into a buffer of `max` entries (native/hwpt.cc, same limit).
+    if (count > MAX_FAULTS_PER_READ) throw new RangeError(`max must be at most ${MAX_FAULTS_PER_READ} faults per read, got ${count}`);
+    return this.#backend.faultRead(this.fd, count);
   }
 
   /** Answer fault groups by cookie; returns how many responses the kernel took. */

@@ -14,7 +14,7 @@ export type {
 export { Batch, type BatchResult } from './batch.js';
 export { DmaBuffer, type DmaBufferOptions, type HugePages } from './dma-buffer.js';
 export type { RunContext, Scenario } from './cli/context.js';
-export { LINUX_ERRNO, type ErrnoName } from './errno.js';
+export { LINUX_ERRNO, LINUX_ERRNO_7_3, type ErrnoName } from './errno.js';
 export { ClosedError, IommufdError, errnoName, errnoNumber } from './errors.js';
 export { failNthSweep, setupFailslab, type SweepResult } from './fail-nth.js';
 export { FaultQueue } from './fault-queue.js';

@@ -1,7 +1,7 @@
 import type { Backend, IovaRanges } from './backend.js';
 import { ClosedError } from './errors.js';
 import { MappingRefs } from './mapping-refs.js';
-import { type Memory, type RangeOptions, userRange } from './memory.js';
+import { type Memory, type RangeOptions, mappableRange } from './memory.js';
 import {
   IOMMU_IOAS_MAP_FIXED_IOVA,
   IOMMU_IOAS_MAP_READABLE,
@@ -71,7 +71,7 @@ export class Ioas implements Disposable {
 
   #map(flags: number, iova: bigint, memory: Memory, options: MapOptions): bigint {
     this.#checkAlive();
-    const range = userRange(memory, options);
+    const range = mappableRange(memory, options);
     const mapped = this.#backend.ioasMap(this.id, mapFlags(flags, options), range, iova);
     this.#mappings.add(mapped, BigInt(range.length), [memory]);
     return mapped;
@@ -83,6 +83,7 @@ export class Ioas implements Disposable {
    */
   copyFrom(src: Ioas, srcIova: bigint | number, length: bigint | number, options: CopyOptions = {}): bigint {
     this.#checkAlive();
+    this.#checkSource(src);
     const from = toU64(srcIova, 'srcIova');
     const size = toU64(length, 'length');
     const flags = mapFlags(options.dstIova === undefined ? 0 : IOMMU_IOAS_MAP_FIXED_IOVA, options);
@@ -171,6 +172,11 @@ export class Ioas implements Disposable {
     if (!this.#destroyed) this.destroy();
   }
 
+  /** @internal For Iommufd: this IOAS's mapping references (raw copies, the finalizer). */
+  mappingRefs(): MappingRefs {
+    return this.#mappings;
+  }
+
   /** @internal For Batch: the backend to run on. */
   backendForBatch(): Backend {
     this.#checkAlive();
@@ -210,6 +216,22 @@ export class Ioas implements Disposable {
     this.#destroyed = true;
     this.#mappings.forgetAll();
     this.#onGone(this);
+  }
+
+  /**
+   * The copy's references come from `src`'s own list: a destroyed source (its
+   * id maybe reused) or one of another iommufd (the id names some other IOAS
+   * here) would map pages that no reference keeps alive.
+   */
+  #checkSource(src: Ioas): void {
+    if (!(src instanceof Ioas)) throw new TypeError('src must be an Ioas');
+    if (src.#backend !== this.#backend) throw new TypeError(`IOAS ${src.id} belongs to another iommufd`);
+    src.#checkAlive();
+  }
+
+  /** @internal For Batch: the checks of copyFrom() on its source. */
+  checkCopySource(src: Ioas): void {
+    this.#checkSource(src);
   }
 
   #checkAlive(): void {

@@ -6,7 +6,7 @@ import { FaultQueue } from './fault-queue.js';
 import { Hwpt } from './hwpt.js';
 import { ClosedError, IommufdError, iommufdOpenError } from './errors.js';
 import { Ioas } from './ioas.js';
-import type { MappingRefs } from './mapping-refs.js';
+import { MappingRefs } from './mapping-refs.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { MockDevice } from './mock-device.js';
 import { NativeBackend } from './native/backend.js';
@@ -29,9 +29,10 @@ import {
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
+  MOCK_IOMMUPT_HUGE,
 } from './uapi.js';
-import { type RawArg, checkRawIoctl, rawIoctlName } from './raw-ioctl.js';
-import { toU32, toU64 } from './validate.js';
+import { type RawArg, checkRawIoctl, ioctlRequest, rawIoctlName } from './raw-ioctl.js';
+import { describe, toU32, toU64 } from './validate.js';
 import { VfioCompat } from './vfio-compat.js';
 
 export interface OpenOptions {
@@ -62,7 +63,14 @@ export interface OpenOptions {
 export interface MockDomainOptions {
   /** MOCK_FLAGS_DEVICE_NO_DIRTY: the device refuses dirty-tracking domains. */
   noDirty?: boolean;
-  /** MOCK_FLAGS_DEVICE_HUGE_IOVA: the domain uses huge IO pages. */
+  /**
+   * Huge IO pages (MOCK_HUGE_PAGE_SIZE) in the device's mock domain, on any kernel.
+   * Where the kernel has MOCK_FLAGS_DEVICE_HUGE_IOVA (6.12) that flag; where it
+   * has not (7.3: huge pages are iommu_hwpt_selftest.pagetable_type), `target`
+   * must be an IOAS and the device is attached to a new MOCK_IOMMUPT_HUGE HWPT
+   * on it, which goes when the device leaves it. Either way allocHwpt() for this
+   * device on an IOAS gives huge IO pages too. Which way is probed, once per fd.
+   */
   hugeIova?: boolean;
   /** Raw MOCK_FLAGS_DEVICE_* bits, or'ed with the above (to probe flags newer kernels define). */
   flags?: number;
@@ -75,6 +83,13 @@ export interface HwptOptions {
   dirtyTracking?: boolean;
   /** A nested selftest HWPT (IOMMU_HWPT_DATA_SELFTEST) with this initial IOTLB value. */
   selftestIotlb?: number;
+  /**
+   * Huge IO pages in a paging HWPT (`parent` an IOAS): 7.3's MOCK_IOMMUPT_HUGE
+   * (selftest data, with selftestIotlb if given); on 6.12 only a device created
+   * with `hugeIova` has them (its flag decides). Default: the device's `hugeIova`
+   * when `parent` is an Ioas and no raw data is given.
+   */
+  hugeIova?: boolean;
   /** Driver data of another type, raw. */
   data?: { type: number; bytes: Uint8Array };
   /**
@@ -123,12 +138,27 @@ export class Iommufd implements Disposable {
   // Objects that keep the kernel context alive after close() (bound VFIO
   // devices), and the mapping references kept for them meanwhile.
   readonly #contextHolders = new Set<object>();
-  #heldRefs: MappingRefs[] = [];
+  // What must outlive this object if it is dropped without close(), for the
+  // finalizer (see Remains): everything here, none of it referring back to `this`.
+  readonly #remains: Remains;
   #vfio: VfioCompat | undefined;
   #closed = false;
+  /** Whether the kernel has MOCK_FLAGS_DEVICE_HUGE_IOVA (probed on first use). */
+  #hugeIovaFlag: boolean | undefined;
 
   constructor(backend: Backend) {
     this.backend = backend;
+    this.#remains = {
+      backend,
+      refs: new Set(),
+      rawCopyRefs: new Map(),
+      heldRefs: [],
+      accessFds: new Set(),
+      faultFds: new Set(),
+      contextHolders: this.#contextHolders,
+      vfio: undefined,
+    };
+    dropped.register(this, this.#remains, this.#remains);
   }
 
   /** Open /dev/iommu (or `options.path`) with the native backend, or the simulator. */
@@ -136,7 +166,7 @@ export class Iommufd implements Disposable {
     const path = options.path ?? '/dev/iommu';
     const kind = options.backend ?? 'auto';
     if (kind !== 'native' && kind !== 'sim' && kind !== 'auto')
-      throw new TypeError(`unknown backend ${String(kind)}; use 'native', 'sim' or 'auto'`);
+      throw new TypeError(`unknown backend ${describe(kind)}; use 'native', 'sim' or 'auto'`);
     if (options.fd !== undefined) {
       if (kind === 'sim') throw new TypeError('the simulator cannot adopt a file descriptor: its state lives in this process');
       if (options.path !== undefined) throw new TypeError('pass either path or fd, not both');
@@ -144,7 +174,7 @@ export class Iommufd implements Disposable {
       return new Iommufd(NativeBackend.adopt(toU32(options.fd, 'fd')));
     }
     if (options.kernel !== undefined && kind !== 'sim')
-      throw new TypeError(`kernel: '${String(options.kernel)}' picks the simulator's kernel model: use it with backend: 'sim'`);
+      throw new TypeError(`kernel: ${describe(options.kernel)} picks the simulator's kernel model: use it with backend: 'sim'`);
     if (kind === 'sim') return new Iommufd(SimBackend.open(options.kernel));
     if (kind === 'auto') {
       if (!addonAvailable()) {
@@ -199,26 +229,75 @@ export class Iommufd implements Disposable {
   rawIoctl(request: number, arg: RawArg): number {
     this.#checkOpen();
     const checked = checkRawIoctl(request, arg);
-    return this.backend.rawIoctl(request, checked, rawIoctlName(request));
+    const rc = this.backend.rawIoctl(request, checked, rawIoctlName(request));
+    this.#noteRaw(request, checked);
+    return rc;
+  }
+
+  /**
+   * A raw IOMMU_IOAS_COPY that succeeded mapped, in the destination IOAS, pages
+   * the source maps: the destination must keep that memory alive like a typed
+   * copy (with no wrapper for it, until close()).
+   */
+  #noteRaw(request: number, arg: Uint8Array | number | null): void {
+    if (request !== ioctlRequest('IOMMU_IOAS_COPY') || !(arg instanceof Uint8Array) || arg.length < 40) return;
+    const view = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
+    if (view.getUint32(0, true) < 40) return;
+    const dstId = view.getUint32(8, true);
+    const srcId = view.getUint32(12, true);
+    const length = view.getBigUint64(16, true);
+    const dstIova = view.getBigUint64(24, true);
+    const srcIova = view.getBigUint64(32, true);
+    const memories = this.#refsOfIoas(srcId).flatMap((refs) => refs.overlapping(srcIova, length));
+    let dst: MappingRefs | undefined;
+    for (const ioas of this.#ioases) if (ioas.id === dstId) dst = ioas.mappingRefs();
+    if (!dst) {
+      dst = this.#remains.rawCopyRefs.get(dstId) ?? new MappingRefs();
+      this.#remains.rawCopyRefs.set(dstId, dst);
+    }
+    dst.add(dstIova, length, memories);
+  }
+
+  /** Every list of references to memory that IOAS `id` maps. */
+  #refsOfIoas(id: number): MappingRefs[] {
+    const out: MappingRefs[] = [];
+    for (const ioas of this.#ioases) if (ioas.id === id) out.push(ioas.mappingRefs());
+    const compat = this.#vfio?.refsOf(id);
+    if (compat) out.push(compat);
+    const raw = this.#remains.rawCopyRefs.get(id);
+    if (raw) out.push(raw);
+    return out;
   }
 
   allocIoas(): Ioas {
     this.#checkOpen();
-    const ioas = new Ioas(this.backend, this.backend.ioasAlloc(), (gone) => this.#ioases.delete(gone));
+    return this.#own(new Ioas(this.backend, this.backend.ioasAlloc(), (gone) => this.#disown(gone)));
+  }
+
+  #own(ioas: Ioas): Ioas {
     this.#ioases.add(ioas);
+    this.#remains.refs.add(ioas.mappingRefs());
     return ioas;
+  }
+
+  #disown(ioas: Ioas): void {
+    this.#ioases.delete(ioas);
+    this.#remains.refs.delete(ioas.mappingRefs());
   }
 
   /**
    * Own the IOAS with this id, allocated by a raw op (e.g. `raw('ioasAlloc')` in
    * a batch), so typed calls and batch ops can use it and close() releases it.
    * The id is not checked: calls on an id that names no IOAS fail in the kernel.
+   * An id this iommufd already owns returns that Ioas.
    */
   adoptIoas(id: number): Ioas {
     this.#checkOpen();
-    const ioas = new Ioas(this.backend, toU32(id, 'id'), (gone) => this.#ioases.delete(gone));
-    this.#ioases.add(ioas);
-    return ioas;
+    const ioasId = toU32(id, 'id');
+    // One wrapper per IOAS: a second one would hold none of the first's mapping
+    // references, so a copy from it would map memory nothing keeps alive.
+    for (const owned of this.#ioases) if (owned.id === ioasId) return owned;
+    return this.#own(new Ioas(this.backend, ioasId, (gone) => this.#disown(gone)));
   }
 
   /**
@@ -227,14 +306,73 @@ export class Iommufd implements Disposable {
    */
   mockDomain(target: Ioas | Hwpt | number, options?: MockDomainOptions): MockDevice {
     this.#checkOpen();
+    const huge = options?.hugeIova === true;
+    const byFlag = huge && this.#hasHugeIovaFlag();
     const flags =
       options === undefined
         ? undefined
         : toU32(options.flags ?? 0, 'flags') |
           (options.noDirty ? MOCK_FLAGS_DEVICE_NO_DIRTY : 0) |
-          (options.hugeIova ? MOCK_FLAGS_DEVICE_HUGE_IOVA : 0);
+          (byFlag ? MOCK_FLAGS_DEVICE_HUGE_IOVA : 0);
     const ptId = typeof target === 'number' ? toU32(target, 'target') : target.id;
-    return new MockDevice(this.backend, this.backend.mockDomain(ptId, flags), this);
+    if (huge && !byFlag) return this.#hugeMockDomain(target, ptId, flags! >>> 0);
+    const ids = this.backend.mockDomain(ptId, flags === undefined ? undefined : flags >>> 0);
+    return new MockDevice(this.backend, ids, this, huge ? {} : undefined);
+  }
+
+  /**
+   * Whether MOCK_FLAGS_DEVICE_HUGE_IOVA exists (6.12) or huge IO pages are a
+   * paging HWPT's MOCK_IOMMUPT_HUGE (7.3, which refuses the flag). mock_dev_create()
+   * checks the flags before the device is bound or attached, so MOCK_DOMAIN_FLAGS
+   * with the flag on id 0 (never an object) answers ENOENT where the flag exists
+   * and EINVAL where it does not, and leaves nothing behind.
+   */
+  #hasHugeIovaFlag(): boolean {
+    if (this.#hugeIovaFlag === undefined) {
+      try {
+        const ids = this.backend.mockDomain(0, MOCK_FLAGS_DEVICE_HUGE_IOVA);
+        this.backend.destroy(ids.stdevId);
+        this.#hugeIovaFlag = true;
+      } catch (e) {
+        if (!(e instanceof IommufdError) || (e.code !== 'ENOENT' && e.code !== 'EINVAL')) throw e;
+        this.#hugeIovaFlag = e.code === 'ENOENT';
+      }
+    }
+    return this.#hugeIovaFlag;
+  }
+
+  /** The selftest HWPT data asking for huge IO pages: struct iommu_hwpt_selftest { iotlb, pagetable_type } of 7.3. */
+  static #hugeSelftestData(iotlb: number): Uint8Array {
+    const data = new Uint8Array(8);
+    const view = new DataView(data.buffer);
+    view.setUint32(0, iotlb, true);
+    view.setUint32(4, MOCK_IOMMUPT_HUGE, true);
+    return data;
+  }
+
+  /**
+   * hugeIova without the device flag: a mock device on the IOAS (through an
+   * automatic domain), a MOCK_IOMMUPT_HUGE HWPT allocated for it there, and the
+   * device replaced onto it (which frees the automatic domain).
+   */
+  #hugeMockDomain(target: Ioas | Hwpt | number, ioasId: number, flags: number): MockDevice {
+    const isIoas = target instanceof Ioas || (typeof target === 'number' && [...this.#ioases].some((i) => i.id === target));
+    if (!isIoas)
+      throw new TypeError(
+        'hugeIova on this kernel (no MOCK_FLAGS_DEVICE_HUGE_IOVA) needs an IOAS of this fd as target: huge IO pages are a paging HWPT made there with MOCK_IOMMUPT_HUGE (or use allocHwpt(device, ioas, { hugeIova: true }))',
+      );
+    const ids = this.backend.mockDomain(ioasId, flags);
+    let hwptId: number | undefined;
+    try {
+      const data = Iommufd.#hugeSelftestData(0);
+      hwptId = this.backend.hwptAlloc({ flags: 0, devId: ids.idevId, ptId: ioasId, dataType: IOMMU_HWPT_DATA_SELFTEST, data, faultId: 0 });
+      const attached = this.backend.mockDomainReplace(ids.stdevId, hwptId);
+      return new MockDevice(this.backend, { ...ids, hwptId: attached }, this, { ownedHwptId: hwptId });
+    } catch (e) {
+      this.backend.destroy(ids.stdevId);
+      if (hwptId !== undefined) this.backend.destroy(hwptId);
+      throw e;
+    }
   }
 
   /** IOMMU_HWPT_ALLOC for `device` on `parent` (an IOAS, or a nest-parent HWPT, or a raw id). */
@@ -247,7 +385,22 @@ export class Iommufd implements Disposable {
     let dataType = IOMMU_HWPT_DATA_NONE;
     let data: Uint8Array | null = null;
     let nullDataLen = 0;
-    if (options.selftestIotlb !== undefined) {
+    const raw = options.data !== undefined || options.unsafeNullData !== undefined;
+    const huge = options.hugeIova ?? (device instanceof MockDevice && device.hugeIova && parent instanceof Ioas && !raw);
+    if (huge && raw) throw new TypeError('hugeIova is selftest data of its own: do not combine it with data or unsafeNullData');
+    if (options.hugeIova !== undefined && parent instanceof Hwpt)
+      throw new TypeError('hugeIova is a property of a paging HWPT: its parent is an IOAS, not a HWPT');
+    if (options.hugeIova !== undefined && this.#hasHugeIovaFlag()) {
+      // 6.12: the device's MOCK_FLAGS_DEVICE_HUGE_IOVA decides, nothing in the HWPT data can.
+      const deviceHuge = device instanceof MockDevice && device.hugeIova;
+      if (huge !== deviceHuge)
+        throw new TypeError(`this kernel gives huge IO pages by device: hugeIova: ${String(huge)} needs a MockDevice created ${huge ? 'with' : 'without'} hugeIova`);
+    } else if (huge && !this.#hasHugeIovaFlag()) {
+      dataType = IOMMU_HWPT_DATA_SELFTEST;
+      data = Iommufd.#hugeSelftestData(toU32(options.selftestIotlb ?? 0, 'selftestIotlb'));
+    }
+    // (With the huge data above, none of the raw options is given.)
+    if (data === null && options.selftestIotlb !== undefined) {
       dataType = IOMMU_HWPT_DATA_SELFTEST;
       data = new Uint8Array(4);
       new DataView(data.buffer).setUint32(0, toU32(options.selftestIotlb, 'selftestIotlb'), true);
@@ -261,7 +414,8 @@ export class Iommufd implements Disposable {
     const devId = typeof device === 'number' ? toU32(device, 'device') : device.idevId;
     const ptId = typeof parent === 'number' ? toU32(parent, 'parent') : parent.id;
     const faultId = typeof options.fault === 'number' ? toU32(options.fault, 'fault') : (options.fault?.id ?? 0);
-    const request = { flags, devId, ptId, dataType, data, faultId, ...(nullDataLen ? { nullDataLen } : {}) };
+    // `|` yields an int32: bit 31 would turn the flags negative (and a u32 check refuse them).
+    const request = { flags: flags >>> 0, devId, ptId, dataType, data, faultId, ...(nullDataLen ? { nullDataLen } : {}) };
     const id = this.backend.hwptAlloc(request);
     return new Hwpt(this.backend, id, this);
   }
@@ -285,15 +439,19 @@ export class Iommufd implements Disposable {
   /** IOMMU_FAULT_QUEUE_ALLOC. */
   allocFaultQueue(): FaultQueue {
     this.#checkOpen();
-    const queue = new FaultQueue(this.backend, this.backend.faultQueueAlloc(), (closed) => this.#faultQueues.delete(closed));
+    const queue = new FaultQueue(this.backend, this.backend.faultQueueAlloc(), (closed) => {
+      this.#faultQueues.delete(closed);
+      this.#remains.faultFds.delete(closed.fd);
+    });
     this.#faultQueues.add(queue);
+    this.#remains.faultFds.add(queue.fd);
     return queue;
   }
 
   /** The VFIO type1 compatibility ioctls on this fd. */
   get vfio(): VfioCompat {
     this.#checkOpen();
-    this.#vfio ??= new VfioCompat(this.backend);
+    this.#vfio ??= this.#remains.vfio = new VfioCompat(this.backend);
     return this.#vfio;
   }
 
@@ -343,20 +501,28 @@ export class Iommufd implements Disposable {
       const fn = (this.backend as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
       if (typeof fn !== 'function') throw new TypeError(`unknown op ${name}`);
       return fn.apply(this.backend, args);
-    });
+    }, (request, arg) => this.#noteRaw(request, arg));
     build(batch);
     const out = new BigUint64Array(batch.length);
-    return batch.settle(this.backend.runBatch(batch.encoded(), out, checkFailNth(options.failNth)), out);
+    const failNth = checkFailNth(options.failNth);
+    const release = batch.holdMemory();
+    try {
+      return batch.settle(this.backend.runBatch(batch.encoded(), out, failNth), out);
+    } finally {
+      release();
+    }
   }
 
   /** IOMMU_TEST_OP_CREATE_ACCESS: an in-kernel access to `ioas`. */
   createAccess(ioas: Ioas, options: AccessOptions = {}): Access {
     this.#checkOpen();
     const flags = options.needsPinPages ? MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES : 0;
-    const access = new Access(this.backend, this.backend.createAccess(ioas.id, flags), (closed) =>
-      this.#accesses.delete(closed),
-    );
+    const access = new Access(this.backend, this.backend.createAccess(ioas.id, flags), (closed) => {
+      this.#accesses.delete(closed);
+      this.#remains.accessFds.delete(closed.fd);
+    });
     this.#accesses.add(access);
+    this.#remains.accessFds.add(access.fd);
     return access;
   }
 
@@ -382,24 +548,47 @@ export class Iommufd implements Disposable {
   /** IOMMU_DESTROY of any object id. Prefer the objects' own destroy(). */
   destroy(id: number): void {
     this.#checkOpen();
-    this.backend.destroy(toU32(id, 'id'));
+    const objectId = toU32(id, 'id');
+    this.backend.destroy(objectId);
+    // The kernel destroyed an IOAS with every area in it: its wrapper must not
+    // keep references (nor act on the next IOAS that gets the id).
+    for (const ioas of [...this.#ioases]) if (ioas.id === objectId) ioas.gone();
   }
 
+  /**
+   * Close every access and fault queue, then the fd. Each step runs even when
+   * an earlier one throws (the first error is rethrown at the end), and the
+   * mapping references go only after the fd is closed, when the kernel has
+   * dropped the mappings.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const access of [...this.#accesses]) access.close();
-    for (const queue of [...this.#faultQueues]) queue.close();
+    dropped.unregister(this.#remains);
+    const errors: unknown[] = [];
+    const attempt = (step: () => void): void => {
+      try {
+        step();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    for (const access of [...this.#accesses]) attempt(() => access.close());
+    for (const queue of [...this.#faultQueues]) attempt(() => queue.close());
+    attempt(() => this.backend.close());
     // A bound VFIO device keeps the context, and so every mapping, alive in the
     // kernel after this fd closes: keep their memory referenced until it goes.
     const keep = this.#contextHolders.size > 0;
+    const remains = this.#remains;
     for (const ioas of [...this.#ioases]) {
       const refs = ioas.gone(keep);
-      if (refs) this.#heldRefs.push(refs);
+      if (refs) remains.heldRefs.push(refs);
     }
-    const vfioRefs = this.#vfio?.gone(keep);
-    if (vfioRefs) this.#heldRefs.push(vfioRefs);
-    this.backend.close();
+    if (this.#vfio) remains.heldRefs.push(...this.#vfio.gone(keep));
+    if (keep) remains.heldRefs.push(...remains.rawCopyRefs.values());
+    else for (const refs of remains.rawCopyRefs.values()) refs.forgetAll();
+    remains.rawCopyRefs.clear();
+    if (errors.length > 0) throw errors[0];
   }
 
   [Symbol.dispose](): void {
@@ -415,8 +604,8 @@ export class Iommufd implements Disposable {
     return () => {
       this.#contextHolders.delete(holder);
       if (this.#closed && this.#contextHolders.size === 0) {
-        for (const refs of this.#heldRefs) refs.forgetAll();
-        this.#heldRefs = [];
+        for (const refs of this.#remains.heldRefs) refs.forgetAll();
+        this.#remains.heldRefs = [];
       }
     };
   }
@@ -425,6 +614,54 @@ export class Iommufd implements Disposable {
     if (this.#closed) throw new ClosedError('iommufd is closed');
   }
 }
+
+/**
+ * What an Iommufd leaves behind when it is dropped without close(): the
+ * backend (the open fd), the fds of its accesses and fault queues, and every
+ * list of references to memory it maps. While the fd is open the kernel keeps
+ * mapping that memory, so these references must live exactly as long: the
+ * FinalizationRegistry holds them strongly until the finalizer has closed the
+ * fds. Accesses and fault queues are closed first: each holds the context (and
+ * so the mappings) alive in the kernel on its own. A bound VFIO device does
+ * too, and can outlive this process's view of it: then the references are kept
+ * for good, a leak that never frees mapped memory.
+ */
+interface Remains {
+  backend: Backend;
+  refs: Set<MappingRefs>;
+  rawCopyRefs: Map<number, MappingRefs>;
+  heldRefs: MappingRefs[];
+  accessFds: Set<number>;
+  faultFds: Set<number>;
+  contextHolders: Set<object>;
+  vfio: VfioCompat | undefined;
+}
+
+const keptForever = new Set<Remains>();
+
+function finalizeDropped(remains: Remains): void {
+  const { backend } = remains;
+  const attempt = (step: () => void): void => {
+    try {
+      step();
+    } catch {
+      // A finalizer has no caller to tell; the next step must still run.
+    }
+  };
+  for (const fd of remains.accessFds) attempt(() => backend.closeAccess(fd));
+  for (const fd of remains.faultFds) attempt(() => backend.closeFault(fd));
+  if (remains.contextHolders.size > 0) {
+    keptForever.add(remains);
+    return;
+  }
+  attempt(() => backend.close());
+  for (const refs of remains.refs) refs.forgetAll();
+  for (const refs of remains.rawCopyRefs.values()) refs.forgetAll();
+  for (const refs of remains.heldRefs) refs.forgetAll();
+  if (remains.vfio) remains.vfio.gone(false);
+}
+
+const dropped = new FinalizationRegistry<Remains>(finalizeDropped);
 
 // One message that says what is wrong and what to do about it.
 function explainOpenFailure(e: IommufdError, path: string): IommufdError {

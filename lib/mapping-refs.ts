@@ -1,7 +1,8 @@
 // What keeps mapped memory alive: every mapping made through the typed API
 // holds strong references to the memory behind it until it is unmapped, so GC
 // can never free memory the kernel maps. A DmaBuffer also counts its mappings
-// so that free() can refuse while one exists.
+// so that free() can refuse while one exists, whether the mapping was given the
+// DmaBuffer or a view of its bytes (buf.bytes, buf.bytes.subarray(...)).
 import { DmaBuffer } from './dma-buffer.js';
 import type { Memory } from './memory.js';
 
@@ -20,7 +21,7 @@ export class MappingRefs {
     const stale = this.#entries.get(iova);
     if (stale !== undefined) this.#drop(iova, stale);
     this.#entries.set(iova, { memories, length });
-    for (const m of memories) if (m instanceof DmaBuffer) m.retain();
+    for (const m of memories) ownerOf(m)?.retain();
   }
 
   /** The memory behind any mapping that overlaps [start, start + length). */
@@ -53,6 +54,10 @@ export class MappingRefs {
 
   #drop(iova: bigint, e: Entry): void {
     this.#entries.delete(iova);
-    for (const m of e.memories) if (m instanceof DmaBuffer) m.release();
+    for (const m of e.memories) ownerOf(m)?.release();
   }
+}
+
+function ownerOf(memory: Memory): DmaBuffer | undefined {
+  return memory instanceof DmaBuffer ? memory : DmaBuffer.ownerOf(memory.buffer);
 }

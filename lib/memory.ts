@@ -20,6 +20,30 @@ export function memoryBytes(memory: Memory): Uint8Array {
   throw new TypeError('memory must be a DmaBuffer or an ArrayBufferView (Buffer, TypedArray, DataView)');
 }
 
+/**
+ * userRange() for memory the kernel keeps using after the call returns (an
+ * IOAS or VFIO mapping). A mapping's reference keeps its JS object alive, which
+ * is enough only where the object owns its bytes for good: a DmaBuffer (the
+ * addon's mmap, which Node copies rather than transfers) or a fixed-length
+ * SharedArrayBuffer (never detached). A plain ArrayBuffer can be transferred
+ * away (structuredClone(..., { transfer })) and its bytes freed with the new
+ * owner, and a resizable one shrunk: either would leave the kernel mapping
+ * memory the process reuses, and N-API gives no way to hold the bytes
+ * themselves, so those are refused.
+ */
+export function mappableRange(memory: Memory, options: RangeOptions = {}): UserRange {
+  const range = userRange(memory, options);
+  const buffer = range.bytes.buffer as ArrayBuffer & { resizable?: boolean; growable?: boolean };
+  if (buffer.resizable === true || buffer.growable === true)
+    throw new TypeError('a resizable ArrayBuffer cannot be mapped: shrinking it would free mapped memory; use a DmaBuffer');
+  if (!(memory instanceof DmaBuffer) && !(buffer instanceof SharedArrayBuffer) && DmaBuffer.ownerOf(buffer) === undefined)
+    throw new TypeError(
+      'memory to map must be a DmaBuffer (or a view of one) or a SharedArrayBuffer view: a plain ArrayBuffer ' +
+        'can be transferred away and freed while the kernel still maps it',
+    );
+  return range;
+}
+
 /** Validates the window against the memory's bounds; a RangeError names both. */
 export function userRange(memory: Memory, { offset = 0, length }: RangeOptions = {}): UserRange {
   const bytes = memoryBytes(memory);

@@ -1,5 +1,5 @@
 import type { Backend, MockDomainIds } from './backend.js';
-import { ClosedError } from './errors.js';
+import { ClosedError, IommufdError } from './errors.js';
 import { Hwpt, type Owner } from './hwpt.js';
 import type { Ioas } from './ioas.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
@@ -21,18 +21,32 @@ export interface IopfOptions {
 export class MockDevice implements MockDomainIds, Disposable {
   readonly stdevId: number;
   readonly idevId: number;
+  /**
+   * Created with `hugeIova`: its mock domains use huge IO pages, and
+   * Iommufd.allocHwpt() for it on an IOAS asks for them where the kernel needs
+   * that said per HWPT (MOCK_IOMMUPT_HUGE of 7.3).
+   */
+  readonly hugeIova: boolean;
   readonly #backend: Backend;
   readonly #owner: Owner | undefined;
   #hwptId: number;
+  /**
+   * The MOCK_IOMMUPT_HUGE HWPT made for this device where the kernel has no
+   * MOCK_FLAGS_DEVICE_HUGE_IOVA: like 6.12's automatic domain, it goes when the
+   * device leaves it (replace, destroy) unless something else uses it.
+   */
+  #ownedHwptId: number | undefined;
   #destroyed = false;
 
   /** @internal Created by Iommufd.mockDomain(). */
-  constructor(backend: Backend, ids: MockDomainIds, owner?: Owner) {
+  constructor(backend: Backend, ids: MockDomainIds, owner?: Owner, huge?: { ownedHwptId?: number }) {
     this.#backend = backend;
     this.stdevId = ids.stdevId;
     this.#hwptId = ids.hwptId;
     this.idevId = ids.idevId;
     this.#owner = owner;
+    this.hugeIova = huge !== undefined;
+    this.#ownedHwptId = huge?.ownedHwptId;
   }
 
   /** destroy() ran, or the iommufd was closed. */
@@ -65,6 +79,7 @@ export class MockDevice implements MockDomainIds, Disposable {
     this.#checkAlive();
     const ptId = typeof target === 'number' ? toU32(target, 'ptId') : target.id;
     this.#hwptId = this.#backend.mockDomainReplace(this.stdevId, ptId);
+    if (this.#ownedHwptId !== undefined && this.#ownedHwptId !== this.#hwptId) this.#dropOwnedHwpt();
     return this.#hwptId;
   }
 
@@ -85,6 +100,20 @@ export class MockDevice implements MockDomainIds, Disposable {
     this.#checkAlive();
     this.#backend.destroy(this.stdevId);
     this.#destroyed = true;
+    // Attached until now, so the id is still that HWPT's.
+    if (this.#ownedHwptId !== undefined && this.#ownedHwptId === this.#hwptId) this.#dropOwnedHwpt();
+  }
+
+  /** Destroy the device's own huge HWPT, as iommufd_hw_pagetable_put() does an automatic domain. */
+  #dropOwnedHwpt(): void {
+    const id = this.#ownedHwptId!;
+    this.#ownedHwptId = undefined;
+    try {
+      this.#backend.destroy(id);
+    } catch (e) {
+      // Another device or HWPT uses it: it stays, as an automatic domain would, until the fd closes.
+      if (!(e instanceof IommufdError && e.code === 'EBUSY')) throw e;
+    }
   }
 
   /** destroy(), unless it is gone already (destroyed, or its iommufd closed). */

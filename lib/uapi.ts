@@ -34,6 +34,8 @@ export const IOMMU_VFIO_IOAS_CLEAR = 2;
 export const IOMMU_HWPT_ALLOC_NEST_PARENT = 1 << 0;
 export const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
 export const IOMMU_HWPT_FAULT_ID_VALID = 1 << 2;
+/** IOMMU_HWPT_ALLOC_PASID of kernels newer than 6.12 (6.12: EOPNOTSUPP). */
+export const IOMMU_HWPT_ALLOC_PASID = 1 << 3;
 export const IOMMU_HWPT_DATA_NONE = 0;
 export const IOMMU_HWPT_DATA_VTD_S1 = 1;
 
@@ -47,6 +49,8 @@ export const IOMMU_HW_INFO_TYPE_INTEL_VTD = 1;
 export const IOMMU_HW_CAP_DIRTY_TRACKING = 1 << 0;
 export const IOMMU_HW_CAP_PCI_PASID_EXEC = 1 << 1;
 export const IOMMU_HW_CAP_PCI_PASID_PRIV = 1 << 2;
+/** 7.3: ATS is not supported or cannot be used (the mock's devices always report it; 6.12 lacks the bit). */
+export const IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1 << 3;
 
 /** Dirty tracking. */
 export const IOMMU_HWPT_DIRTY_TRACKING_ENABLE = 1;
@@ -71,7 +75,16 @@ export const IOMMU_TEST_INVALIDATE_FLAG_ALL = 1 << 0;
 export const MOCK_NESTED_DOMAIN_IOTLB_ID_MAX = 3;
 export const MOCK_NESTED_DOMAIN_IOTLB_NUM = 4;
 export const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
+/** 6.12 only: the device's mock domains use huge IO pages (7.3: EINVAL; use MOCK_IOMMUPT_HUGE). */
 export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
+/** 7.3: the device has PASIDs (pasid-num-bits MOCK_PASID_WIDTH); 6.12: EINVAL. */
+export const MOCK_FLAGS_DEVICE_PASID = 1 << 2;
+/** 7.3: the PASID width of the mock IOMMU and of its PASID devices (GET_HW_INFO's out_max_pasid_log2). */
+export const MOCK_PASID_WIDTH = 20;
+/** struct iommu_hwpt_selftest.pagetable_type of 7.3 (a paging HWPT's data): the AMDv1 mock page table, 2 KiB granule. */
+export const MOCK_IOMMUPT_DEFAULT = 0;
+/** Huge IO pages only (MOCK_HUGE_PAGE_SIZE | PAGE_SIZE) and no mock aperture. */
+export const MOCK_IOMMUPT_HUGE = 1;
 
 /** The selftest ops, IOMMU_TEST_OP_* (iommufd_test.h of 6.12). */
 export const IOMMU_TEST_OPS = {
@@ -92,6 +105,18 @@ export const IOMMU_TEST_OPS = {
   TRIGGER_IOPF: 15,
 } as const;
 
+/** The selftest ops 7.3 adds (iommufd_test.h of 7.3); struct iommu_test_cmd keeps its 72 bytes. */
+export const IOMMU_TEST_OPS_7_3 = {
+  DEV_CHECK_CACHE: 16,
+  TRIGGER_VEVENT: 17,
+  PASID_ATTACH: 18,
+  PASID_REPLACE: 19,
+  PASID_DETACH: 20,
+  PASID_CHECK_HWPT: 21,
+  DMABUF_GET: 22,
+  DMABUF_REVOKE: 23,
+} as const;
+
 /** iommufd ioctl numbers (_IOC_NR) of 6.12, IOMMUFD_CMD_*. */
 export const IOMMUFD_CMDS = {
   IOMMU_DESTROY: 0x80,
@@ -110,6 +135,21 @@ export const IOMMUFD_CMDS = {
   IOMMU_HWPT_INVALIDATE: 0x8d,
   IOMMU_FAULT_QUEUE_ALLOC: 0x8e,
   IOMMU_TEST_CMD: 0x80 + 32,
+} as const;
+
+/**
+ * The iommufd ioctls 7.3 adds (IOMMUFD_CMD_* of its iommufd.h). IOAS_NOIOMMU_GET_PA
+ * is in main.c's table on every 7.3 build, though it does anything only with
+ * CONFIG_IOMMUFD_NOIOMMU.
+ */
+export const IOMMUFD_CMDS_7_3 = {
+  IOMMU_IOAS_MAP_FILE: 0x8f,
+  IOMMU_VIOMMU_ALLOC: 0x90,
+  IOMMU_VDEVICE_ALLOC: 0x91,
+  IOMMU_IOAS_CHANGE_PROCESS: 0x92,
+  IOMMU_VEVENTQ_ALLOC: 0x93,
+  IOMMU_HW_QUEUE_ALLOC: 0x94,
+  IOMMU_IOAS_NOIOMMU_GET_PA: 0x95,
 } as const;
 
 /** VFIO type1 compatibility (include/uapi/linux/vfio.h). */

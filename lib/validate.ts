@@ -19,7 +19,7 @@ export function toU64(value: bigint | number, name: string): bigint {
 }
 
 export function toU32(value: number, name: string): number {
-  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
   if (!Number.isInteger(value) || value < 0 || value > U32_MAX)
     throw new RangeError(`${name} must be a u32, got ${value}`);
   return value;
@@ -27,8 +27,25 @@ export function toU32(value: number, name: string): number {
 
 /** A byte offset or length inside JS memory: a safe non-negative integer. */
 export function toByteCount(value: bigint | number, name: string): number {
+  if (typeof value !== 'number' && typeof value !== 'bigint')
+    throw new TypeError(`${name} must be a number or bigint, got ${describe(value)}`);
   const n = typeof value === 'bigint' ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || BigInt(n) !== BigInt(value))
+  if (!Number.isSafeInteger(n) || n < 0 || BigInt(n) !== BigInt(value))
     throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
   return n;
+}
+
+/**
+ * A value as error messages show it, without reading its contents: a view of
+ * memory the process unmapped (DmaBuffer.unsafeUnmap) would kill the process
+ * if stringified, and a caller's toString() or Proxy should not run either.
+ */
+export function describe(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'symbol' || typeof value === 'function') return typeof value;
+  if (ArrayBuffer.isView(value)) return `a ${Object.prototype.toString.call(value).slice(8, -1)} of ${value.byteLength} bytes`;
+  if (value instanceof ArrayBuffer) return `an ArrayBuffer of ${value.byteLength} bytes`;
+  return 'an object';
 }

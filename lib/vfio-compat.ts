@@ -1,8 +1,8 @@
 import type { Backend, VfioIommuInfo } from './backend.js';
 import { ClosedError } from './errors.js';
 import { MappingRefs } from './mapping-refs.js';
-import { type Memory, type RangeOptions, userRange } from './memory.js';
-import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from './uapi.js';
+import { type Memory, type RangeOptions, mappableRange, userRange } from './memory.js';
+import { IOMMU_VFIO_IOAS_GET, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from './uapi.js';
 import { toU32, toU64 } from './validate.js';
 
 export interface VfioMapOptions extends RangeOptions {
@@ -19,7 +19,9 @@ export interface VfioMapOptions extends RangeOptions {
  */
 export class VfioCompat {
   readonly #backend: Backend;
-  readonly #mappings = new MappingRefs();
+  // Per IOAS id: the compat ioctls act on whichever IOAS IOMMU_VFIO_IOAS set
+  // last, so an unmap after a switch must not drop what the first IOAS maps.
+  readonly #mappings = new Map<number, MappingRefs>();
   #gone = false;
 
   /** @internal Created by Iommufd.vfio. */
@@ -55,12 +57,12 @@ export class VfioCompat {
   mapDma(iova: bigint | number, memory: Memory, options: VfioMapOptions = {}): void {
     this.#checkAlive();
     const at = toU64(iova, 'iova');
-    const range = userRange(memory, options);
+    const range = mappableRange(memory, options);
     let flags = 0;
     if (options.read ?? true) flags |= VFIO_DMA_MAP_FLAG_READ;
     if (options.write ?? true) flags |= VFIO_DMA_MAP_FLAG_WRITE;
     this.#backend.vfioMapDma(flags, range, at);
-    this.#mappings.add(at, BigInt(range.length), [memory]);
+    this.#refs(this.#compatIoas()).add(at, BigInt(range.length), [memory]);
   }
 
   /** VFIO_IOMMU_UNMAP_DMA of [iova, iova + size). Returns the bytes unmapped. */
@@ -69,7 +71,7 @@ export class VfioCompat {
     const at = toU64(iova, 'iova');
     const length = toU64(size, 'size');
     const unmapped = this.#backend.vfioUnmapDma(toU32(flags, 'flags'), at, length);
-    this.#mappings.forgetInside(at, length);
+    this.#mappings.get(this.#compatIoas())?.forgetInside(at, length);
     return unmapped;
   }
 
@@ -77,16 +79,33 @@ export class VfioCompat {
   unmapAll(): bigint {
     this.#checkAlive();
     const unmapped = this.#backend.vfioUnmapDma(VFIO_DMA_UNMAP_FLAG_ALL, 0n, 0n);
-    this.#mappings.forgetAll();
+    this.#mappings.get(this.#compatIoas())?.forgetAll();
     return unmapped;
   }
 
+  /** @internal The references of what these ioctls mapped into IOAS `ioasId` (for IOAS_COPY from it). */
+  refsOf(ioasId: number): MappingRefs | undefined {
+    return this.#mappings.get(ioasId);
+  }
+
   /** @internal The iommufd closed; see Ioas.gone() for `keepRefs`. */
-  gone(keepRefs = false): MappingRefs | undefined {
+  gone(keepRefs = false): MappingRefs[] {
     this.#gone = true;
-    if (keepRefs) return this.#mappings;
-    this.#mappings.forgetAll();
-    return undefined;
+    const all = [...this.#mappings.values()];
+    if (keepRefs) return all;
+    for (const refs of all) refs.forgetAll();
+    return [];
+  }
+
+  // The IOAS a compat ioctl that just succeeded acted on (get_compat_ioas()).
+  #compatIoas(): number {
+    return this.#backend.vfioIoas(IOMMU_VFIO_IOAS_GET, 0);
+  }
+
+  #refs(ioasId: number): MappingRefs {
+    let refs = this.#mappings.get(ioasId);
+    if (!refs) this.#mappings.set(ioasId, (refs = new MappingRefs()));
+    return refs;
   }
 
   #checkAlive(): void {

@@ -8,6 +8,7 @@ import {
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HW_CAP_PCI_PASID_EXEC,
   IOMMU_HW_CAP_PCI_PASID_PRIV,
+  IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
   IOMMU_HW_INFO_TYPE_INTEL_VTD,
   IOMMU_HW_INFO_TYPE_NONE,
   IOMMU_HW_INFO_TYPE_SELFTEST,
@@ -202,6 +203,8 @@ export interface HwCapabilities {
   dirtyTracking: boolean;
   pciPasidExec: boolean;
   pciPasidPriv: boolean;
+  /** IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED (7.3; 6.12 never sets it). */
+  pciAtsNotSupported: boolean;
 }
 
 export function decodeHwCapabilities(raw: bigint): HwCapabilities {
@@ -210,6 +213,7 @@ export function decodeHwCapabilities(raw: bigint): HwCapabilities {
     dirtyTracking: (raw & BigInt(IOMMU_HW_CAP_DIRTY_TRACKING)) !== 0n,
     pciPasidExec: (raw & BigInt(IOMMU_HW_CAP_PCI_PASID_EXEC)) !== 0n,
     pciPasidPriv: (raw & BigInt(IOMMU_HW_CAP_PCI_PASID_PRIV)) !== 0n,
+    pciAtsNotSupported: (raw & BigInt(IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED)) !== 0n,
   };
 }
 

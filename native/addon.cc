@@ -187,7 +187,7 @@ static void Register(Napi::Env env, Napi::Object exports, const std::vector<OpEn
     data->ops[op.name] = op.fn;
     OpFn fn = op.fn;
     exports.Set(op.name, Napi::Function::New(
-                             env, [fn](const Napi::CallbackInfo& info) { return fn(Args(info)); },
+                             env, [fn](const Napi::CallbackInfo& info) { return GuardOutOfMemory(info.Env(), [&] { return fn(Args(info)); }); },
                              op.name));
   }
 }
@@ -199,7 +199,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("fdSetCloexec", Napi::Function::New(env, FdSetCloexec));
-  exports.Set("batch", Napi::Function::New(env, Batch));
+  exports.Set("batch", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                 return GuardOutOfMemory(info.Env(), [&] { return Batch(info); });
+               }));
   Register(env, exports, kIoasOps);
   Register(env, exports, kHwptOps);
   Register(env, exports, kSelftestOps);

@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -81,6 +83,20 @@ void Ioctl(Napi::Env env, int fd, unsigned long request, void* arg, const char* 
 int IoctlErrno(int fd, unsigned long request, void* arg);
 
 Napi::Object NewObject(Napi::Env env);
+
+// Runs an op, turning an allocation failure (std::bad_alloc from a vector sized
+// by a JS argument) into a JS RangeError: N-API only catches Napi::Error, and
+// any other C++ exception escaping to the engine aborts the process.
+template <typename Op>
+Napi::Value GuardOutOfMemory(Napi::Env env, Op op) {
+  try {
+    return op();
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(env, "out of memory for the arguments of this call (is a count or length too large?)");
+  } catch (const std::length_error&) {
+    throw Napi::RangeError::New(env, "a count or length is too large for this call");
+  }
+}
 
 // Op tables of each translation unit, registered by Init().
 extern const std::vector<OpEntry> kIoasOps;

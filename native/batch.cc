@@ -49,17 +49,32 @@ struct Step {
   uint32_t flags;
   uint64_t uptr;   // checked user address (map, access_rw)
   uint64_t length;
+  uint32_t memory; // memory index and offset, to check the address again
+  uint64_t offset;
   OpFn fn;         // tuple ops
 };
 
+// The data of a typed array in one N-API call, which (unlike ArrayBuffer().Data())
+// also works on a SharedArrayBuffer; null when detached or empty.
 template <typename T>
 T* TypedData(Napi::Env env, const Napi::Value& v, napi_typedarray_type type, size_t* count, const char* what) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+  napi_typedarray_type got;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &got, count, &data, nullptr, nullptr) != napi_ok || got != type)
     throw Napi::TypeError::New(env, std::string("batch: ") + what + " has the wrong type");
-  auto ta = v.As<Napi::TypedArray>();
-  *count = ta.ElementLength();
-  auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
-  return reinterpret_cast<T*>(base + ta.ByteOffset());
+  return static_cast<T*>(data);
+}
+
+// Memory entry m as the kernel will see it now: a Uint8Array, maybe of a
+// SharedArrayBuffer; detached memory has no bytes (every use fails).
+JsBytes MemoryAt(Napi::Env env, const Napi::Array& memories, uint32_t m) {
+  napi_typedarray_type type;
+  size_t count = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, memories.Get(m), &type, &count, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array)
+    throw Napi::TypeError::New(env, "batch: memories must be Uint8Arrays");
+  return {static_cast<uint8_t*>(data), count};
 }
 
 }  // namespace
@@ -91,13 +106,7 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
 
   // Decode and check every op first: a bad op must not leave a half-run batch behind.
   std::vector<JsBytes> memory(memories.Length());
-  for (uint32_t m = 0; m < memories.Length(); m++) {
-    Napi::Value v = memories.Get(m);
-    if (!v.IsTypedArray()) throw Napi::TypeError::New(env, "batch: memories must be typed arrays");
-    auto ta = v.As<Napi::TypedArray>();
-    auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
-    memory[m] = {base == nullptr ? nullptr : base + ta.ByteOffset(), ta.ByteLength()};
-  }
+  for (uint32_t m = 0; m < memories.Length(); m++) memory[m] = MemoryAt(env, memories, m);
   std::vector<Napi::Array> tuple_args(tuples.Length());
   std::vector<Step> steps(count);
   for (size_t i = 0; i < count; i++) {
@@ -121,10 +130,18 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
     size_t m = Field(env, r, i, 3, kU32Max);
     if (m >= memory.size()) throw Napi::RangeError::New(env, "batch op " + std::to_string(i) + ": no such memory");
     s.length = Field(env, r, i, 5, kSafeMax);
-    s.uptr = CheckedUptr(env, memory[m], Field(env, r, i, 4, kSafeMax), s.length);
+    s.memory = static_cast<uint32_t>(m);
+    s.offset = Field(env, r, i, 4, kSafeMax);
+    s.uptr = CheckedUptr(env, memory[m], s.offset, s.length);
   }
 
-  auto results = Napi::Array::New(env, tuples.Length());
+  // Tuple results are kept here and stored into the array after the last op:
+  // storing runs JS (a setter on Array.prototype), and JS may free memory.
+  std::vector<napi_value> tuple_results(tuples.Length(), nullptr);
+  // A tuple op may run JS (a setter or getter on the objects it builds or
+  // reads), which may free, detach or shrink memory a later record names:
+  // those records check their address again, against the memory as it is then.
+  bool js_ran = false;
   Napi::Value error = env.Null();  // a tuple op's exception
   bool tuple_threw = false;        // (a flag: testing `error` per op would cost an N-API call)
   int failed_errno = 0;            // or an encoded op's errno, made an error after disarming
@@ -135,10 +152,20 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
     if (err != 0) ThrowErrno(env, err, "write(/proc/thread-self/fail-nth)");
   }
   for (; done < count; done++) {
-    const Step& s = steps[done];
+    Step& s = steps[done];
     const uint64_t* w = wide + done * 2;
     int err = 0;
     const char* op = nullptr;
+    if (js_ran && (s.opcode == kOpIoasMap || s.opcode == kOpAccessRw)) {
+      try {
+        s.uptr = CheckedUptr(env, MemoryAt(env, memories, s.memory), static_cast<size_t>(s.offset),
+                             static_cast<size_t>(s.length));
+      } catch (const Napi::Error& e) {
+        error = e.Value();
+        tuple_threw = true;
+        break;
+      }
+    }
     switch (s.opcode) {
       case kOpIoasMap: {
         uapi::IoasMap cmd = {};
@@ -179,8 +206,9 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
         break;
       }
       default:  // kOpTuple
+        js_ran = true;
         try {
-          results.Set(s.id, s.fn(Args(env, info[0], tuple_args[s.id])));
+          tuple_results[s.id] = GuardOutOfMemory(env, [&] { return s.fn(Args(env, info[0], tuple_args[s.id])); });
         } catch (const Napi::Error& e) {
           error = e.Value();
           tuple_threw = true;
@@ -199,6 +227,9 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
     if (err != 0) ThrowErrno(env, err, "read(/proc/thread-self/fail-nth)");
   }
   if (failed_errno != 0) error = ErrnoError(env, failed_errno, failed_op).Value();
+  auto results = Napi::Array::New(env, tuples.Length());
+  for (uint32_t k = 0; k < tuple_results.size(); k++)
+    if (tuple_results[k] != nullptr) results.Set(k, Napi::Value(env, tuple_results[k]));
 
   Napi::Object outcome = NewObject(env);
   outcome.Set("done", Napi::Number::New(env, static_cast<double>(done)));

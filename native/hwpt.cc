@@ -3,6 +3,7 @@
 // HWPT_GET_DIRTY_BITMAP, HWPT_INVALIDATE, FAULT_QUEUE_ALLOC, and read()/write()
 // on a fault fd.
 #include <cerrno>
+#include <string>
 #include <unistd.h>
 #include <vector>
 
@@ -12,6 +13,8 @@
 namespace iommufd_addon {
 namespace uapi = iommufd_uapi;
 namespace {
+
+constexpr uint32_t kMaxFaultsPerRead = 65536;
 
 // (fd, flags, devId, ptId, dataType, data | null, faultId[, nullDataLen]) -> hwpt id
 // nullDataLen (bad-input tests): with data null, data_uptr NULL and this data_len.
@@ -142,6 +145,9 @@ Napi::Value FaultRead(const Args& args) {
   Napi::Env env = args.Env();
   int fd = ArgFd(args, 0);
   uint32_t max = ArgU32(args, 1, "maxFaults");
+  // The buffer is max entries: bound it (lib/fault-queue.ts has the same limit).
+  if (max > kMaxFaultsPerRead)
+    throw Napi::RangeError::New(env, "maxFaults must be at most " + std::to_string(kMaxFaultsPerRead));
   std::vector<uapi::HwptPgfault> faults(max == 0 ? 1 : max);
   ssize_t n = RetryOnEintr([&] { return read(fd, faults.data(), faults.size() * sizeof(uapi::HwptPgfault)); });
   if (n < 0) ThrowErrno(env, errno, "read(fault fd)");

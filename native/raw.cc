@@ -30,7 +30,10 @@
 //  * The ioctl's non-negative return value is returned; -1 throws the
 //    IommufdError for errno, named `opName`.
 #include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -93,6 +96,25 @@ const TestOpLayout kTestOps[] = {
     {uapi::kTestOpMdCheckIotlb, {}},
     {uapi::kTestOpTriggerIopf, {}},
 };
+
+// Copies n bytes between JS memory and the private copy through the kernel
+// (process_vm_readv/writev on this process), so a page the process unmapped
+// (DmaBuffer.unsafeUnmap) is an error here, never a SIGSEGV: lib/raw-ioctl.ts
+// refuses such memory first, but a batch or a direct addon call may not have.
+// Where the system calls are refused (seccomp), plain memcpy.
+bool CopyChecked(void* to, const void* from, size_t n, bool into_js) {
+  if (n == 0) return true;
+  struct iovec local = {into_js ? const_cast<void*>(from) : to, n};
+  struct iovec remote = {into_js ? to : const_cast<void*>(from), n};
+  ssize_t done = into_js ? process_vm_writev(getpid(), &local, 1, &remote, 1, 0)
+                         : process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+  if (done == static_cast<ssize_t>(n)) return true;
+  if (done < 0 && (errno == ENOSYS || errno == EPERM)) {
+    std::memcpy(to, from, n);
+    return true;
+  }
+  return false;
+}
 
 uint32_t LoadU32(const std::vector<uint8_t>& bytes, size_t at) {
   uint32_t v;
@@ -190,7 +212,9 @@ Napi::Value RawIoctl(const Args& args) {
     if (integer_arg) throw Napi::TypeError::New(env, op + ": takes an integer argument, not bytes");
     bytes = ArgBytes(args, 2);
     if (bytes.data == nullptr) throw Napi::RangeError::New(env, op + ": the argument memory is detached or freed");
-    copy.assign(bytes.data, bytes.data + bytes.length);
+    copy.resize(bytes.length);
+    if (!CopyChecked(copy.data(), bytes.data, bytes.length, false))
+      throw Napi::RangeError::New(env, op + ": the argument's memory cannot be read (unmapped by the process)");
     if (vfio_struct)
       CheckVfioLayout(env, request, copy);
     else
@@ -202,7 +226,8 @@ Napi::Value RawIoctl(const Args& args) {
   int rc = RetryOnEintr([&] { return ioctl(fd, request, value); });
   int err = errno;
   // The kernel may have written results (or partial ones) before failing.
-  if (has_bytes) std::memcpy(bytes.data, copy.data(), copy.size());
+  if (has_bytes && !CopyChecked(bytes.data, copy.data(), copy.size(), true) && rc != -1)
+    throw Napi::RangeError::New(env, op + ": the argument's memory cannot be written back (unmapped by the process)");
   if (rc == -1) ThrowErrno(env, err, op.c_str());
   return Napi::Number::New(env, rc);
 }

@@ -27,7 +27,7 @@ export const KERNELS = {
  * default matrix. Only versions whose whole kernel suite passes belong in the default.
  */
 export function testedKernels() {
-  const list = (process.env.IOMMUFD_KERNEL_VERSIONS || '6.12').split(',').map((v) => v.trim()).filter(Boolean);
+  const list = (process.env.IOMMUFD_KERNEL_VERSIONS || '6.12,7.3').split(',').map((v) => v.trim()).filter(Boolean);
   for (const v of list) if (!Object.hasOwn(KERNELS, v)) throw new Error(`unknown kernel version ${v} (${Object.keys(KERNELS).join(', ')})`);
   return list;
 }

@@ -13,20 +13,29 @@ import type {
   UserRange,
   VfioIommuInfo,
 } from '../backend.js';
-import { IommufdError, errnoNumber } from '../errors.js';
-import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from '../uapi.js';
+import { ClosedError, IommufdError, errnoNumber } from '../errors.js';
+import { IOMMUFD_CMDS, IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS, IOMMU_TEST_OPS_7_3 } from '../uapi.js';
 import { parseVfioIommuInfo } from '../vfio-info.js';
 import { type Addon, addon } from './binding.js';
 
 export class NativeBackend implements Backend {
   readonly name = 'native';
   readonly #addon: Addon;
-  readonly #fd: number;
+  readonly #openFd: number;
+  #closed = false;
 
   /** Takes ownership of `fd`, an open /dev/iommu. */
   constructor(fd: number) {
     this.#addon = addon();
-    this.#fd = fd;
+    this.#openFd = fd;
+  }
+
+  // Every op reads the descriptor here: once closed, its number may already
+  // name another file (the next open() reuses it), so a stale backend must not
+  // reach whatever the number names now.
+  get #fd(): number {
+    if (this.#closed) throw new ClosedError(`iommufd fd ${this.#openFd} is closed`);
+    return this.#openFd;
   }
 
   /** Opens `path` and checks that it is an iommufd (ENOTTY from open() otherwise). */
@@ -63,7 +72,9 @@ export class NativeBackend implements Backend {
   }
 
   close(): void {
-    this.#addon.close(this.#fd);
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#addon.close(this.#openFd);
   }
 
   destroy(id: number): void {
@@ -210,19 +221,23 @@ export class NativeBackend implements Backend {
   /**
    * Probe with calls that cannot change anything: an ioctl with size 0 is
    * ENOTTY only when the kernel does not know it (else EINVAL for the size);
-   * a zeroed test command is EOPNOTSUPP only for an unknown op.
+   * a zeroed test command is EOPNOTSUPP only for an unknown op. The 7.3
+   * additions are probed the same way: with id 0 and zeroes the new ops fail
+   * their first lookup (ENOENT: no device, selftest object or dma-buf fd 0;
+   * DMABUF_GET EINVAL for length 0) and 6.12 answers EOPNOTSUPP.
    */
   capabilities(): Capabilities {
     const ENOTTY = errnoNumber('ENOTTY');
     const ioctls: Record<string, boolean> = {};
-    for (const [name, nr] of Object.entries(IOMMUFD_CMDS)) ioctls[name] = this.probeIoctl(nr) !== ENOTTY;
+    for (const [name, nr] of Object.entries({ ...IOMMUFD_CMDS, ...IOMMUFD_CMDS_7_3 })) ioctls[name] = this.probeIoctl(nr) !== ENOTTY;
     // iommu_test_cmd is no stable ABI: a kernel whose command is larger than
     // ours rejects our size with EINVAL before it looks at the op. Op 0 exists
     // nowhere, so EOPNOTSUPP for it proves our size gets through.
     const EOPNOTSUPP = errnoNumber('EOPNOTSUPP');
     const testCmdFits = ioctls.IOMMU_TEST_CMD === true && this.probeTestOp(0) === EOPNOTSUPP;
     const testOps: Record<string, boolean> = {};
-    for (const [name, op] of Object.entries(IOMMU_TEST_OPS)) testOps[name] = testCmdFits && this.probeTestOp(op) !== EOPNOTSUPP;
+    for (const [name, op] of Object.entries({ ...IOMMU_TEST_OPS, ...IOMMU_TEST_OPS_7_3 }))
+      testOps[name] = testCmdFits && this.probeTestOp(op) !== EOPNOTSUPP;
     let vfio = true;
     try {
       this.vfioGetApiVersion();

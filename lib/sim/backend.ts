@@ -19,8 +19,14 @@ import { type BatchRun, type EncodedBatch, runBatchByCalls } from '../batch.js';
 import { IommufdError, errnoNumber } from '../errors.js';
 import {
   IOMMUFD_CMDS,
+  IOMMUFD_CMDS_7_3,
   IOMMU_TEST_OPS,
+  IOMMU_TEST_OPS_7_3,
   IOMMU_HW_CAP_DIRTY_TRACKING,
+  IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
+  IOMMU_HW_INFO_FLAG_INPUT_TYPE as HW_INFO_FLAG_INPUT_TYPE,
+  IOMMU_HW_INFO_TYPE_DEFAULT as HW_INFO_TYPE_DEFAULT,
+  MOCK_PASID_WIDTH,
   IOMMU_IOAS_MAP_FIXED_IOVA as MAP_FIXED_IOVA,
   IOMMU_IOAS_MAP_WRITEABLE as MAP_WRITEABLE,
   IOMMU_IOAS_MAP_READABLE as MAP_READABLE,
@@ -30,6 +36,7 @@ import {
   MOCK_ACCESS_RW_SLOW_PATH as RW_SLOW_PATH,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
+  MOCK_FLAGS_DEVICE_PASID,
   IOMMU_OPTION_RLIMIT_MODE as OPTION_RLIMIT_MODE,
   IOMMU_OPTION_HUGE_PAGES as OPTION_HUGE_PAGES,
   IOMMU_OPTION_OP_SET as OPTION_OP_SET,
@@ -97,6 +104,12 @@ const SIMULATED_IOCTLS = new Set([
   'VFIO_IOMMU_UNMAP_DMA',
 ]);
 const SIMULATED_TEST_OPS = new Set(Object.keys(IOMMU_TEST_OPS));
+/**
+ * What the 7.3 model implements of 7.3's new ioctls and test ops: none yet.
+ * capabilities() lists them all (false), so requires() of one skips with the reason.
+ */
+const SIMULATED_7_3_IOCTLS = new Set<string>();
+const SIMULATED_7_3_TEST_OPS = new Set<string>();
 
 // ---- process-wide state: file descriptors of accesses, the mock's globals ----
 
@@ -153,12 +166,13 @@ export const DEFAULT_SIM_KERNEL: SimKernel = '6.12';
 
 export class SimBackend implements Backend {
   readonly name = 'sim';
-  readonly #ctx = new SimContext();
+  readonly #ctx: SimContext;
   /** The kernel whose semantics this instance follows, errno for errno. */
   readonly kernel: SimKernel;
 
   private constructor(kernel: SimKernel) {
     this.kernel = kernel;
+    this.#ctx = new SimContext(kernel);
   }
 
   /** Like open("/dev/iommu") on `kernel`: a new, empty iommufd. */
@@ -192,10 +206,12 @@ export class SimBackend implements Backend {
     if (this.#ctx.closed) throw new IommufdError(errnoNumber('EBADF'), 'IOMMU_TEST_CMD');
     const ioctls: Record<string, boolean> = {};
     for (const name of Object.keys(IOMMUFD_CMDS)) ioctls[name] = SIMULATED_IOCTLS.has(name);
+    for (const name of Object.keys(IOMMUFD_CMDS_7_3)) ioctls[name] = this.kernel !== '6.12' && SIMULATED_7_3_IOCTLS.has(name);
     for (const name of ['VFIO_GET_API_VERSION', 'VFIO_CHECK_EXTENSION', 'VFIO_SET_IOMMU', 'VFIO_IOMMU_GET_INFO', 'VFIO_IOMMU_MAP_DMA', 'VFIO_IOMMU_UNMAP_DMA'])
       ioctls[name] = SIMULATED_IOCTLS.has(name);
     const testOps: Record<string, boolean> = {};
     for (const name of Object.keys(IOMMU_TEST_OPS)) testOps[name] = SIMULATED_TEST_OPS.has(name);
+    for (const name of Object.keys(IOMMU_TEST_OPS_7_3)) testOps[name] = this.kernel !== '6.12' && SIMULATED_7_3_TEST_OPS.has(name);
     return { backend: 'sim', kernel: `sim-${this.kernel}`, ioctls, testOps, failNth: false };
   }
 
@@ -282,11 +298,18 @@ export class SimBackend implements Backend {
     this.#run('IOMMU_IOAS_ALLOW_IOVAS', () => {
       const ioas = this.#ctx.getIoas(ioasId);
       // iommufd_ioas_load_iovas(): each range well formed and not overlapping the ones before.
+      // (The kernel asks its interval tree per range; sorted once, an overlap is
+      // a range starting at or before the furthest end of those before it:
+      // O(n log n), where comparing each range with all loaded ones was O(n^2).)
       const loaded: IovaRange[] = [];
       for (const r of ranges) {
         if (r.start >= r.last) fail('EINVAL');
-        if (loaded.some((l) => l.start <= r.last && r.start <= l.last)) fail('EINVAL');
         loaded.push({ start: r.start, last: r.last });
+      }
+      const sorted = [...loaded].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+      for (let i = 1, end = sorted[0]?.last ?? 0n; i < sorted.length; i++) {
+        if (sorted[i]!.start <= end) fail('EINVAL');
+        if (sorted[i]!.last > end) end = sorted[i]!.last;
       }
       ioas.iopt.setAllowed(loaded);
     });
@@ -384,6 +407,7 @@ export class SimBackend implements Backend {
     const nullData = !request.data && (request.nullDataLen ?? 0) > 0;
     const data = nullData ? new Uint8Array(request.nullDataLen!) : request.data && request.data.length > 0 ? request.data : null;
     if (data && !nullData) checkedUptr({ bytes: data, offset: 0, length: data.length });
+    const dataGone = !!data && !nullData && firstUnmapped(data.buffer, data.byteOffset, data.byteOffset + data.length) >= 0;
     return this.#run('IOMMU_HWPT_ALLOC', () => {
       const ctx = this.#ctx;
       const dataLen = data?.length ?? 0;
@@ -391,8 +415,10 @@ export class SimBackend implements Backend {
       const idev = ctx.get<Idev>(devId, ObjType.DEVICE);
       const pt = ctx.objects.get(ptId) ?? fail('EINVAL');
       let hwpt: HwptPaging | HwptNested;
-      if (pt instanceof IoasObj) hwpt = ctx.hwptPagingAlloc(pt, idev, flags, data, false);
-      else if (pt instanceof HwptPaging) hwpt = ctx.hwptNestedAlloc(pt, flags, dataType, data, nullData);
+      if (pt instanceof IoasObj) hwpt = ctx.hwptPagingAlloc(pt, idev, flags, data, false, dataType, nullData);
+      // The driver's copy_struct_from_user() of the data faults, as from NULL,
+      // where the process has no page (the bytes are never touched here).
+      else if (pt instanceof HwptPaging) hwpt = ctx.hwptNestedAlloc(pt, flags, dataType, data, nullData || dataGone);
       else fail('EINVAL');
       if (flags & HWPT_FAULT_ID_VALID) {
         const fault = ctx.objects.get<FaultObj>(faultId, ObjType.FAULT);
@@ -414,18 +440,35 @@ export class SimBackend implements Backend {
   getHwInfo(devId: number, data: Uint8Array, flags = 0, inDataType = 0): HwInfo {
     if (data.length > 0) checkedUptr({ bytes: data, offset: 0, length: data.length });
     return this.#run('IOMMU_GET_HW_INFO', () => {
-      // 6.12 knows no flags; in_data_type of newer kernels overlays the output out_data_type.
-      void inDataType;
-      if (flags) fail('EOPNOTSUPP');
+      // 6.12 knows no flags. 7.3 takes IOMMU_HW_INFO_FLAG_INPUT_TYPE, without
+      // which in_data_type (it overlays out_data_type) counts as TYPE_DEFAULT.
+      if (this.kernel === '6.12' ? flags : flags & ~HW_INFO_FLAG_INPUT_TYPE) fail('EOPNOTSUPP');
+      if (!(flags & HW_INFO_FLAG_INPUT_TYPE)) inDataType = HW_INFO_TYPE_DEFAULT;
       const idev = this.#ctx.get<Idev>(devId, ObjType.DEVICE);
+      // 7.3's mock_domain_hw_info(): its own type or the default, nothing else.
+      if (inDataType !== HW_INFO_TYPE_DEFAULT && inDataType !== HW_INFO_TYPE_SELFTEST) fail('EOPNOTSUPP');
       // struct iommu_test_hw_info { u32 flags; u32 test_reg; }
       const info = new Uint8Array(8);
       new DataView(info.buffer).setUint32(4, HW_INFO_SELFTEST_REGVAL, true);
       const copy = Math.min(data.length, info.length);
-      data.set(info.subarray(0, copy));
-      data.fill(0, copy);
+      // copy_to_user() of the driver data, then clear_user() of the rest:
+      // EFAULT at the first page the process does not have, the bytes before
+      // it written (touching that page here would kill the process).
+      const gone = data.length ? firstUnmapped(data.buffer, data.byteOffset, data.byteOffset + data.length) : -1;
+      const room = gone >= 0 ? gone - data.byteOffset : data.length;
+      data.set(info.subarray(0, Math.min(copy, room)));
+      if (room > copy) data.fill(0, copy, room);
+      if (gone >= 0) fail('EFAULT');
       const noDirty = (idev.devFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0;
-      return { dataType: HW_INFO_TYPE_SELFTEST, dataLen: info.length, maxPasidLog2: 0, capabilities: noDirty ? 0n : BigInt(IOMMU_HW_CAP_DIRTY_TRACKING) };
+      let capabilities = noDirty ? 0n : BigInt(IOMMU_HW_CAP_DIRTY_TRACKING);
+      if (this.kernel === '6.12') return { dataType: HW_INFO_TYPE_SELFTEST, dataLen: info.length, maxPasidLog2: 0, capabilities };
+      // 7.3's iommufd_get_hw_info(): the mock is never capable of IOMMU_CAP_PCI_ATS_SUPPORTED;
+      // max_pasid_log2 is ilog2(dev->iommu->max_pasids), which only a PASID device has
+      // (its pasid-num-bits, MOCK_PASID_WIDTH, as wide as the mock IOMMU's). It is no PCI
+      // device, so PASID_EXEC/PRIV stay clear.
+      capabilities |= BigInt(IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED);
+      const maxPasidLog2 = idev.devFlags & MOCK_FLAGS_DEVICE_PASID ? MOCK_PASID_WIDTH : 0;
+      return { dataType: HW_INFO_TYPE_SELFTEST, dataLen: info.length, maxPasidLog2, capabilities };
     });
   }
 
@@ -464,7 +507,13 @@ export class SimBackend implements Backend {
       if (iova & (pageSize - 1n) || end & (pageSize - 1n)) fail('EINVAL');
       const domain = hwpt.domain;
       if (!domain.dirtyOps) fail('EOPNOTSUPP');
-      // iova_bitmap_for_each() calls __iommu_read_and_clear_dirty() once; its errors are dropped.
+      // iova_bitmap_for_each() calls __iommu_read_and_clear_dirty() once. 6.12
+      // returns its error (EINVAL: the mock is not tracking, or an IOVA of the
+      // range is not mapped), else the first iova_bitmap_set() one (EPROTO: a
+      // record outside the bitmap's range); 7.3's iommu_read_and_clear_dirty()
+      // drops them all.
+      const errors = this.kernel === '6.12';
+      let recordError: 'EPROTO' | null = null;
       const shift = BigInt(ctz(pageSize));
       const noClear = (flags & GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
       // iova_bitmap_set() pins the user pages of the bitmap as it goes: a page
@@ -476,6 +525,10 @@ export class SimBackend implements Backend {
       };
       const record = (at: bigint, len: bigint): void => {
         // iova_bitmap_set(bitmap, at, len)
+        if (errors && (len > length || at < iova || at - iova > length - len)) {
+          recordError ??= 'EPROTO';
+          return;
+        }
         let bit = (at - iova) >> shift;
         const lastBit = (at + len - 1n - iova) >> shift;
         for (; bit <= lastBit && bit < bits; bit++) {
@@ -484,14 +537,18 @@ export class SimBackend implements Backend {
           else bitmap[Number(bit >> 6n)]! |= 1n << (bit & 63n);
         }
       };
+      let done: boolean;
       try {
-        iopt.contig(iova, last, (area, cur) => {
+        done = iopt.contig(iova, last, (area, cur) => {
           const stop = last < area.last ? last : area.last;
           if (!domain.readAndClearDirty(cur, stop - cur + 1n, noClear, record)) throw STOP;
         });
       } catch (e) {
         if (e !== STOP) throw e;
+        done = false;
       }
+      if (errors && !done) fail('EINVAL');
+      if (recordError) fail(recordError);
     });
   }
 
@@ -507,12 +564,19 @@ export class SimBackend implements Backend {
     try {
       return this.#run('IOMMU_HWPT_INVALIDATE', () => {
         if (entryNum && (nullUptr || !entryLen || entryLen > PAGE_SIZE || entryNum > INVALIDATE_ENTRY_NUM_MAX)) fail('EINVAL');
-        const hwpt = this.#ctx.get<HwptNested>(hwptId, ObjType.HWPT_NESTED);
+        // 6.12: iommufd_get_hwpt_nested() (ENOENT for any other object); 7.3's
+        // iommufd_hwpt_invalidate() takes any object and refuses all but NESTED (and vIOMMU) with EINVAL.
+        const obj = this.#ctx.get(hwptId, this.kernel === '6.12' ? ObjType.HWPT_NESTED : undefined);
+        if (!(obj instanceof HwptNested)) fail('EINVAL');
+        const hwpt = obj;
         if (dataType !== INVALIDATE_DATA_SELFTEST) fail('EINVAL');
         const view = new DataView(entries!.buffer, entries!.byteOffset, entries!.byteLength);
         for (let i = 0; i < entryNum; i++) {
           // iommu_copy_struct_from_user_array(): exactly sizeof(struct iommu_hwpt_invalidate_selftest).
           if (entryLen !== 8) fail('EINVAL');
+          // copy_from_user() of entry i: EFAULT where the process has no page.
+          const at = entries!.byteOffset + i * entryLen;
+          if (firstUnmapped(entries!.buffer, at, at + entryLen) >= 0) fail('EFAULT');
           const invFlags = view.getUint32(i * entryLen, true);
           const iotlbId = view.getUint32(i * entryLen + 4, true);
           if (invFlags & ~INVALIDATE_FLAG_ALL) fail('EOPNOTSUPP');
@@ -726,8 +790,9 @@ export class SimBackend implements Backend {
       const idev = new Idev(devFlags ?? 0);
       const sobj = new SelftestObj(ctx, idev);
       ctx.add(sobj);
-      // mock_dev_create()
-      if ((devFlags ?? 0) & ~(MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_HUGE_IOVA)) {
+      // mock_dev_create(): 7.3 dropped HUGE_IOVA (MOCK_IOMMUPT_HUGE replaces it) and added PASID.
+      const validFlags = MOCK_FLAGS_DEVICE_NO_DIRTY | (this.kernel === '6.12' ? MOCK_FLAGS_DEVICE_HUGE_IOVA : MOCK_FLAGS_DEVICE_PASID);
+      if ((devFlags ?? 0) & ~validFlags) {
         ctx.abort(sobj);
         fail('EINVAL');
       }
@@ -773,6 +838,9 @@ export class SimBackend implements Backend {
    * looked up at index (iova + i * page_size) / page_size of the pfns xarray,
    * whose indexes are in MOCK_IO_PAGE_SIZE units: page sizes other than
    * MOCK_IO_PAGE_SIZE mark (and count) other entries, as the kernel does.
+   * 7.3's mock calls iommu_pt's set_dirty() on iova + i * page_size, which marks
+   * the AMDv1 entry there if one is mapped, and counts every set bit whatever
+   * set_dirty() answered.
    */
   dirty(hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: Uint8Array): bigint {
     // The addon: the mock reads ceil(length / page_size / 8) bytes of bitmap.
@@ -798,6 +866,12 @@ export class SimBackend implements Backend {
         for (let bit = 0; bit < 8; bit++) {
           const i = byte * 8 + bit;
           if (i >= n || !(b & (1 << bit))) continue;
+          if (domain.amdv1) {
+            const entry = Number((iova + BigInt(i) * pageSize) / MOCK_IO_PAGE_SIZE);
+            if (domain.hasEntry(entry)) domain.dirty.add(entry);
+            count++;
+            continue;
+          }
           const index = Number((iova + BigInt(i) * pageSize) / pageSize);
           if (!domain.hasEntry(index)) continue;
           domain.dirty.add(index);
@@ -824,13 +898,19 @@ export class SimBackend implements Backend {
     });
   }
 
-  /** iommufd_test_md_check_pa(): every MOCK_IO_PAGE_SIZE of the IOVA range maps the same byte of memory. */
+  /** iommufd_test_md_check_pa(): every IO page of the IOVA range maps the same byte of memory. */
   mdCheckMap(hwptId: number, iova: bigint, memory: UserRange): void {
     const uptr = checkedUptr(memory);
     this.#run('IOMMU_TEST_OP_MD_CHECK_MAP', () => {
       const length = BigInt(memory.length);
-      if (iova % MOCK_IO_PAGE_SIZE || length % MOCK_IO_PAGE_SIZE || BigInt(uptr) % MOCK_IO_PAGE_SIZE) fail('EINVAL');
+      const misaligned = (step: bigint) => iova % step || length % step || BigInt(uptr) % step;
+      // 6.12 checks alignment to MOCK_IO_PAGE_SIZE before the lookup; 7.3's
+      // iommufd_test_md_check_pa() looks the HWPT up first (ENOENT) and steps by
+      // its smallest page size (1 << __ffs(pgsize_bitmap)).
+      if (this.kernel === '6.12' && misaligned(MOCK_IO_PAGE_SIZE)) fail('EINVAL');
       const hwpt = this.#ctx.get<import('./selftest.js').HwptPaging>(hwptId, ObjType.HWPT_PAGING);
+      const step = this.kernel === '6.12' ? MOCK_IO_PAGE_SIZE : hwpt.domain.minPageSize;
+      if (misaligned(step)) fail('EINVAL');
       const iopt = hwpt.ioas.iopt;
       // The domain holds every area of its IOAS (iopt_fill_domain /
       // iopt_fill_domains_pages), and nothing once detached.
@@ -840,7 +920,6 @@ export class SimBackend implements Backend {
       const base = memory.bytes.byteOffset + memory.offset;
       const gone = length ? firstUnmapped(memory.bytes.buffer, base - (base % PAGE_SIZE), base + Number(length)) : -1;
       const goneAt = BigInt(Math.max(0, gone - base));
-      const step = MOCK_IO_PAGE_SIZE;
       if (gone >= 0 && (mismatch < 0n || goneAt / step <= mismatch / step)) fail('EFAULT');
       if (mismatch >= 0n) fail('EINVAL');
     });

@@ -36,6 +36,8 @@ export interface IoptDomain {
   readonly apertureEnd: bigint;
   /** pgsize_bitmap (VFIO_IOMMU_GET_INFO) */
   readonly pgsizeBitmap: bigint;
+  /** Its map refuses an IOVA with neither IOMMU_READ nor IOMMU_WRITE (EINVAL), as 7.3's iommu_pt map_range() does. */
+  readonly refusesNoProt?: boolean;
   /** The domain's entries of [start, last] are unmapped (the mock drops its dirty bits). */
   unmapped?(start: bigint, last: bigint): void;
 }
@@ -286,6 +288,7 @@ export class IoPagetable {
     const area = new Area(iova, iova + len - 1n, pages, startByte, prot);
     // iopt_fill_domains_pages() pins the pages: a hole in the user memory is EFAULT.
     if (this.domains.length > 0 && pages.faults(area.firstIndex, area.lastIndex)) fail('EFAULT');
+    this.#checkDomainsMap(this.domains, prot);
     this.areas.insert(area);
     if (this.domains.length > 0) this.#store(area);
     return iova;
@@ -321,9 +324,20 @@ export class IoPagetable {
         for (const area of areas) this.areas.remove(area);
         fail('EFAULT');
       }
+      try {
+        this.#checkDomainsMap(this.domains, prot);
+      } catch (e) {
+        for (const area of areas) this.areas.remove(area);
+        throw e;
+      }
       for (const area of areas) this.#store(area);
     }
     return iova;
+  }
+
+  /** iommu_map() of an area with `prot` into each of `domains` (batch_to_domain()). */
+  #checkDomainsMap(domains: readonly IoptDomain[], prot: number): void {
+    if (!(prot & (IOMMU_READ | IOMMU_WRITE)) && domains.some((d) => d.refusesNoProt)) fail('EINVAL');
   }
 
   /** iopt_get_pages(): the slices of the contiguous areas under [iova, iova + length). */
@@ -498,6 +512,13 @@ export class IoPagetable {
     try {
       if (domain.apertureStart !== 0n) this.reserveIova(0n, domain.apertureStart - 1n, domain);
       if (domain.apertureEnd !== ULONG_MAX) this.reserveIova(domain.apertureEnd + 1n, ULONG_MAX, domain);
+    } catch (e) {
+      this.removeReserved(domain);
+      throw e;
+    }
+    // iopt_fill_domain() maps every area into the new domain.
+    try {
+      for (const area of this.areas) this.#checkDomainsMap([domain], area.prot);
     } catch (e) {
       this.removeReserved(domain);
       throw e;

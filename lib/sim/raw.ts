@@ -190,8 +190,9 @@ function execute(b: SimBackend, nr: number, cmd: Cmd, respond: () => void, name:
       return;
     }
     case IOMMUFD_CMDS.IOMMU_GET_HW_INFO: {
-      if (cmd.u32(4) || cmd.bytes[29] || cmd.bytes[30] || cmd.bytes[31]) fail('EOPNOTSUPP', name);
-      const info = b.getHwInfo(cmd.u32(8), new Uint8Array(0));
+      // Flags (7.3's INPUT_TYPE, in_data_type at 24) are getHwInfo()'s to judge.
+      if (cmd.bytes[29] || cmd.bytes[30] || cmd.bytes[31]) fail('EOPNOTSUPP', name);
+      const info = b.getHwInfo(cmd.u32(8), new Uint8Array(0), cmd.u32(4), cmd.u32(24));
       if (cmd.u32(12)) fail('EFAULT', name); // the driver data copied to NULL
       cmd.set32(12, info.dataLen);
       cmd.set32(24, info.dataType);

@@ -2,18 +2,21 @@
 // the CONFIG_IOMMUFD_TEST mock (selftest.c): mock domains and devices, and
 // accesses with the pins they hold and their unmap callback.
 
+import type { SimKernel } from './backend.js';
 import { ObjType, ObjectTable, SimObject } from './objects.js';
 import { isHugeBacked } from '../user-pages.js';
 import { IoPagetable, type IoptAccess, type IoptDomain, SimErrno, ULONG_MAX, fail } from './io-pagetable.js';
 import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING as HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT as HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_ALLOC_PASID as HWPT_ALLOC_PASID,
   IOMMU_HWPT_DATA_SELFTEST as HWPT_DATA_SELFTEST,
   IOMMU_HWPT_FAULT_ID_VALID as HWPT_FAULT_ID_VALID,
   MOCK_APERTURE_LAST,
   MOCK_APERTURE_START,
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
+  MOCK_IOMMUPT_HUGE,
 } from '../uapi.js';
 
 
@@ -34,6 +37,45 @@ export class IoasObj extends SimObject {
 /** MOCK_HUGE_PAGE_SIZE: 512 * MOCK_IO_PAGE_SIZE */
 export const MOCK_HUGE_PAGE_SIZE = 512n * MOCK_IO_PAGE_SIZE;
 export const MOCK_NESTED_DOMAIN_IOTLB_NUM = 4;
+const CPU_PAGE = 4096n;
+/** The physically contiguous unit of a huge-page backed buffer (user-pages.ts). */
+const HUGE_BACKING = 2n * 1024n * 1024n;
+/**
+ * 7.3's MOCK_IOMMUPT_DEFAULT: AMDv1 with a 2 KiB granule, starting_level 2, so
+ * max_vasz_lg2 = 11 + 9 * 3 = 38 and every size from 2 KiB below 2^37
+ * (pt_iommu_amdv1 get_info(): log2_mod(possible sizes, max_vasz_lg2 - 1)).
+ */
+const AMDV1_MOCK_PGSIZES = (1n << 37n) - MOCK_IO_PAGE_SIZE;
+const AMDV1_MOCK_LAST_VA = (1n << 38n) - 1n;
+
+/** The mock's page table: 6.12's xarray of MOCK_IO_PAGE_SIZE entries, or 7.3's generic-pt AMDv1. */
+export interface MockPagetable {
+  /** 7.3's generic page table (iommu_pt): leaves of any size of the bitmap. */
+  readonly amdv1: boolean;
+  readonly pgsizeBitmap: bigint;
+  readonly apertureStart: bigint;
+  readonly apertureEnd: bigint;
+}
+
+/**
+ * The page table of a new mock paging domain. 6.12: mock_domain_alloc_paging()
+ * (MOCK_FLAGS_DEVICE_HUGE_IOVA adds MOCK_HUGE_PAGE_SIZE); 7.3:
+ * mock_domain_alloc_pgtable(), where MOCK_IOMMUPT_HUGE keeps only
+ * MOCK_HUGE_PAGE_SIZE | PAGE_SIZE and the AMDv1 aperture (no mock aperture).
+ */
+export function mockPagetable(kernel: SimKernel, huge: boolean): MockPagetable {
+  if (kernel === '6.12')
+    return {
+      amdv1: false,
+      pgsizeBitmap: huge ? MOCK_IO_PAGE_SIZE | MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE,
+      apertureStart: MOCK_APERTURE_START,
+      apertureEnd: MOCK_APERTURE_LAST,
+    };
+  if (huge) return { amdv1: true, pgsizeBitmap: MOCK_HUGE_PAGE_SIZE | CPU_PAGE, apertureStart: 0n, apertureEnd: AMDV1_MOCK_LAST_VA };
+  return { amdv1: true, pgsizeBitmap: AMDV1_MOCK_PGSIZES, apertureStart: MOCK_APERTURE_START, apertureEnd: MOCK_APERTURE_LAST };
+}
+
+const XARRAY_MOCK = mockPagetable('6.12', false);
 
 /**
  * struct mock_iommu_domain (a paging domain of the mock driver). Its pfns
@@ -43,11 +85,16 @@ export const MOCK_NESTED_DOMAIN_IOTLB_NUM = 4;
  * bits are kept, as a set of indexes; unmapping erases them with the entries.
  */
 export class MockDomain implements IoptDomain {
-  readonly minPageSize = MOCK_IO_PAGE_SIZE;
-  readonly apertureStart = MOCK_APERTURE_START;
-  readonly apertureEnd = MOCK_APERTURE_LAST;
+  /** 1 << __ffs(pgsize_bitmap): also MD_CHECK_MAP's step on 7.3. */
+  readonly minPageSize: bigint;
+  readonly apertureStart: bigint;
+  readonly apertureEnd: bigint;
   /** pgsize_bitmap */
   readonly pgsizeBitmap: bigint;
+  /** 7.3's generic AMDv1 page table (leaf sizes chosen by iommu_pt's map), not 6.12's xarray. */
+  readonly amdv1: boolean;
+  /** 7.3's iommu_pt map_range(): WARN_ON(!(prot & (IOMMU_READ | IOMMU_WRITE))), -EINVAL; 6.12's mock maps it. */
+  readonly refusesNoProt: boolean;
   /** domain->dirty_ops (IOMMU_HWPT_ALLOC_DIRTY_TRACKING) */
   readonly dirtyOps: boolean;
   /** mock->flags & MOCK_DIRTY_TRACK */
@@ -57,8 +104,13 @@ export class MockDomain implements IoptDomain {
   /** The io_pagetable the domain is filled from, while it is in one. */
   iopt: IoPagetable | null = null;
 
-  constructor(hugeIova = false, dirtyOps = false) {
-    this.pgsizeBitmap = hugeIova ? MOCK_IO_PAGE_SIZE | MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE;
+  constructor(pagetable: MockPagetable = XARRAY_MOCK, dirtyOps = false) {
+    this.pgsizeBitmap = pagetable.pgsizeBitmap;
+    this.minPageSize = pagetable.pgsizeBitmap & -pagetable.pgsizeBitmap;
+    this.apertureStart = pagetable.apertureStart;
+    this.apertureEnd = pagetable.apertureEnd;
+    this.amdv1 = pagetable.amdv1;
+    this.refusesNoProt = pagetable.amdv1;
     this.dirtyOps = dirtyOps;
   }
 
@@ -100,7 +152,9 @@ export class MockDomain implements IoptDomain {
     const iova = BigInt(index) * MOCK_IO_PAGE_SIZE;
     const c = iopt.areas.iterFirst(iova, iova);
     if (!c) return 0n;
-    if (!(this.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE)) return MOCK_IO_PAGE_SIZE;
+    // batch_to_domain(): with huge pages off, batch_iommu_map_small() maps one CPU page per iommu_map().
+    if (this.amdv1) return this.#amdv1LeafSize(iova, c.leaf.items[c.index]!, iopt.disableLargePages);
+    if (!(this.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE) || iopt.disableLargePages) return MOCK_IO_PAGE_SIZE;
     const area = c.leaf.items[c.index]!;
     const head = iova & ~(MOCK_HUGE_PAGE_SIZE - 1n);
     if (head < area.start || head + MOCK_HUGE_PAGE_SIZE - 1n > area.last || !isHugeBacked(area.pages.buffer))
@@ -110,12 +164,37 @@ export class MockDomain implements IoptDomain {
   }
 
   /**
+   * The leaf of 7.3's AMDv1 mock table holding `iova` of `area`. iommufd maps
+   * each physically contiguous run of a batch with one iommu_map() (batch_to_domain()),
+   * and iommu_pt's map picks, at each IOVA, the largest size of pgsize_bitmap to
+   * which the IOVA and the physical address are aligned and that the run holds.
+   * A run is at least the backing page: a 2 MiB page of a huge-page backed buffer,
+   * else a CPU page (the simulator assumes no more contiguity than that).
+   */
+  #amdv1LeafSize(iova: bigint, area: import('./io-pagetable.js').Area, small: boolean): bigint {
+    const uptr = BigInt(area.pages.uptr + area.startByteOf(iova));
+    const backing = !small && isHugeBacked(area.pages.buffer) ? HUGE_BACKING : CPU_PAGE;
+    const runStart = iova - (uptr % backing) < area.start ? area.start : iova - (uptr % backing);
+    const runEnd = iova + (backing - 1n - (uptr % backing)) > area.last ? area.last : iova + (backing - 1n - (uptr % backing));
+    for (let size = backing; size > this.minPageSize; size >>= 1n) {
+      if (!(this.pgsizeBitmap & size)) continue;
+      const head = iova & ~(size - 1n);
+      if (head >= runStart && head + size - 1n <= runEnd && (uptr - (iova - head)) % size === 0n) return size;
+    }
+    return this.minPageSize;
+  }
+
+  /**
    * mock_domain_read_and_clear_dirty() over [iova, iova + size): calls
    * `record(iova, pgsize)` for each dirty IO page (a huge one is dirty when any
    * of its entries is), clearing it unless noClear. Returns false (-EINVAL) when
    * not tracking and a bitmap is given.
    */
   readAndClearDirty(iova: bigint, size: bigint, noClear: boolean, record: ((iova: bigint, length: bigint) => void) | null): boolean {
+    if (this.amdv1) {
+      this.#readAndClearDirtyAmdv1(iova, size, noClear, record);
+      return true;
+    }
     if (!this.tracking && record) return false;
     if (this.dirty.size === 0) return true;
     if (this.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE) {
@@ -149,6 +228,44 @@ export class MockDomain implements IoptDomain {
     return true;
   }
 
+  /**
+   * 7.3: iommu_pt's read_and_clear_dirty() over [iova, iova + size), whether or not
+   * tracking is on. A leaf is dirty when set_dirty() marked any entry of it
+   * (amdv1pt_entry_is_write_dirty() reads the whole contiguous group), also one
+   * outside the range; record_dirty() reports the leaf whole from its own start
+   * and makes all its entries clean unless noClear. A leaf that starts before
+   * the bitmap's first IOVA is cleared but not reported: iova_bitmap_set()
+   * cannot move back to it.
+   */
+  #readAndClearDirtyAmdv1(iova: bigint, size: bigint, noClear: boolean, record: ((iova: bigint, length: bigint) => void) | null): void {
+    if (this.dirty.size === 0) return;
+    const leafAt = (at: bigint): { head: bigint; size: bigint } | null => {
+      const pgsize = this.entryPageSize(Number(at / MOCK_IO_PAGE_SIZE));
+      return pgsize ? { head: at & ~(pgsize - 1n), size: pgsize } : null;
+    };
+    const firstLeaf = leafAt(iova);
+    const lastLeaf = leafAt(iova + size - 1n);
+    const first = Number((firstLeaf?.head ?? iova) / MOCK_IO_PAGE_SIZE);
+    const last = Number((lastLeaf ? lastLeaf.head + lastLeaf.size - 1n : iova + size - 1n) / MOCK_IO_PAGE_SIZE);
+    const hits: number[] = [];
+    if (last - first + 1 <= this.dirty.size) {
+      for (let i = first; i <= last; i++) if (this.dirty.has(i)) hits.push(i);
+    } else {
+      for (const i of this.dirty) if (i >= first && i <= last) hits.push(i);
+      hits.sort((a, b) => a - b);
+    }
+    let done = 0n;
+    for (const i of hits) {
+      const at = BigInt(i) * MOCK_IO_PAGE_SIZE;
+      if (at < done) continue;
+      const leaf = leafAt(at);
+      if (!leaf) continue;
+      done = leaf.head + leaf.size;
+      if (!noClear) for (let e = leaf.head; e < done; e += MOCK_IO_PAGE_SIZE) this.dirty.delete(Number(e / MOCK_IO_PAGE_SIZE));
+      if (leaf.head >= iova) record?.(leaf.head, leaf.size);
+    }
+  }
+
   /** mock_test_and_clear_dirty(): whether an entry of [head, head + pgsize) is dirty; clears them unless noClear. */
   #testAndClearDirty(head: bigint, pgsize: bigint, noClear: boolean): boolean {
     const first = Number(head / MOCK_IO_PAGE_SIZE);
@@ -163,6 +280,28 @@ export class MockDomain implements IoptDomain {
   }
 }
 
+/** sizeof(struct iommu_hwpt_selftest): 7.3 adds pagetable_type after iotlb. */
+export function hwptSelftestSize(kernel: SimKernel): number {
+  return kernel === '6.12' ? 4 : 8;
+}
+
+/**
+ * 7.3's mock_domain_alloc_paging_flags() on a paging HWPT's user data: only
+ * IOMMU_HWPT_DATA_SELFTEST (EOPNOTSUPP), copied with iommu_copy_struct_from_user()
+ * (at least iotlb, at most the struct: EINVAL; a NULL data_uptr: EFAULT), then
+ * mock_domain_alloc_pgtable() knows MOCK_IOMMUPT_DEFAULT and _HUGE (EOPNOTSUPP).
+ * Returns pagetable_type (the bytes a short copy did not reach are zero).
+ */
+function selftestPagetableType(kernel: SimKernel, dataType: number, data: Uint8Array, nullUptr: boolean): number {
+  if (dataType !== HWPT_DATA_SELFTEST) fail('EOPNOTSUPP');
+  if (data.length < 4 || data.length > hwptSelftestSize(kernel)) fail('EINVAL');
+  if (nullUptr) fail('EFAULT');
+  let type = 0;
+  for (let i = Math.min(data.length, 8) - 1; i >= 4; i--) type = type * 256 + data[i]!;
+  if (type !== 0 && type !== MOCK_IOMMUPT_HUGE) fail('EOPNOTSUPP');
+  return type;
+}
+
 /** The parts shared by paging and nested HWPTs (struct iommufd_hw_pagetable). */
 export interface Hwpt extends SimObject {
   fault: FaultObj | null;
@@ -175,6 +314,8 @@ export class HwptPaging extends SimObject implements Hwpt {
   autoDomain = false;
   inList = false;
   nestParent = false;
+  /** hwpt->pasid_compat (7.3's IOMMU_HWPT_ALLOC_PASID) */
+  pasidCompat = false;
   fault: FaultObj | null = null;
   constructor(
     readonly ioas: IoasObj,
@@ -201,6 +342,8 @@ export class HwptPaging extends SimObject implements Hwpt {
 export class HwptNested extends SimObject implements Hwpt {
   readonly type = ObjType.HWPT_NESTED;
   readonly iotlb = new Uint32Array(MOCK_NESTED_DOMAIN_IOTLB_NUM);
+  /** hwpt->pasid_compat (7.3's IOMMU_HWPT_ALLOC_PASID) */
+  pasidCompat = false;
   fault: FaultObj | null = null;
   constructor(
     readonly parent: HwptPaging,
@@ -359,6 +502,8 @@ export class AccessObj extends SimObject implements IoptAccess {
 /** struct iommufd_ctx: the object table of one open iommufd. */
 export class SimContext {
   readonly objects = new ObjectTable();
+  /** The kernel whose rules this context follows (SimBackend.kernel). */
+  readonly kernel: SimKernel;
   /** The file is closed; the context goes once no access holds it (iommufd_ctx_get()). */
   closed = false;
   released = false;
@@ -366,6 +511,10 @@ export class SimContext {
   vfioIoas: IoasObj | null = null;
   /** IOPT_PAGES_ACCOUNT_MM (IOMMU_OPTION_RLIMIT_MODE 1) instead of per user (0). */
   accountModeMm = false;
+
+  constructor(kernel: SimKernel = '6.12') {
+    this.kernel = kernel;
+  }
 
   /** iommufd_get_object() */
   get<T extends SimObject>(id: number, type?: ObjType): T {
@@ -447,27 +596,53 @@ export class SimContext {
 
   /**
    * iommufd_hwpt_paging_alloc(): a paging HWPT on `ioas` from the mock's
-   * domain_alloc_user(). With `immediateAttach` the device is attached first.
-   * The object is left unfinalized.
+   * domain_alloc_user() (6.12) or domain_alloc_paging_flags() (7.3). With
+   * `immediateAttach` the device is attached first. The object is left unfinalized.
    */
-  hwptPagingAlloc(ioas: IoasObj, idev: Idev, flags: number, userData: Uint8Array | null, immediateAttach: boolean): HwptPaging {
-    const valid = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING;
+  hwptPagingAlloc(
+    ioas: IoasObj,
+    idev: Idev,
+    flags: number,
+    userData: Uint8Array | null,
+    immediateAttach: boolean,
+    dataType = 0,
+    nullUptr = false,
+  ): HwptPaging {
+    const v612 = this.kernel === '6.12';
+    // 7.3's iommufd_hwpt_paging_alloc() also takes FAULT_ID_VALID (not with NEST_PARENT) and ALLOC_PASID.
+    const valid = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | (v612 ? 0 : HWPT_FAULT_ID_VALID | HWPT_ALLOC_PASID);
     if (flags & ~valid) fail('EOPNOTSUPP');
     const noDirty = (idev.devFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0;
     if (flags & HWPT_ALLOC_DIRTY_TRACKING && noDirty) fail('EOPNOTSUPP'); // device_iommu_capable()
-    // mock_domain_alloc_user(dev, flags, NULL, user_data)
+    if (!v612 && flags & HWPT_FAULT_ID_VALID && flags & HWPT_ALLOC_NEST_PARENT) fail('EOPNOTSUPP');
     const hasDirty = (flags & HWPT_ALLOC_DIRTY_TRACKING) !== 0;
-    const domain = new MockDomain((idev.devFlags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, hasDirty);
+    // The driver's answer to the user data, given after the object is allocated.
+    let dataError: SimErrno | null = null;
+    let huge = false;
+    if (v612) {
+      // mock_domain_alloc_user(dev, flags, NULL, user_data): no data for a paging domain.
+      huge = (idev.devFlags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0;
+      if (userData || (hasDirty && noDirty)) dataError = new SimErrno('EOPNOTSUPP');
+    } else if (userData) {
+      try {
+        huge = selftestPagetableType(this.kernel, dataType, userData, nullUptr) === MOCK_IOMMUPT_HUGE;
+      } catch (e) {
+        if (!(e instanceof SimErrno)) throw e;
+        dataError = e;
+      }
+    }
+    const domain = new MockDomain(mockPagetable(this.kernel, huge), hasDirty);
     const hwpt = new HwptPaging(ioas, domain);
     this.add(hwpt);
     ioas.users++;
     hwpt.nestParent = (flags & HWPT_ALLOC_NEST_PARENT) !== 0;
+    hwpt.pasidCompat = (flags & HWPT_ALLOC_PASID) !== 0;
     const abort = (e: unknown): never => {
       this.abort(hwpt);
       hwpt.destroy();
       throw e;
     };
-    if (userData || (hasDirty && noDirty)) abort(new SimErrno('EOPNOTSUPP'));
+    if (dataError) abort(dataError);
     if (immediateAttach) {
       try {
         this.hwptAttach(hwpt, idev);
@@ -493,15 +668,18 @@ export class SimContext {
 
   /** iommufd_hwpt_nested_alloc() + mock_domain_alloc_user() for a nested domain. Unfinalized. */
   hwptNestedAlloc(parent: HwptPaging, flags: number, dataType: number, data: Uint8Array | null, nullUptr = false): HwptNested {
-    if (flags & ~HWPT_FAULT_ID_VALID || !data || data.length === 0) fail('EOPNOTSUPP');
+    // 7.3's iommufd_hwpt_nested_alloc() and mock_domain_alloc_nested() also take ALLOC_PASID.
+    const valid = HWPT_FAULT_ID_VALID | (this.kernel === '6.12' ? 0 : HWPT_ALLOC_PASID);
+    if (flags & ~valid || !data || data.length === 0) fail('EOPNOTSUPP');
     if (parent.autoDomain || !parent.nestParent) fail('EINVAL');
     const hwpt = new HwptNested(parent, 0);
     this.add(hwpt);
     parent.users++;
+    hwpt.pasidCompat = (flags & HWPT_ALLOC_PASID) !== 0;
     try {
-      if (dataType !== HWPT_DATA_SELFTEST || flags & ~HWPT_FAULT_ID_VALID) fail('EOPNOTSUPP');
+      if (dataType !== HWPT_DATA_SELFTEST || flags & ~valid) fail('EOPNOTSUPP');
       // iommu_copy_struct_from_user(&user_cfg, user_data, IOMMU_HWPT_DATA_SELFTEST, iotlb)
-      if (data.length !== 4) fail('EINVAL');
+      if (data.length < 4 || data.length > hwptSelftestSize(this.kernel)) fail('EINVAL');
       if (nullUptr) fail('EFAULT'); // copy_struct_from_user() from a NULL data_uptr
       hwpt.iotlb.fill(new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true));
     } catch (e) {

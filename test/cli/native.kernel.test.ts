@@ -4,10 +4,11 @@
 // failing ioctl is reported in one line.
 import { describe, expect, test } from 'vitest';
 import { parseKtap } from '../../lib/cli/ktap.js';
+import { IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS_7_3 } from '../../lib/uapi.js';
 import { iommufd, lines } from './cli.js';
 
 describe('native', () => {
-  test('info --json: native backend, test mock, the 6.12 capability table', async () => {
+  test('info --json: native backend, test mock, the capability table of its kernel', async () => {
     const r = await iommufd(['info', '--json']);
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
@@ -15,8 +16,11 @@ describe('native', () => {
     expect(info.reason).toMatch(/test mock/);
     const native = info.capabilities.native;
     expect(native.kernel).toBe(info.kernel.release);
-    expect(Object.values(native.ioctls).every(Boolean)).toBe(true);
-    expect(Object.values(native.testOps).every(Boolean)).toBe(true);
+    expect(native.kernel).toMatch(/^(6\.12|7\.3)\./);
+    // Everything of 6.12; what 7.3 added, exactly on 7.3.
+    const on73 = native.kernel.startsWith('7.3.');
+    const added = new Set([...Object.keys(IOMMUFD_CMDS_7_3), ...Object.keys(IOMMU_TEST_OPS_7_3)]);
+    for (const [name, has] of [...Object.entries(native.ioctls), ...Object.entries(native.testOps)]) expect([name, has]).toEqual([name, added.has(name) ? on73 : true]);
   });
 
   test('selftest defaults to the native backend and prints valid KTAP', async () => {
@@ -46,7 +50,7 @@ describe('native', () => {
 
   test.for(['access', 'dirty-tracking', 'vfio-compat'])('examples/%s.ts passes on the kernel', async (name) => {
     const r = await iommufd(['run', `examples/${name}.ts`, '--backend', 'native']);
-    expect(r.stderr).toMatch(new RegExp(`^iommufd run: examples/${name}\\.ts passed on the native backend \\(6\\.12\\.`));
+    expect(r.stderr).toMatch(new RegExp(`^iommufd run: examples/${name}\\.ts passed on the native backend \\((6\\.12|7\\.3)\\.`));
     expect(r.code).toBe(0);
   });
 

@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { LINUX_ERRNO } from '../../lib/errno.js';
+import { LINUX_ERRNO, LINUX_ERRNO_7_3 } from '../../lib/errno.js';
 import { RAW_LAYOUT, VFIO_REQUESTS } from '../../lib/raw-ioctl.js';
 import * as uapi from '../../lib/uapi.js';
 
@@ -42,22 +42,24 @@ const strict = Boolean(process.env.CI) || process.env.IOMMUFD_REQUIRE_KERNEL ===
 const work = mkdtempSync(join(tmpdir(), 'iommufd-abi-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-// A kernel tree with the headers: IOMMUFD_KERNEL_SRC, the tree build-kernel.sh
-// extracted, or the two files pulled from Debian's tarball.
-function kernelTree(): string | null {
+// A kernel tree of `version` with the headers: IOMMUFD_KERNEL_SRC, the tree
+// build-kernel.sh extracted, or the files pulled from Debian's tarball.
+function kernelTree(version: '6.12' | '7.3' = '6.12'): string | null {
   const cacheSrc = join(process.env.IOMMUFD_CACHE ?? join(homedir(), '.cache', 'iommufd'), 'src');
   const trees = [
     ...(process.env.IOMMUFD_KERNEL_SRC ? [process.env.IOMMUFD_KERNEL_SRC] : []),
     ...(existsSync(cacheSrc) ? readdirSync(cacheSrc).map((v) => join(cacheSrc, v)) : []),
   ];
-  // The cache holds one tree per kernel version: only a 6.12 one has the headers we check.
-  const is612 = (tree: string) => /^VERSION = 6\nPATCHLEVEL = 12\n/m.test(readFileSync(join(tree, 'Makefile'), 'utf8'));
-  const found = trees.find((tree) => HEADERS.every((h) => existsSync(join(tree, h))) && existsSync(join(tree, 'Makefile')) && is612(tree));
+  // The cache holds one tree per kernel version: pick the one of `version`.
+  const [major, minor] = version.split('.');
+  const isVersion = (tree: string) => new RegExp(`^VERSION = ${major}\nPATCHLEVEL = ${minor}\n`, 'm').test(readFileSync(join(tree, 'Makefile'), 'utf8'));
+  const found = trees.find((tree) => HEADERS.every((h) => existsSync(join(tree, h))) && existsSync(join(tree, 'Makefile')) && isVersion(tree));
   if (found) return found;
-  if (!existsSync(TARBALL)) return null;
-  const members = HEADERS.map((h) => `linux-source-6.12/${h}`);
-  const tar = spawnSync('tar', ['-xJf', TARBALL, '-C', work, ...members]);
-  return tar.status === 0 ? join(work, 'linux-source-6.12') : null;
+  const tarball = version === '6.12' ? TARBALL : `/usr/src/linux-source-${version}.tar.xz`;
+  if (!existsSync(tarball)) return null;
+  const members = HEADERS.map((h) => `linux-source-${version}/${h}`);
+  const tar = spawnSync('tar', ['-xJf', tarball, '-C', work, ...members]);
+  return tar.status === 0 ? join(work, `linux-source-${version}`) : null;
 }
 
 const tree = kernelTree();
@@ -99,4 +101,20 @@ test.skipIf(!tree && !strict)('lib/errno.ts has every errno of the kernel header
   }
   expect(Object.keys(fromHeaders).length).toBeGreaterThan(120);
   expect(LINUX_ERRNO).toEqual(fromHeaders);
+});
+
+/** The numeric errno #defines of a tree's headers (aliases like EFSBADCRC name another errno, not a number). */
+function errnosOf(root: string): Record<string, number> {
+  const found: Record<string, number> = {};
+  for (const header of HEADERS.slice(3))
+    for (const match of readFileSync(join(root, header), 'utf8').matchAll(/^#define\s+(E\w+)\s+(\d+)\b/gm)) found[match[1]!] = Number(match[2]);
+  return found;
+}
+
+const tree73 = kernelTree('7.3');
+
+test.skipIf(!tree73 && !strict)("lib/errno.ts with LINUX_ERRNO_7_3 has every errno of 7.3's headers, and LINUX_ERRNO_7_3 only those 6.12 lacks", () => {
+  expect(tree73, 'kernel headers not found (install linux-source-7.3)').not.toBeNull();
+  expect({ ...LINUX_ERRNO, ...LINUX_ERRNO_7_3 }).toEqual(errnosOf(tree73!));
+  for (const name of Object.keys(LINUX_ERRNO_7_3)) expect(LINUX_ERRNO).not.toHaveProperty(name);
 });

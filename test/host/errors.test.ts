@@ -8,6 +8,15 @@ test('errno names round-trip through the platform table', () => {
   }
   expect(errnoNumber('ENOENT')).toBe(2);
   expect(() => errnoNumber('ENOTANERRNO')).toThrow(RangeError);
+  expect(() => errnoNumber('toString')).toThrow(RangeError);
+});
+
+test("7.3's EFTYPE (134) has its name, though the 6.12 headers lack it", () => {
+  expect(errnoName(134)).toBe('EFTYPE');
+  expect(errnoNumber('EFTYPE')).toBe(134);
+  const error = new IommufdError(134, 'IOMMU_IOAS_MAP');
+  expect(error.code).toBe('EFTYPE');
+  expect(error.message).toMatch(/^IOMMU_IOAS_MAP failed: EFTYPE/);
 });
 
 test('an IommufdError names the ioctl, the errno and what it usually means', () => {

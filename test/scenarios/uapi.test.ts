@@ -7,15 +7,22 @@ import {
   IOMMU_HW_INFO_SELFTEST_REGVAL,
   IOMMU_HW_INFO_TYPE_SELFTEST,
   IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_FAULT_ID_VALID,
   IOMMU_PGFAULT_PERM_READ,
   IOMMU_PGFAULT_PERM_WRITE,
   IOMMU_TEST_IOTLB_DEFAULT,
   IOMMUFD_CMDS,
+  IOMMUFD_CMDS_7_3,
   IOMMU_TEST_OPS,
+  IOMMU_TEST_OPS_7_3,
   Ioas,
   Iommufd,
   IommufdError,
+  MOCK_APERTURE_LAST,
   MOCK_APERTURE_START,
+  MOCK_FLAGS_DEVICE_HUGE_IOVA,
+  MOCK_FLAGS_DEVICE_PASID,
+  MOCK_IOMMUPT_HUGE,
   MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
   MockDevice,
   VFIO_API_VERSION,
@@ -24,7 +31,7 @@ import {
   VFIO_TYPE1v2_IOMMU,
   VFIO_UNMAP_ALL,
 } from '../../lib/index.js';
-import { BACKEND, capabilities, openIommufd, requires } from '../backend.js';
+import { BACKEND, byKernel, capabilities, kernelVersion, openIommufd, requires } from '../backend.js';
 import { PAGE_SIZE, expectBytes, expectErrno, patternedBuffer } from '../helpers.js';
 
 const BUFFER_SIZE = 16 * PAGE_SIZE;
@@ -43,15 +50,36 @@ afterEach(() => {
   buffer.free();
 });
 
-test('the capability probe finds the whole 6.12 uAPI on the kernel', () => {
+test('the capability probe finds the whole 6.12 uAPI on both kernels and the 7.3 additions exactly on 7.3', () => {
   const caps = capabilities();
   expect(caps.backend).toBe(BACKEND);
-  if (BACKEND !== 'native') return; // the simulator reports what it models; see test/sim
-  expect(caps.kernel).toMatch(/^6\.12\./);
+  const on73 = kernelVersion() === '7.3';
+  expect(caps.kernel).toMatch(BACKEND === 'sim' ? `sim-${kernelVersion()}` : on73 ? /^7\.3\./ : /^6\.12\./);
   for (const name of Object.keys(IOMMUFD_CMDS)) expect([name, caps.ioctls[name]]).toEqual([name, true]);
   for (const name of Object.keys(IOMMU_TEST_OPS)) expect([name, caps.testOps[name]]).toEqual([name, true]);
   expect(caps.ioctls.VFIO_IOMMU_MAP_DMA).toBe(true);
-  expect(caps.failNth).toBe(true);
+  // The kernel has the additions from 7.3 on; the simulator claims only what it
+  // implements, which of them is nothing yet. Either lists every name.
+  const additions = BACKEND === 'native' && on73;
+  for (const name of Object.keys(IOMMUFD_CMDS_7_3)) expect([name, caps.ioctls[name]]).toEqual([name, additions]);
+  for (const name of Object.keys(IOMMU_TEST_OPS_7_3)) expect([name, caps.testOps[name]]).toEqual([name, additions]);
+  expect(caps.failNth).toBe(BACKEND === 'native');
+});
+
+test('requires() of a 7.3 addition the backend lacks skips, naming it', () => {
+  const notes: string[] = [];
+  const ctx = { skip: (note?: string) => void notes.push(note ?? '') };
+  // Not a real skip (in CI a kernel test may skip only for "kernel lacks X"), nor logged as one.
+  const log = process.env.IOMMUFD_SKIP_LOG;
+  delete process.env.IOMMUFD_SKIP_LOG;
+  try {
+    requires(ctx, 'IOMMU_VIOMMU_ALLOC', 'PASID_ATTACH', 'IOMMU_IOAS_MAP');
+  } finally {
+    if (log !== undefined) process.env.IOMMUFD_SKIP_LOG = log;
+  }
+  const caps = capabilities();
+  if (BACKEND === 'native' && kernelVersion() === '7.3') expect(notes).toEqual([]);
+  else expect(notes).toEqual([`${caps.backend} backend (${caps.kernel}) lacks IOMMU_VIOMMU_ALLOC`, `${caps.backend} backend (${caps.kernel}) lacks PASID_ATTACH`]);
 });
 
 test('requires() of an unknown feature is a TypeError naming it, not a skip', () => {
@@ -233,7 +261,10 @@ describe('dirty tracking', () => {
     const mock = fd.mockDomain(ioas);
     const hwpt = fd.allocHwpt(mock, ioas, { dirtyTracking: true });
     mock.replace(hwpt);
-    // The mock tracks dirt per MOCK_IO_PAGE_SIZE (half a CPU page), as the selftest does.
+    // Bits are per MOCK_IO_PAGE_SIZE (half a CPU page), as in the selftest. Without
+    // huge pages iommufd maps CPU page by CPU page (batch_iommu_map_small()): 7.3's
+    // AMDv1 mock would otherwise join physically contiguous pages into larger leaves.
+    ioas.hugePages = false;
     const MOCK_PAGE = 2048;
     const pages = 256;
     using big = DmaBuffer.alloc(pages * MOCK_PAGE);
@@ -244,12 +275,42 @@ describe('dirty tracking', () => {
     for (let i = 0; i < pages; i += 3) marks[i >> 3]! |= 1 << (i & 7);
     expect(hwpt.markDirty(iova, pages * MOCK_PAGE, marks, MOCK_PAGE)).toBe(BigInt(Math.ceil(pages / 3)));
 
+    // 6.12's xarray has an entry per MOCK_IO_PAGE_SIZE; 7.3's leaf is the CPU page,
+    // dirty as a whole when either half was marked.
+    const perLeaf = byKernel({ '6.12': 1, '7.3': PAGE_SIZE / MOCK_PAGE });
     const expected = new BigUint64Array(pages / 64);
-    for (let i = 0; i < pages; i += 3) expected[i >> 6]! |= 1n << BigInt(i & 63);
+    for (let i = 0; i < pages; i += 3)
+      for (let j = i - (i % perLeaf); j < i - (i % perLeaf) + perLeaf; j++) expected[j >> 6]! |= 1n << BigInt(j & 63);
     const read = (noClear: boolean) => hwpt.getDirtyBitmap(iova, pages * MOCK_PAGE, { pageSize: MOCK_PAGE, noClear });
     expect(read(true)).toEqual(expected);
     expect(read(false)).toEqual(expected); // reads, then clears
     expect(read(false)).toEqual(new BigUint64Array(pages / 64));
+
+    // 6.12's mock refuses a read while not tracking (EINVAL); 7.3's page table
+    // keeps its dirty bits and reports them.
+    expect(hwpt.markDirty(iova, pages * MOCK_PAGE, marks, MOCK_PAGE)).toBe(BigInt(Math.ceil(pages / 3)));
+    hwpt.setDirtyTracking(false);
+    if (kernelVersion() === '6.12') expectErrno('EINVAL', () => read(true), 'IOMMU_HWPT_GET_DIRTY_BITMAP');
+    else expect(read(true)).toEqual(expected);
+    mock.replace(ioas);
+  });
+
+  test('DIRTY counts the mapped pages it marks (6.12) or every bit set (7.3)', (ctx) => {
+    requires(ctx, 'IOMMU_HWPT_SET_DIRTY_TRACKING', 'DIRTY');
+    const mock = fd.mockDomain(ioas);
+    const hwpt = fd.allocHwpt(mock, ioas, { dirtyTracking: true });
+    mock.replace(hwpt);
+    const MOCK_PAGE = 2048;
+    // 16 mock pages mapped, then 16 unmapped ones, all marked.
+    const iova = ioas.mapFixed(MOCK_APERTURE_START, buffer, { length: 16 * MOCK_PAGE });
+    hwpt.setDirtyTracking(true);
+    const marks = new Uint8Array(4).fill(0xff);
+    expect(hwpt.markDirty(iova, 32 * MOCK_PAGE, marks, MOCK_PAGE)).toBe(byKernel({ '6.12': 16n, '7.3': 32n }));
+    expect(hwpt.getDirtyBitmap(iova, 16 * MOCK_PAGE, { pageSize: MOCK_PAGE })).toEqual(new BigUint64Array([0xffffn]));
+    // A read past the mapping: 6.12 answers EINVAL (the areas are not contiguous), 7.3 drops that error.
+    const past = () => hwpt.getDirtyBitmap(iova, 32 * MOCK_PAGE, { pageSize: MOCK_PAGE });
+    if (kernelVersion() === '6.12') expectErrno('EINVAL', past, 'IOMMU_HWPT_GET_DIRTY_BITMAP');
+    else expect(past()).toEqual(new BigUint64Array(1));
     hwpt.setDirtyTracking(false);
     mock.replace(ioas);
   });
@@ -280,6 +341,104 @@ describe('mock domains', () => {
     expect(newHwpt).not.toBe(oldHwpt);
     expectErrno('EINVAL', () => huge.checkMap(iova, buffer)); // nothing mapped in the new IOAS
     expectErrno('ENOENT', () => huge.replace(0xffff), 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE');
+  });
+
+  test('device flags: HUGE_IOVA is 6.12 only, PASID 7.3 only (mock_dev_create)', (ctx) => {
+    requires(ctx, 'MOCK_DOMAIN_FLAGS');
+    const accepts = (flags: number) => {
+      try {
+        fd.mockDomain(ioas, { flags }).destroy();
+        return 'ok';
+      } catch (e) {
+        return (e as IommufdError).code;
+      }
+    };
+    expect(accepts(MOCK_FLAGS_DEVICE_HUGE_IOVA)).toBe(byKernel({ '6.12': 'ok', '7.3': 'EINVAL' }));
+    expect(accepts(MOCK_FLAGS_DEVICE_PASID)).toBe(byKernel({ '6.12': 'EINVAL', '7.3': 'ok' }));
+    expect(accepts(1 << 3)).toBe('EINVAL');
+  });
+
+  test('hugeIova: 1 MiB IO pages on either kernel, by device flag (6.12) or MOCK_IOMMUPT_HUGE (7.3)', (ctx) => {
+    requires(ctx, 'MOCK_DOMAIN_FLAGS', 'MOCK_DOMAIN_REPLACE', 'IOMMU_HWPT_ALLOC', 'VFIO_IOMMU_GET_INFO');
+    const huge = fd.mockDomain(ioas, { hugeIova: true });
+    expect(huge.hugeIova).toBe(true);
+    fd.setVfioIoas(ioas);
+    // 6.12: MOCK_IO_PAGE_SIZE | MOCK_HUGE_PAGE_SIZE; 7.3: PAGE_SIZE | MOCK_HUGE_PAGE_SIZE. VFIO reports both as 4 KiB | 1 MiB.
+    expect(fd.vfio.info().iovaPgsizes).toBe((1n << 20n) | 4096n);
+    // The IOAS's alignment is the smallest IO page, and 7.3's huge table keeps the AMDv1 aperture.
+    const ranges = ioas.iovaRanges();
+    expect(ranges.alignment).toBe(byKernel({ '6.12': 2048n, '7.3': 4096n }));
+    expect(ranges.ranges).toEqual(
+      byKernel({ '6.12': [{ start: MOCK_APERTURE_START, last: MOCK_APERTURE_LAST }], '7.3': [{ start: 0n, last: (1n << 38n) - 1n }] }),
+    );
+    // MD_CHECK_MAP steps by MOCK_IO_PAGE_SIZE on 6.12, by the smallest IO page (PAGE_SIZE here) on 7.3.
+    const iova = ioas.mapFixed(MOCK_APERTURE_START, buffer);
+    huge.checkMap(iova, buffer);
+    const halfPageIn = () => huge.checkMap(iova + 2048n, buffer, { offset: 2048, length: PAGE_SIZE });
+    if (byKernel({ '6.12': true, '7.3': false })) halfPageIn();
+    else expectErrno('EINVAL', halfPageIn, 'IOMMU_TEST_OP_MD_CHECK_MAP');
+    // A HWPT allocated for the device on an IOAS has huge IO pages too.
+    const other = fd.allocIoas();
+    const hwpt = fd.allocHwpt(huge, other);
+    const plain = fd.mockDomain(hwpt);
+    fd.setVfioIoas(other);
+    expect(fd.vfio.info().iovaPgsizes).toBe((1n << 20n) | 4096n);
+    plain.destroy();
+    hwpt.destroy();
+    // Destroying the device takes its huge domain along (6.12: the automatic domain; 7.3: the device's own HWPT).
+    const hugeHwpt = huge.hwptId;
+    huge.destroy();
+    expectErrno('ENOENT', () => fd.destroy(hugeHwpt), 'IOMMU_DESTROY');
+  });
+
+  test('VFIO iova_pgsizes of a plain mock domain: 2 KiB pages (6.12), AMDv1 2 KiB..64 GiB (7.3)', (ctx) => {
+    requires(ctx, 'VFIO_IOMMU_GET_INFO');
+    fd.mockDomain(ioas);
+    fd.setVfioIoas(ioas);
+    // iommufd_get_pagesizes() turns sub-PAGE_SIZE bits into PAGE_SIZE.
+    expect(fd.vfio.info().iovaPgsizes).toBe(byKernel({ '6.12': 0x1000n, '7.3': 0x1ffffff000n }));
+    // A mapping with neither READ nor WRITE: 6.12's mock maps it; 7.3's iommu_pt map_range() refuses it (EINVAL, with a WARN).
+    const none = () => fd.backend.vfioMapDma(0, { bytes: buffer.bytes, offset: 0, length: PAGE_SIZE }, MOCK_APERTURE_START);
+    if (byKernel({ '6.12': true, '7.3': false })) none();
+    else expectErrno('EINVAL', none, 'VFIO_IOMMU_MAP_DMA');
+  });
+
+  test('paging HWPTs take selftest data and a fault queue on 7.3 only; nested data grew to 8 bytes', (ctx) => {
+    requires(ctx, 'IOMMU_HWPT_ALLOC', 'IOMMU_FAULT_QUEUE_ALLOC');
+    const mock = fd.mockDomain(ioas);
+    const selftest = (words: number[]) => ({ data: { type: IOMMU_HWPT_DATA_SELFTEST, bytes: new Uint8Array(new Uint32Array(words).buffer) } });
+    const result = (fn: () => { destroy(): void }) => {
+      try {
+        fn().destroy();
+        return 'ok';
+      } catch (e) {
+        return (e as IommufdError).code;
+      }
+    };
+    // struct iommu_hwpt_selftest { iotlb; pagetable_type (7.3) }
+    expect(result(() => fd.allocHwpt(mock, ioas, selftest([0])))).toBe(byKernel({ '6.12': 'EOPNOTSUPP', '7.3': 'ok' }));
+    expect(result(() => fd.allocHwpt(mock, ioas, selftest([0, MOCK_IOMMUPT_HUGE])))).toBe(byKernel({ '6.12': 'EOPNOTSUPP', '7.3': 'ok' }));
+    expect(result(() => fd.allocHwpt(mock, ioas, selftest([0, 2])))).toBe('EOPNOTSUPP');
+    expect(result(() => fd.allocHwpt(mock, ioas, selftest([0, 0, 0])))).toBe(byKernel({ '6.12': 'EOPNOTSUPP', '7.3': 'EINVAL' }));
+    expect(result(() => fd.allocHwpt(mock, ioas, { data: { type: IOMMU_HWPT_DATA_SELFTEST, bytes: new Uint8Array(3) } }))).toBe(
+      byKernel({ '6.12': 'EOPNOTSUPP', '7.3': 'EINVAL' }),
+    );
+    using queue = fd.allocFaultQueue();
+    expect(result(() => fd.allocHwpt(mock, ioas, { fault: queue }))).toBe(byKernel({ '6.12': 'EOPNOTSUPP', '7.3': 'ok' }));
+    expectErrno(byKernel({ '6.12': 'EOPNOTSUPP', '7.3': 'ENOENT' }), () => fd.allocHwpt(mock, ioas, { flags: IOMMU_HWPT_FAULT_ID_VALID, fault: 0xffff }));
+    expectErrno('EOPNOTSUPP', () => fd.allocHwpt(mock, ioas, { nestParent: true, fault: queue }));
+    // Nested data: exactly the struct on 6.12 (4 bytes), iotlb up to the struct on 7.3 (8 bytes).
+    const parent = fd.allocHwpt(mock, ioas, { nestParent: true });
+    expect(result(() => fd.allocHwpt(mock, parent, selftest([IOMMU_TEST_IOTLB_DEFAULT, 0])))).toBe(byKernel({ '6.12': 'EINVAL', '7.3': 'ok' }));
+    expect(result(() => fd.allocHwpt(mock, parent, selftest([IOMMU_TEST_IOTLB_DEFAULT, 0, 0])))).toBe('EINVAL');
+  });
+
+  test('MD_CHECK_MAP of a bad HWPT at a misaligned IOVA: EINVAL first on 6.12, ENOENT first on 7.3', (ctx) => {
+    requires(ctx, 'MD_CHECK_MAP');
+    const memory = { bytes: buffer.bytes, offset: 0, length: PAGE_SIZE };
+    expectErrno(byKernel({ '6.12': 'EINVAL', '7.3': 'ENOENT' }), () => fd.backend.mdCheckMap(0xffff, MOCK_APERTURE_START + 1n, memory));
+    const mock = fd.mockDomain(ioas);
+    expectErrno('EINVAL', () => mock.checkMap(MOCK_APERTURE_START + 1n, buffer, { length: PAGE_SIZE }), 'IOMMU_TEST_OP_MD_CHECK_MAP');
   });
 });
 

@@ -11,7 +11,7 @@ import {
   type Ioas,
   type MockDevice,
 } from '../../lib/index.js';
-import { openIommufd } from '../backend.js';
+import { kernelVersion, openIommufd } from '../backend.js';
 import { expectErrno } from '../helpers.js';
 import { HUGEPAGE_SIZE, MOCK_HUGE_PAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, fixture, hugetlbShared, teardownIommufd } from './harness.js';
 
@@ -55,31 +55,36 @@ const iommufd_dirty_tracking = fixture<DirtySelf, DirtyVariant>(
     domain_dirty128M: { bufferSize: 128 * MiB, hugepages: false },
     domain_dirty128M_huge: { bufferSize: 128 * MiB, hugepages: true },
   },
-  (variant) => {
+  (variant, _ctx, made) => {
     // The C setup skips buffers smaller than MOCK_PAGE_SIZE; no variant has one.
-    const fd = openIommufd();
+    // What is made goes into `made` at once: teardown releases it if a later step fails.
+    const fd = (made.fd = openIommufd());
 
     // MAP_SHARED | MAP_ANONYMOUS, with hugetlb pages (at least one) for the huge variants.
     let mmapBufferSize = variant.bufferSize;
     if (variant.hugepages && mmapBufferSize < HUGEPAGE_SIZE) mmapBufferSize = HUGEPAGE_SIZE;
-    const buffer = DmaBuffer.alloc(mmapBufferSize, variant.hugepages ? hugetlbShared() : { shared: true });
+    const buffer = (made.buffer = DmaBuffer.alloc(mmapBufferSize, variant.hugepages ? hugetlbShared() : { shared: true }));
 
     const pageSize = MOCK_PAGE_SIZE;
     const bitmapSize = variant.bufferSize / pageSize;
     // A page more than the bits need, for the unaligned bitmaps.
-    const bitmap = DmaBuffer.alloc(Math.ceil(bitmapSize / 8) + PAGE_SIZE);
+    const bitmap = (made.bitmap = DmaBuffer.alloc(Math.ceil(bitmapSize / 8) + PAGE_SIZE));
 
     const ioas = fd.allocIoas();
-    // 1 MiB IO pages in the mock domain for the huge variants.
+    // 7.3: without huge pages iommufd maps CPU page by CPU page, so each leaf of
+    // the AMDv1 mock spans two MOCK_PAGE_SIZE entries and is reported dirty whole.
+    if (kernelVersion() !== '6.12' && !variant.hugepages) ioas.hugePages = false;
+    // 1 MiB IO pages in the mock domain for the huge variants (7.3: MOCK_IOMMUPT_HUGE HWPTs).
     const mock = variant.hugepages ? fd.mockDomain(ioas, { hugeIova: true }) : fd.mockDomain(ioas);
-    return { fd, ioas, mock, pageSize, bitmapSize, bitmap, buffer };
+    return Object.assign(made, { fd, ioas, mock, pageSize, bitmapSize, bitmap, buffer });
   },
   (self) => {
     // Close first: a DmaBuffer cannot be freed while the fd's IOASes map it.
-    self.fd.close();
-    self.buffer.free();
-    self.bitmap.free();
-    teardownIommufd(self.fd);
+    // (After a failed setup only some of these exist.)
+    self.fd?.close();
+    self.buffer?.free();
+    self.bitmap?.free();
+    if (self.fd) teardownIommufd(self.fd);
   },
 );
 
@@ -176,10 +181,13 @@ iommufd_dirty_tracking.test('device_dirty_capability', (self) => {
 
 // get_dirty_bitmap and get_dirty_bitmap_no_clear: the same walk, with and without clearing.
 function getDirtyBitmapAtOffsets(self: DirtySelf, variant: DirtyVariant, noClear: boolean): void {
-  const pageSize = variant.hugepages ? MOCK_HUGE_PAGE_SIZE : MOCK_PAGE_SIZE;
+  // The PTE: 6.12's MOCK_PAGE_SIZE entry; 7.3's leaf, a CPU page (huge pages off).
+  const on612 = kernelVersion() === '6.12';
+  const pageSize = variant.hugepages ? MOCK_HUGE_PAGE_SIZE : on612 ? MOCK_PAGE_SIZE : PAGE_SIZE;
   const { bufferSize } = variant;
 
-  const ioas = self.fd.allocIoas();
+  // 6.12 maps into an IOAS of its own, 7.3 into the fixture's.
+  const ioas = on612 ? self.fd.allocIoas() : self.ioas;
   ioas.mapFixed(MOCK_APERTURE_START, self.buffer, { length: bufferSize });
 
   const hwpt = self.fd.allocHwpt(self.mock, ioas, { dirtyTracking: true });

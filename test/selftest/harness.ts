@@ -54,12 +54,15 @@ export interface Fixture<S, V> {
 /**
  * FIXTURE(name) with its variants (FIXTURE_VARIANT_ADD; pass `{ '': {} }` for a
  * fixture without variants), FIXTURE_SETUP and FIXTURE_TEARDOWN. Teardown runs
- * whether the body passed, failed or skipped.
+ * whether the body passed, failed or skipped, and also when setup fails part way
+ * (as kselftest's harness runs FIXTURE_TEARDOWN after a failed ASSERT in setup):
+ * a setup that fills the `self` it is given as it goes (and returns it) gets
+ * teardown for whatever it made, so a teardown must accept a partial `self`.
  */
 export function fixture<S, V>(
   name: string,
   variants: Record<string, V>,
-  setup: (variant: V, ctx: Ctx) => S,
+  setup: (variant: V, ctx: Ctx, self: Partial<S>) => S,
   teardown: (self: S, variant: V) => void,
 ): Fixture<S, V> {
   return {
@@ -67,7 +70,20 @@ export function fixture<S, V>(
       for (const [variantName, variant] of Object.entries(variants)) {
         const full = [name, variantName, testName].filter(Boolean).join('.');
         vitestTest(full, options ?? {}, async (ctx) => {
-          const self = setup(variant, ctx);
+          const partial: Partial<S> = {};
+          let self: S;
+          try {
+            self = setup(variant, ctx, partial);
+          } catch (setupError) {
+            // Nothing recorded: the setup made nothing, or keeps it to itself.
+            if (Object.keys(partial).length === 0) throw setupError;
+            try {
+              teardown(partial as S, variant);
+            } catch (teardownError) {
+              throw new AggregateError([setupError, teardownError], `${full}: setup failed, and so did teardown`);
+            }
+            throw setupError;
+          }
           try {
             await body(self, variant, ctx);
           } finally {

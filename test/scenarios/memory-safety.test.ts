@@ -1,0 +1,308 @@
+// Issue 17: inputs that used to crash the process, and the ways mapped memory
+// could be freed while the kernel still maps it. Each runs on both backends.
+import { readdirSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import {
+  ClosedError,
+  DmaBuffer,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  IOMMU_IOAS_MAP_FIXED_IOVA,
+  IOMMU_IOAS_MAP_READABLE,
+  IOMMU_IOAS_MAP_WRITEABLE,
+  type Ioas,
+  type Iommufd,
+  MOCK_APERTURE_START,
+  ioctlRequest,
+} from '../../lib/index.js';
+import { PAGE_SIZE, expectErrno, gcUntil } from '../helpers.js';
+import { BACKEND, openIommufd } from '../backend.js';
+
+const AT = MOCK_APERTURE_START;
+
+let fd: Iommufd;
+let ioas: Ioas;
+
+beforeEach(() => {
+  fd = openIommufd();
+  ioas = fd.allocIoas();
+});
+
+afterEach(() => {
+  if (!fd.closed) fd.close();
+});
+
+/** A two-page buffer whose second page the process unmapped. */
+function halfUnmapped(): DmaBuffer {
+  const buf = DmaBuffer.alloc(2 * PAGE_SIZE);
+  buf.unsafeUnmap(PAGE_SIZE, PAGE_SIZE);
+  return buf;
+}
+
+describe('inputs that crashed the process', () => {
+  test('faultQueue.read() with a huge max is a RangeError, not an abort', () => {
+    using queue = fd.allocFaultQueue();
+    expect(() => queue.read(2 ** 31)).toThrow(RangeError);
+    expect(() => queue.read(2 ** 32 - 1)).toThrow(RangeError);
+    expect(queue.read(65536)).toEqual([]);
+  });
+
+  test("batch raw('rawIoctl') refuses unmapped argument bytes like fd.rawIoctl()", () => {
+    using buf = halfUnmapped();
+    const arg = buf.bytes.subarray(PAGE_SIZE, PAGE_SIZE + 8);
+    const request = ioctlRequest('IOMMU_DESTROY');
+    expect(() => fd.rawIoctl(request, arg)).toThrow(RangeError);
+    expect(() => fd.batch((b) => b.raw('rawIoctl', request, arg))).toThrow(RangeError);
+    // The rule's other checks apply in a batch too (a user pointer in raw bytes).
+    const map = new Uint8Array(40);
+    new DataView(map.buffer).setUint32(0, 40, true);
+    new DataView(map.buffer).setBigUint64(16, 4096n, true);
+    expect(() => fd.batch((b) => b.raw('rawIoctl', ioctlRequest('IOMMU_IOAS_MAP'), map))).toThrow(TypeError);
+    // Readable bytes still run (IOMMU_DESTROY of id 0: ENOENT).
+    const ok = new Uint8Array(8);
+    new DataView(ok.buffer).setUint32(0, 8, true);
+    expect(fd.batch((b) => b.raw('rawIoctl', request, ok)).error).toMatchObject({ code: 'ENOENT' });
+  });
+
+  test('hw info into memory the process unmapped: EFAULT, nothing touched', () => {
+    using buf = halfUnmapped();
+    const mock = fd.mockDomain(ioas);
+    expectErrno('EFAULT', () => fd.hwInfo(mock, buf.bytes), 'IOMMU_GET_HW_INFO');
+    expectErrno('EFAULT', () => fd.hwInfo(mock, buf.bytes.subarray(PAGE_SIZE)), 'IOMMU_GET_HW_INFO');
+    // The driver data went into the page that is there (copy_to_user() first).
+    expect(new DataView(buf.buffer).getUint32(4, true)).not.toBe(0);
+    expect(fd.hwInfo(mock, buf.bytes.subarray(0, 8)).dataLen).toBe(8);
+    mock.destroy();
+  });
+
+  test('nested HWPT data and invalidation entries the process unmapped: EFAULT', () => {
+    using buf = halfUnmapped();
+    const mock = fd.mockDomain(ioas);
+    const parent = fd.allocHwpt(mock, ioas, { nestParent: true });
+    const gone = buf.bytes.subarray(PAGE_SIZE, PAGE_SIZE + 4);
+    expectErrno('EFAULT', () => fd.allocHwpt(mock, parent, { data: { type: IOMMU_HWPT_DATA_SELFTEST, bytes: gone } }), 'IOMMU_HWPT_ALLOC');
+    const nested = fd.allocHwpt(mock, parent, { selftestIotlb: 0 });
+    // Entry by entry: the first page holds 512 (zeroed, valid) entries, entry 512 faults.
+    const err = expectErrno('EFAULT', () =>
+      nested.invalidate({ dataType: IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, entryLen: 8, entries: buf.bytes, entryNum: 513 }),
+    );
+    expect((err as unknown as { handled: number }).handled).toBe(512);
+    expect(nested.invalidate({ dataType: IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, entryLen: 8, entries: buf.bytes, entryNum: 512 })).toBe(512);
+    nested.destroy();
+    parent.destroy();
+    mock.destroy();
+  });
+
+  test('an unmapped view in an argument error is described, not read', () => {
+    using buf = halfUnmapped();
+    const gone = buf.bytes.subarray(PAGE_SIZE);
+    using mapped = DmaBuffer.alloc(PAGE_SIZE);
+    expect(() => ioas.mapFixed(AT, mapped, { offset: gone as unknown as number })).toThrow(/a Uint8Array of 4096 bytes/);
+    expect(() => ioas.mapFixed(AT, mapped, { length: gone as unknown as number })).toThrow(TypeError);
+    expect(() => DmaBuffer.alloc(PAGE_SIZE, { hugePages: gone as never })).toThrow(TypeError);
+  });
+
+  test('wrong types to byte counts are TypeErrors, bad values RangeErrors', () => {
+    using buf = DmaBuffer.alloc(PAGE_SIZE);
+    expect(() => ioas.mapAnywhere(buf, { length: '4096' as unknown as number })).toThrow(TypeError);
+    expect(() => ioas.mapAnywhere(buf, { offset: {} as unknown as number })).toThrow(TypeError);
+    expect(() => DmaBuffer.alloc(null as unknown as number)).toThrow(TypeError);
+    expect(() => ioas.mapAnywhere(buf, { length: -1 })).toThrow(RangeError);
+  });
+
+  test('access.read() above the 16 MiB limit is refused before allocating', () => {
+    using access = fd.createAccess(ioas);
+    expect(() => access.read(AT, 2 ** 32)).toThrow(RangeError);
+    expect(() => access.read(AT, 2 ** 52)).toThrow(RangeError);
+    expectErrno('ENOENT', () => access.read(AT, 16 * 1024 * 1024));
+  });
+
+  test('flags with bit 31 reach the kernel as u32, not as a negative number', () => {
+    const mock = fd.mockDomain(ioas);
+    expectErrno('EOPNOTSUPP', () => fd.allocHwpt(mock, ioas, { flags: 2 ** 31 }), 'IOMMU_HWPT_ALLOC');
+    mock.destroy();
+    expectErrno('EINVAL', () => fd.mockDomain(ioas, { flags: 2 ** 31 })); // mock_dev_create(): unknown dev_flags
+  });
+
+  test('SharedArrayBuffer memory works in a batch as in a direct call', () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(PAGE_SIZE));
+    const direct = ioas.mapAnywhere(shared);
+    const run = fd.batch((b) => b.mapAnywhere(ioas, shared).unmap(ioas, direct, PAGE_SIZE));
+    expect(run.error).toBeNull();
+    expect(typeof run.results[0]).toBe('bigint');
+    expect(ioas.unmapAll()).toBe(BigInt(PAGE_SIZE));
+  });
+});
+
+describe('mapped memory stays alive', () => {
+  test('a view of a DmaBuffer retains it: free() refuses while mapped', () => {
+    const buf = DmaBuffer.alloc(2 * PAGE_SIZE);
+    ioas.mapFixed(AT, buf.bytes);
+    ioas.mapFixed(AT + BigInt(2 * PAGE_SIZE), buf.bytes.subarray(PAGE_SIZE));
+    expect(buf.mappings).toBe(2);
+    expect(() => buf.free()).toThrow(/still mapped/);
+    ioas.unmap(AT, 2 * PAGE_SIZE);
+    expect(() => buf.free()).toThrow(/still mapped/);
+    fd.batch((b) => b.unmap(ioas, AT + BigInt(2 * PAGE_SIZE), PAGE_SIZE));
+    expect(buf.mappings).toBe(0);
+    buf.free();
+  });
+
+  test('plain and resizable ArrayBuffers cannot be mapped (they can be transferred away or shrunk)', () => {
+    expect(() => ioas.mapAnywhere(new Uint8Array(PAGE_SIZE))).toThrow(TypeError);
+    expect(() => ioas.mapAnywhere(Buffer.alloc(PAGE_SIZE))).toThrow(TypeError);
+    const resizable = new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer)(PAGE_SIZE, { maxByteLength: 2 * PAGE_SIZE });
+    expect(() => ioas.mapAnywhere(new Uint8Array(resizable))).toThrow(TypeError);
+    expect(() => fd.batch((b) => b.mapAnywhere(ioas, new Uint8Array(PAGE_SIZE)))).toThrow(TypeError);
+    expect(() => fd.vfio.mapDma(AT, new Uint8Array(PAGE_SIZE))).toThrow(TypeError);
+  });
+
+  test('copyFrom() refuses a destroyed source; adoptIoas() of an owned id returns that Ioas', () => {
+    using buf = DmaBuffer.alloc(PAGE_SIZE);
+    const src = fd.allocIoas();
+    src.mapFixed(AT, buf);
+    expect(fd.adoptIoas(src.id)).toBe(src);
+    const copied = ioas.copyFrom(fd.adoptIoas(src.id), AT, PAGE_SIZE);
+    src.unmapAll();
+    expect(buf.mappings).toBe(1); // the copy's reference
+    src.destroy();
+    const reused = fd.allocIoas();
+    expect(() => ioas.copyFrom(src, AT, PAGE_SIZE)).toThrow(ClosedError);
+    reused.destroy();
+    ioas.unmap(copied, PAGE_SIZE);
+    expect(buf.mappings).toBe(0);
+  });
+
+  test('copyFrom() an IOAS of another iommufd is a TypeError', () => {
+    using other = openIommufd();
+    const foreign = other.allocIoas();
+    expect(() => ioas.copyFrom(foreign, AT, PAGE_SIZE)).toThrow(TypeError);
+  });
+
+  test('VFIO compat: switching the IOAS keeps the first mapping referenced', () => {
+    const a = DmaBuffer.alloc(PAGE_SIZE);
+    const b = DmaBuffer.alloc(PAGE_SIZE);
+    const y = fd.allocIoas();
+    fd.setVfioIoas(ioas);
+    fd.vfio.mapDma(AT, a);
+    fd.setVfioIoas(y);
+    fd.vfio.mapDma(AT, b);
+    expect(fd.vfio.unmapDma(AT, PAGE_SIZE)).toBe(BigInt(PAGE_SIZE));
+    expect(a.mappings).toBe(1);
+    expect(b.mappings).toBe(0);
+    expect(() => a.free()).toThrow(/still mapped/);
+    fd.setVfioIoas(ioas);
+    fd.vfio.unmapAll();
+    expect(a.mappings).toBe(0);
+    a.free();
+    b.free();
+  });
+
+  test('a raw IOMMU_IOAS_COPY keeps the source memory referenced from the destination', () => {
+    const buf = DmaBuffer.alloc(PAGE_SIZE);
+    ioas.mapFixed(AT, buf);
+    const dstId = fd.batch((b) => b.raw('ioasAlloc')).results[0] as number;
+    const copy = (dst: number): Uint8Array => {
+      const arg = new Uint8Array(40);
+      const v = new DataView(arg.buffer);
+      v.setUint32(0, 40, true);
+      v.setUint32(4, IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE, true);
+      v.setUint32(8, dst, true);
+      v.setUint32(12, ioas.id, true);
+      v.setBigUint64(16, BigInt(PAGE_SIZE), true);
+      v.setBigUint64(24, AT, true);
+      v.setBigUint64(32, AT, true);
+      return arg;
+    };
+    fd.rawIoctl(ioctlRequest('IOMMU_IOAS_COPY'), copy(dstId));
+    const adopted = fd.allocIoas();
+    expect(fd.batch((b) => b.raw('rawIoctl', ioctlRequest('IOMMU_IOAS_COPY'), copy(adopted.id))).error).toBeNull();
+    ioas.unmapAll();
+    expect(buf.mappings).toBe(2);
+    expect(() => buf.free()).toThrow(/still mapped/);
+    adopted.unmapAll();
+    expect(buf.mappings).toBe(1);
+    fd.close();
+    expect(buf.mappings).toBe(0);
+    buf.free();
+  });
+
+  test('fd.destroy(ioas.id) retires the Ioas and its references; a closed backend refuses', () => {
+    using buf = DmaBuffer.alloc(PAGE_SIZE);
+    ioas.mapFixed(AT, buf);
+    ioas.unmapAll();
+    const other = fd.allocIoas();
+    other.mapFixed(AT, buf);
+    fd.destroy(other.id);
+    expect(other.destroyed).toBe(true);
+    expect(buf.mappings).toBe(0);
+    expect(() => other.unmapAll()).toThrow(ClosedError);
+    const backend = fd.backend;
+    const mock = fd.mockDomain(ioas);
+    const hwpt = mock.hwpt;
+    const vfio = fd.vfio;
+    fd.close();
+    using next = openIommufd(); // likely the same fd number
+    next.allocIoas();
+    expect(() => hwpt.setDirtyTracking(false)).toThrow(ClosedError);
+    expect(() => mock.replace(1)).toThrow(ClosedError);
+    expect(() => vfio.apiVersion()).toThrow(ClosedError);
+    if (BACKEND === 'native') expect(() => backend.ioasAlloc()).toThrow(ClosedError);
+  });
+
+  test('an Iommufd dropped without close() is closed by GC, and only then frees its memory', async () => {
+    const fds = () => (BACKEND === 'native' ? readdirSync('/proc/self/fd').length : 0);
+    const openBefore = fds();
+    const liveBefore = DmaBuffer.stats().liveBuffers;
+    (() => {
+      for (let i = 0; i < 20; i++) {
+        const dropped = openIommufd();
+        const buf = DmaBuffer.alloc(PAGE_SIZE);
+        dropped.allocIoas().mapFixed(AT, buf);
+        dropped.createAccess(dropped.allocIoas());
+      }
+    })();
+    expect(DmaBuffer.stats().liveBuffers).toBe(liveBefore + 20);
+    expect(await gcUntil(() => fds() === openBefore && DmaBuffer.stats().liveBuffers === liveBefore)).toBe(true);
+  });
+
+  test('a batch whose tuple op runs JS cannot free memory a later record maps', () => {
+    const buf = DmaBuffer.alloc(PAGE_SIZE);
+    const mock = fd.mockDomain(ioas);
+    let refused: unknown = null;
+    // getHwInfo's result object is built with Set(): this setter runs inside the batch.
+    Object.defineProperty(Object.prototype, 'maxPasidLog2', {
+      configurable: true,
+      set(this: Record<string, unknown>, value: unknown) {
+        Object.defineProperty(this, 'maxPasidLog2', { value, enumerable: true, writable: true, configurable: true });
+        try {
+          buf.free();
+        } catch (e) {
+          refused = e;
+        }
+      },
+    });
+    let run;
+    try {
+      run = fd.batch((b) => b.raw('getHwInfo', mock.idevId, new Uint8Array(8)).mapFixed(ioas, AT, buf));
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).maxPasidLog2;
+    }
+    expect(run.error).toBeNull();
+    if (BACKEND === 'native') expect(refused).toBeInstanceOf(Error);
+    expect(buf.freed).toBe(false);
+    expect(buf.mappings).toBe(1);
+    ioas.unmapAll();
+    mock.destroy();
+    buf.free();
+  });
+});
+
+describe('the simulator at scale', () => {
+  test('allowIovas with 60 000 ranges', () => {
+    const ranges = Array.from({ length: 60_000 }, (_, i) => ({ start: BigInt(i) * 0x10000n, last: BigInt(i) * 0x10000n + 0xfffn }));
+    ioas.allowIovas(ranges);
+    expectErrno('EINVAL', () => ioas.allowIovas([...ranges, { start: 0x1000n * 16n * 5n + 0x100n, last: 0x1000n * 16n * 5n + 0x200n }]));
+    ioas.allowIovas([]);
+  }, 60_000);
+});
