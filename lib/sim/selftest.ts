@@ -214,6 +214,16 @@ export class MockDomain implements IoptDomain {
     // Only MOCK_IO_PAGE_SIZE entries: visit just the dirty ones.
     const first = Number(iova / MOCK_IO_PAGE_SIZE);
     const last = Number((iova + size - 1n) / MOCK_IO_PAGE_SIZE);
+    const hits = this.#dirtyEntries(first, last);
+    for (const i of hits) {
+      if (!noClear) this.dirty.delete(i);
+      record?.(BigInt(i) * MOCK_IO_PAGE_SIZE, MOCK_IO_PAGE_SIZE);
+    }
+    return true;
+  }
+
+  /** The dirty entry indexes in [first, last], ascending: a scan of the shorter of the two. */
+  #dirtyEntries(first: number, last: number): number[] {
     const hits: number[] = [];
     if (last - first + 1 <= this.dirty.size) {
       for (let i = first; i <= last; i++) if (this.dirty.has(i)) hits.push(i);
@@ -221,11 +231,7 @@ export class MockDomain implements IoptDomain {
       for (const i of this.dirty) if (i >= first && i <= last) hits.push(i);
       hits.sort((a, b) => a - b);
     }
-    for (const i of hits) {
-      if (!noClear) this.dirty.delete(i);
-      record?.(BigInt(i) * MOCK_IO_PAGE_SIZE, MOCK_IO_PAGE_SIZE);
-    }
-    return true;
+    return hits;
   }
 
   /**
@@ -247,13 +253,7 @@ export class MockDomain implements IoptDomain {
     const lastLeaf = leafAt(iova + size - 1n);
     const first = Number((firstLeaf?.head ?? iova) / MOCK_IO_PAGE_SIZE);
     const last = Number((lastLeaf ? lastLeaf.head + lastLeaf.size - 1n : iova + size - 1n) / MOCK_IO_PAGE_SIZE);
-    const hits: number[] = [];
-    if (last - first + 1 <= this.dirty.size) {
-      for (let i = first; i <= last; i++) if (this.dirty.has(i)) hits.push(i);
-    } else {
-      for (const i of this.dirty) if (i >= first && i <= last) hits.push(i);
-      hits.sort((a, b) => a - b);
-    }
+    const hits = this.#dirtyEntries(first, last);
     let done = 0n;
     for (const i of hits) {
       const at = BigInt(i) * MOCK_IO_PAGE_SIZE;
