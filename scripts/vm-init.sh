@@ -63,6 +63,15 @@ setup_system() {
   echo 5 >/proc/sys/kernel/printk
 }
 
+# `npx iommufd` in a checkout of this package: npm runs a package's own bin by linking the
+# checkout into its npx cache and chmod()ing the bin file, which fails on the read-only root
+# (EROFS). A tmpfs copy of that one file, bound over it, takes the chmod (same contents).
+writable_own_bin() {
+  local own="$VM_CWD/bin/iommufd.js" copy=/run/vm-own-bin/iommufd.js
+  [ -f "$own" ] && grep -q '"name": "iommufd"' "$VM_CWD/package.json" 2>/dev/null || return 0
+  mkdir -p "${copy%/*}" && cp -p "$own" "$copy" && mount --bind "$copy" "$own"
+}
+
 run_command() {
   local rc
   # command.sh sets VM_CWD, VM_ARGV and VM_ENV (NAME=VALUE words from --env).
@@ -71,6 +80,7 @@ run_command() {
     return
   fi
   setup_scratch
+  writable_own_bin
   export HOME="$SCRATCH" TMPDIR="$SCRATCH" npm_config_cache="$SCRATCH/.npm" npm_config_update_notifier=false
   # The checkout is read-only here: `npx iommufd` must not run lifecycle scripts (it would
   # try `prepare`/tsc when npm finds the lock file stale, and exit 2 without a word).

@@ -2,10 +2,12 @@
 // cli-kernel, run by scripts/test.mjs): info finds the mock, selftest picks
 // the native backend by itself and prints valid KTAP, the examples pass, and a
 // failing ioctl is reported in one line.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseKtap } from '../../lib/cli/ktap.js';
 import { IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS_7_3 } from '../../lib/uapi.js';
-import { iommufd, lines } from './cli.js';
+import { exec, iommufd, lines, root } from './cli.js';
 
 describe('native', () => {
   test('info --json: native backend, test mock, the capability table of its kernel', async () => {
@@ -21,6 +23,13 @@ describe('native', () => {
     const on73 = native.kernel.startsWith('7.3.');
     const added = new Set([...Object.keys(IOMMUFD_CMDS_7_3), ...Object.keys(IOMMU_TEST_OPS_7_3)]);
     for (const [name, has] of [...Object.entries(native.ioctls), ...Object.entries(native.testOps)]) expect([name, has]).toEqual([name, added.has(name) ? on73 : true]);
+  });
+
+  test('npx iommufd in the checkout runs this command, with no lifecycle script and no write to the read-only root', async () => {
+    // npm links the checkout into its npx cache and chmods the bin: scripts/vm-init.sh
+    // makes that one file writable; npm_config_ignore_scripts keeps npm from building.
+    const r = await exec('npx', ['iommufd', '--version']);
+    expect([r.code, r.stdout], r.stderr).toEqual([0, `${(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version}\n`]);
   });
 
   test('selftest defaults to the native backend and prints valid KTAP', async () => {
