@@ -169,7 +169,7 @@ for (const [name, { code, counts: c }] of results) {
     continue;
   }
   console.log(`${name}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped${code !== 0 ? ` (exit ${code})` : ''}`);
-  for (const note of c.notes) console.log(`  ${note.slice(name.length + 2)}`);
+  for (const note of c.notes) console.log(`  ${note.replace(/^[\w-]+: /, '')}`);
   total.passed += c.passed;
   total.failed += c.failed;
   total.skipped += c.skipped;
