@@ -187,3 +187,14 @@ describe('bad input to the newer entry points', () => {
     expect(ioas.iovaRanges().ranges.length).toBeGreaterThan(0); // the IOAS still answers
   });
 });
+
+describe('Iommufd.open({ kernel }) names a simulator model', () => {
+  test('an unknown model, or a kernel for a backend that is not the simulator, is a TypeError before anything opens', () => {
+    expect(() => Iommufd.open({ backend: 'sim', kernel: '9.9' as '7.3' })).toThrow(/the simulator models kernels 6\.12 and 7\.3, not 9\.9/);
+    expect(() => Iommufd.open({ backend: 'sim', kernel: '9.9' as '7.3' })).toThrow(TypeError);
+    for (const backend of ['native', 'auto'] as const)
+      expect(() => Iommufd.open({ backend, kernel: '7.3' })).toThrow(/picks the simulator's kernel model: use it with backend: 'sim'/);
+    using fd = Iommufd.open({ backend: 'sim', kernel: '7.3' });
+    expect(fd.capabilities().kernel).toBe('sim-7.3');
+  });
+});
