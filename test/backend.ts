@@ -19,9 +19,13 @@ export function openIommufd(): Iommufd {
  * version as the driver does (the library itself probes features instead).
  */
 export function kernelVersion(): string {
-  if (BACKEND === 'sim') return SIM_KERNEL;
-  const m = /^(\d+\.\d+)/.exec(capabilities().kernel);
-  if (!m) throw new Error(`cannot read a version from kernel release ${capabilities().kernel}`);
+  return BACKEND === 'sim' ? SIM_KERNEL : versionOf(capabilities().kernel);
+}
+
+/** "major.minor" of a kernel release ('7.3.4' -> '7.3'). */
+export function versionOf(release: string): string {
+  const m = /^(\d+\.\d+)/.exec(release);
+  if (!m) throw new Error(`cannot read a version from kernel release ${release}`);
   return m[1]!;
 }
 

@@ -25,9 +25,11 @@ type Kernels = {
   buildKernel(options: { version?: string; source?: string }): Promise<string>;
 };
 
+const kernelsModule = async () => (await import(pathToFileURL(join(packageRoot, 'scripts/kernels.mjs')).href)) as Kernels;
+
 /** scripts/kernels.mjs: progress on stderr, resolves to the bzImage path. */
 async function buildKernel(options: VmOptions): Promise<string> {
-  const kernels = (await import(pathToFileURL(join(packageRoot, 'scripts/kernels.mjs')).href)) as Kernels;
+  const kernels = await kernelsModule();
   try {
     return await kernels.buildKernel({ version: options.kernelVersion, source: options.source });
   } catch (e) {
@@ -37,7 +39,7 @@ async function buildKernel(options: VmOptions): Promise<string> {
 
 async function checkKernelVersion(version: string | undefined): Promise<void> {
   if (version === undefined) return;
-  const { KERNELS } = (await import(pathToFileURL(join(packageRoot, 'scripts/kernels.mjs')).href)) as Kernels;
+  const { KERNELS } = await kernelsModule();
   if (!Object.hasOwn(KERNELS, version))
     throw new CliError(`unknown kernel version ${version}`, `the test rig builds ${Object.keys(KERNELS).join(' and ')}; use --source DIR for another tree`, 2);
 }

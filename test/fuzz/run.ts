@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { type Backend, DmaBuffer, IommufdError, Iommufd, SIM_KERNELS, type SimKernel, type UserRange } from '../../lib/index.js';
 import { fillPattern } from '../../lib/pattern.js';
 import { IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET } from '../../lib/uapi.js';
+import { versionOf } from '../backend.js';
 import { BUF_SIZE, SCRATCH_SIZE } from './generate.js';
 import type { IovaExpr, Outcome, Ref, Step } from './steps.js';
 
@@ -384,8 +385,8 @@ export function pairMemory(): PairMemory {
 
 /** The simulator's model of a running kernel's release ('7.3.4' -> '7.3'). */
 export function simKernelFor(release: string): SimKernel {
-  const version = /^(\d+\.\d+)/.exec(release)?.[1];
-  if (!version || !(SIM_KERNELS as readonly string[]).includes(version))
+  const version = versionOf(release);
+  if (!(SIM_KERNELS as readonly string[]).includes(version))
     throw new Error(`the simulator has no model of kernel ${release} (it models ${SIM_KERNELS.join(', ')})`);
   return version as SimKernel;
 }
