@@ -8,6 +8,8 @@ import { defineConfig } from 'vitest/config';
 //   selftest-kernel / selftest-sim
 //           test/selftest: the kernel's tools/testing/selftests/iommu ported,
 //           instance for instance, on the kernel (in the VM) and on the simulator
+//   hostile-sim / hostile-kernel
+//           test/hostile: the hostile-input fuzzer on the simulator / the kernel
 //   vfio    test/vfio: a VFIO device (QEMU's edu) behind an emulated VT-d,
 //           with real DMA; runs in the `vtd` VM profile (scripts/vm.mjs)
 export default defineConfig({
@@ -73,6 +75,26 @@ export default defineConfig({
           include: ['test/fuzz/**/*.test.ts'],
           setupFiles: ['test/kernel/require-kernel.ts'],
           testTimeout: 900_000,
+        },
+      },
+      // Hostile-input fuzzing: random calls with rule-breaking arguments must end in
+      // typed errors, never a crash or a stray write (test/hostile). The simulator on
+      // the host; the kernel in the VM, where the workers load the ASan addon.
+      {
+        test: {
+          name: 'hostile-sim',
+          include: ['test/hostile/**/*.test.ts'],
+          env: { IOMMUFD_TEST_BACKEND: 'sim' },
+          testTimeout: 1_800_000,
+        },
+      },
+      {
+        test: {
+          name: 'hostile-kernel',
+          include: ['test/hostile/**/*.test.ts'],
+          env: { IOMMUFD_TEST_BACKEND: 'native' },
+          setupFiles: ['test/kernel/require-kernel.ts'],
+          testTimeout: 1_800_000,
         },
       },
       // The `iommufd` command run as a process (test/cli): on the host against

@@ -1,9 +1,9 @@
 import type { Backend } from './backend.js';
 import { ClosedError, IommufdError } from './errors.js';
-import type { Ioas } from './ioas.js';
+import { Ioas } from './ioas.js';
 import { type Memory, type RangeOptions, memoryBytes, userRange } from './memory.js';
 import { MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_WRITE } from './uapi.js';
-import { toByteCount, toU64 } from './validate.js';
+import { expectInstance, setOwner, toByteCount, toU64 } from './validate.js';
 
 export interface PinOptions {
   /** Pin for device writes (MOCK_FLAGS_ACCESS_WRITE). */
@@ -77,6 +77,7 @@ export class Access implements Disposable {
 
   /** @internal Created by Iommufd.createAccess(). */
   constructor(backend: Backend, fd: number, onClose: (access: Access) => void) {
+    setOwner(this, backend);
     this.#backend = backend;
     this.fd = fd;
     this.#onClose = onClose;
@@ -140,7 +141,7 @@ export class Access implements Disposable {
   /** IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: move the access to another IOAS. */
   replaceIoas(ioas: Ioas): void {
     this.#checkOpen();
-    this.#backend.accessReplaceIoas(this.fd, ioas.id);
+    this.#backend.accessReplaceIoas(this.fd, expectInstance(ioas, [Ioas], 'ioas', 'an Ioas', this.#backend).id);
   }
 
   /** Close the access fd: the kernel unpins everything and detaches it. */

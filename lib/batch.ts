@@ -1,12 +1,12 @@
 // Batched calls: a list of operations run in order by one native call (the
 // fast path for loops of thousands of ioctls, and the body of a fail-nth
 // sweep). Other backends run the same list one call at a time.
-import type { Access } from './access.js';
-import { type CopyOptions, type Ioas, type MapOptions, mapFlags } from './ioas.js';
-import { DmaBuffer } from './dma-buffer.js';
+import { Access } from './access.js';
+import { type CopyOptions, Ioas, type MapOptions, mapFlags } from './ioas.js';
+import { DmaBuffer, releaseBuffer, retainBuffer } from './dma-buffer.js';
 import { type Memory, type RangeOptions, mappableRange, userRange } from './memory.js';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from './uapi.js';
-import { toU32, toU64 } from './validate.js';
+import { expectInstance, toU32, toU64 } from './validate.js';
 import type { Backend } from './backend.js';
 import { type RawArg, checkRawIoctl, rawIoctlName } from './raw-ioctl.js';
 
@@ -84,14 +84,18 @@ export class Batch {
    */
   readonly #ioases = new Map<number, Ioas>();
   #lastIoas: Ioas | null = null;
+  /** The iommufd the batch runs on: every object in it must be that fd's. */
+  readonly #backend: Backend;
   readonly #rawCall: (name: string, args: unknown[]) => unknown;
   readonly #noteRaw: ((request: number, arg: Uint8Array | number | null) => void) | undefined;
 
   /** @internal Created by Iommufd.batch(); `noteRaw` sees each raw ioctl that succeeded. */
   constructor(
+    backend: Backend,
     rawCall: (name: string, args: unknown[]) => unknown,
     noteRaw?: (request: number, arg: Uint8Array | number | null) => void,
   ) {
+    this.#backend = backend;
     this.#rawCall = rawCall;
     this.#noteRaw = noteRaw;
   }
@@ -121,7 +125,7 @@ export class Batch {
     const size = toU64(length, 'length');
     const flags = mapFlags(options.dstIova === undefined ? 0 : IOMMU_IOAS_MAP_FIXED_IOVA, options);
     const to = options.dstIova === undefined ? 0n : toU64(options.dstIova, 'dstIova');
-    const backend = dst.backendForBatch();
+    const backend = expectInstance(dst, [Ioas], 'dst', 'an Ioas', this.#backend).backendForBatch();
     dst.checkCopySource(src);
     return this.#tuple(
       ['ioasCopy', dst.id, src.id, flags, to, from, size],
@@ -144,7 +148,7 @@ export class Batch {
     const range = userRange(memory, options);
     let flags = options.write ? MOCK_ACCESS_RW_WRITE : 0;
     if (options.slowPath) flags |= MOCK_ACCESS_RW_SLOW_PATH;
-    access.backendForBatch();
+    expectInstance(access, [Access], 'access', 'an Access', this.#backend).backendForBatch();
     this.#record(OP_ACCESS_RW, access.fd, flags, this.#memory(memory, range.bytes), range.offset, range.length, at, 0n);
     return this;
   }
@@ -174,9 +178,9 @@ export class Batch {
    */
   holdMemory(): () => void {
     const held = this.#memoryObjects.map((m) => (m instanceof DmaBuffer ? m : DmaBuffer.ownerOf(m.buffer)));
-    for (const owner of held) owner?.retain();
+    for (const owner of held) if (owner) retainBuffer(owner);
     return () => {
-      for (const owner of held) owner?.release();
+      for (const owner of held) if (owner) releaseBuffer(owner);
     };
   }
 
@@ -270,7 +274,7 @@ export class Batch {
    * the records of both run on the new one in the kernel, and are noted there.
    */
   #ioas(ioas: Ioas): number {
-    ioas.backendForBatch();
+    expectInstance(ioas, [Ioas], 'ioas', 'an Ioas', this.#backend).backendForBatch();
     if (ioas !== this.#lastIoas) {
       this.#ioases.set(ioas.id, ioas);
       this.#lastIoas = ioas;

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { ClosedError } from './errors.js';
+import { ClosedError, IommufdError, errnoNumber } from './errors.js';
 import { addon, addonAvailable } from './native/binding.js';
 import { addUnmapped, markHugeBacked } from './user-pages.js';
 import { describe, toByteCount } from './validate.js';
@@ -48,6 +48,11 @@ function fallbackFree(buffer: ArrayBuffer): void {
 // The DmaBuffer behind each ArrayBuffer it owns, so that a mapping given a view
 // of its bytes counts against free() like one given the DmaBuffer.
 const owners = new WeakMap<ArrayBufferLike, DmaBuffer>();
+
+let countMapping: (buffer: DmaBuffer, delta: 1 | -1) => void;
+/** A mapping (or a running batch) uses this buffer: free() refuses until the matching release. */
+export const retainBuffer = (buffer: DmaBuffer): void => countMapping(buffer, 1);
+export const releaseBuffer = (buffer: DmaBuffer): void => countMapping(buffer, -1);
 
 /**
  * Page-aligned memory mmap'd by the addon (or, without the addon, a plain
@@ -163,14 +168,11 @@ export class DmaBuffer implements Disposable {
     return this.#mappedBy;
   }
 
-  /** @internal Called by Ioas while a mapping uses this buffer. */
-  retain(): void {
-    this.#mappedBy++;
-  }
-
-  /** @internal */
-  release(): void {
-    this.#mappedBy--;
+  static {
+    // Module-private: a public release() would let a caller free() memory an IOAS maps.
+    countMapping = (buffer, delta) => {
+      buffer.#mappedBy += delta;
+    };
   }
 
   /**
@@ -193,7 +195,7 @@ export class DmaBuffer implements Disposable {
   free(): void {
     if (this.#buffer === undefined) return;
     if (this.#mappedBy > 0)
-      throw new Error(`DmaBuffer is still mapped by ${this.#mappedBy} IOAS mapping(s); unmap it first`);
+      throw new IommufdError(errnoNumber('EBUSY'), 'munmap', `(the DmaBuffer is still mapped by ${this.#mappedBy} IOAS mapping(s); unmap it first)`);
     if (this.#fallback) fallbackFree(this.#buffer);
     else addon().dmaFree(this.#buffer);
     this.#buffer = undefined;

@@ -1,7 +1,7 @@
 import type { Backend, Fault } from './backend.js';
 import { ClosedError } from './errors.js';
 import { IOMMUFD_PAGE_RESP_INVALID, IOMMUFD_PAGE_RESP_SUCCESS } from './uapi.js';
-import { toU32 } from './validate.js';
+import { expectRecords, toU32 } from './validate.js';
 
 /** The most faults one FaultQueue.read() takes. */
 export const MAX_FAULTS_PER_READ = 65536;
@@ -36,7 +36,7 @@ export class FaultQueue implements Disposable {
     this.#checkOpen();
     return this.#backend.faultRespond(
       this.fd,
-      responses.map((r) => ({
+      expectRecords<{ cookie: number; success?: boolean; code?: number }>(responses, 'responses').map((r) => ({
         cookie: toU32(r.cookie, 'cookie'),
         code: toU32(r.code ?? (r.success === false ? IOMMUFD_PAGE_RESP_INVALID : IOMMUFD_PAGE_RESP_SUCCESS), 'code'),
       })),

@@ -6,7 +6,7 @@ import {
   IOMMU_TEST_INVALIDATE_FLAG_ALL,
 } from './uapi.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
-import { toU32, toU64 } from './validate.js';
+import { expectRecords, setOwner, toU32, toU64 } from './validate.js';
 
 export interface DirtyBitmapOptions {
   /** Bytes per bit; default 4096. */
@@ -47,6 +47,7 @@ export class Hwpt implements Disposable {
 
   /** @internal */
   constructor(backend: Backend, id: number, owner?: Owner) {
+    setOwner(this, backend);
     this.#backend = backend;
     this.id = id;
     this.#owner = owner;
@@ -121,10 +122,12 @@ export class Hwpt implements Disposable {
    */
   invalidate(entries: SelftestInvalidation[] | RawInvalidation): number {
     this.#checkAlive();
+    if (typeof entries !== 'object' || entries === null) throw new TypeError('entries must be an array of invalidations or a RawInvalidation');
     if (!Array.isArray(entries)) {
       const { dataType, entryLen, entries: bytes, entryNum } = entries;
       return this.#backend.hwptInvalidate(this.id, toU32(dataType, 'dataType'), toU32(entryLen, 'entryLen'), bytes, toU32(entryNum, 'entryNum'));
     }
+    expectRecords(entries, 'entries');
     const bytes = new Uint8Array(8 * entries.length);
     const view = new DataView(bytes.buffer);
     entries.forEach((e, i) => {

@@ -11,7 +11,7 @@ import {
   IOMMU_OPTION_OP_SET,
   U64_MAX,
 } from './uapi.js';
-import { toU32, toU64 } from './validate.js';
+import { expectRecords, setOwner, toU32, toU64 } from './validate.js';
 
 export interface MapOptions extends RangeOptions {
   /** Default true. */
@@ -50,6 +50,7 @@ export class Ioas implements Disposable {
 
   /** @internal Created by Iommufd.allocIoas(). */
   constructor(backend: Backend, id: number, onGone: (ioas: Ioas) => void) {
+    setOwner(this, backend);
     this.#backend = backend;
     this.id = id;
     this.#onGone = onGone;
@@ -98,7 +99,7 @@ export class Ioas implements Disposable {
     this.#checkAlive();
     this.#backend.ioasAllowIovas(
       this.id,
-      ranges.map((r) => ({ start: toU64(r.start, 'start'), last: toU64(r.last, 'last') })),
+      expectRecords<{ start: bigint | number; last: bigint | number }>(ranges, 'ranges').map((r) => ({ start: toU64(r.start, 'start'), last: toU64(r.last, 'last') })),
     );
   }
 

@@ -32,7 +32,7 @@ import {
   MOCK_IOMMUPT_HUGE,
 } from './uapi.js';
 import { type RawArg, checkRawIoctl, ioctlRequest, rawIoctlName } from './raw-ioctl.js';
-import { describe, toU32, toU64 } from './validate.js';
+import { describe, expectInstance, toU32, toU64 } from './validate.js';
 import { VfioCompat } from './vfio-compat.js';
 
 export interface OpenOptions {
@@ -314,7 +314,7 @@ export class Iommufd implements Disposable {
         : toU32(options.flags ?? 0, 'flags') |
           (options.noDirty ? MOCK_FLAGS_DEVICE_NO_DIRTY : 0) |
           (byFlag ? MOCK_FLAGS_DEVICE_HUGE_IOVA : 0);
-    const ptId = typeof target === 'number' ? toU32(target, 'target') : target.id;
+    const ptId = typeof target === 'number' ? toU32(target, 'target') : expectInstance<Ioas | Hwpt>(target, [Ioas, Hwpt], 'target', 'an Ioas, a Hwpt or an id', this.backend).id;
     if (huge && !byFlag) return this.#hugeMockDomain(target, ptId, flags! >>> 0);
     const ids = this.backend.mockDomain(ptId, flags === undefined ? undefined : flags >>> 0);
     return new MockDevice(this.backend, ids, this, huge ? {} : undefined);
@@ -411,8 +411,8 @@ export class Iommufd implements Disposable {
       dataType = toU32(options.unsafeNullData.type, 'unsafeNullData.type');
       nullDataLen = toU32(options.unsafeNullData.length, 'unsafeNullData.length');
     }
-    const devId = typeof device === 'number' ? toU32(device, 'device') : device.idevId;
-    const ptId = typeof parent === 'number' ? toU32(parent, 'parent') : parent.id;
+    const devId = typeof device === 'number' ? toU32(device, 'device') : expectInstance(device, [MockDevice], 'device', 'a MockDevice or an id', this.backend).idevId;
+    const ptId = typeof parent === 'number' ? toU32(parent, 'parent') : expectInstance<Ioas | Hwpt>(parent, [Ioas, Hwpt], 'parent', 'an Ioas, a Hwpt or an id', this.backend).id;
     const faultId = typeof options.fault === 'number' ? toU32(options.fault, 'fault') : (options.fault?.id ?? 0);
     // `|` yields an int32: bit 31 would turn the flags negative (and a u32 check refuse them).
     const request = { flags: flags >>> 0, devId, ptId, dataType, data, faultId, ...(nullDataLen ? { nullDataLen } : {}) };
@@ -429,7 +429,7 @@ export class Iommufd implements Disposable {
     this.#checkOpen();
     if (typeof data === 'number') data = new Uint8Array(toU32(data, 'dataLength'));
     else if (!(data instanceof Uint8Array)) throw new TypeError('data must be a byte count or a Uint8Array');
-    const devId = typeof device === 'number' ? toU32(device, 'device') : device.idevId;
+    const devId = typeof device === 'number' ? toU32(device, 'device') : expectInstance(device, [MockDevice], 'device', 'a MockDevice or an id', this.backend).idevId;
     const inDataType = toU32(options.dataType ?? IOMMU_HW_INFO_TYPE_DEFAULT, 'dataType');
     const flags = inDataType !== IOMMU_HW_INFO_TYPE_DEFAULT ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
     const info = this.backend.getHwInfo(devId, data, flags, inDataType);
@@ -464,7 +464,7 @@ export class Iommufd implements Disposable {
   /** IOMMU_VFIO_IOAS SET. */
   setVfioIoas(ioas: Ioas): void {
     this.#checkOpen();
-    this.backend.vfioIoas(IOMMU_VFIO_IOAS_SET, ioas.id);
+    this.backend.vfioIoas(IOMMU_VFIO_IOAS_SET, expectInstance(ioas, [Ioas], 'ioas', 'an Ioas', this.backend).id);
   }
 
   /** IOMMU_VFIO_IOAS CLEAR. */
@@ -497,7 +497,7 @@ export class Iommufd implements Disposable {
    */
   batch(build: (batch: Batch) => void, options: { failNth?: number } = {}): BatchResult {
     this.#checkOpen();
-    const batch = new Batch((name, args) => {
+    const batch = new Batch(this.backend, (name, args) => {
       const fn = (this.backend as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
       if (typeof fn !== 'function') throw new TypeError(`unknown op ${name}`);
       return fn.apply(this.backend, args);
@@ -517,7 +517,7 @@ export class Iommufd implements Disposable {
   createAccess(ioas: Ioas, options: AccessOptions = {}): Access {
     this.#checkOpen();
     const flags = options.needsPinPages ? MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES : 0;
-    const access = new Access(this.backend, this.backend.createAccess(ioas.id, flags), (closed) => {
+    const access = new Access(this.backend, this.backend.createAccess(expectInstance(ioas, [Ioas], 'ioas', 'an Ioas', this.backend).id, flags), (closed) => {
       this.#accesses.delete(closed);
       this.#remains.accessFds.delete(closed.fd);
     });

@@ -3,7 +3,7 @@
 // can never free memory the kernel maps. A DmaBuffer also counts its mappings
 // so that free() can refuse while one exists, whether the mapping was given the
 // DmaBuffer or a view of its bytes (buf.bytes, buf.bytes.subarray(...)).
-import { DmaBuffer } from './dma-buffer.js';
+import { DmaBuffer, releaseBuffer, retainBuffer } from './dma-buffer.js';
 import type { Memory } from './memory.js';
 
 interface Entry {
@@ -21,7 +21,7 @@ export class MappingRefs {
     const stale = this.#entries.get(iova);
     if (stale !== undefined) this.#drop(iova, stale);
     this.#entries.set(iova, { memories, length });
-    for (const m of memories) ownerOf(m)?.retain();
+    for (const m of memories) retainOwner(m);
   }
 
   /** The memory behind any mapping that overlaps [start, start + length). */
@@ -54,8 +54,18 @@ export class MappingRefs {
 
   #drop(iova: bigint, e: Entry): void {
     this.#entries.delete(iova);
-    for (const m of e.memories) ownerOf(m)?.release();
+    for (const m of e.memories) releaseOwner(m);
   }
+}
+
+function retainOwner(memory: Memory): void {
+  const owner = ownerOf(memory);
+  if (owner) retainBuffer(owner);
+}
+
+function releaseOwner(memory: Memory): void {
+  const owner = ownerOf(memory);
+  if (owner) releaseBuffer(owner);
 }
 
 function ownerOf(memory: Memory): DmaBuffer | undefined {

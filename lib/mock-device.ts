@@ -1,9 +1,9 @@
 import type { Backend, MockDomainIds } from './backend.js';
 import { ClosedError, IommufdError } from './errors.js';
 import { Hwpt, type Owner } from './hwpt.js';
-import type { Ioas } from './ioas.js';
+import { Ioas } from './ioas.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
-import { toU32, toU64 } from './validate.js';
+import { expectInstance, expectRecord, setOwner, toU32, toU64 } from './validate.js';
 
 export interface IopfOptions {
   pasid?: number;
@@ -40,6 +40,7 @@ export class MockDevice implements MockDomainIds, Disposable {
 
   /** @internal Created by Iommufd.mockDomain(). */
   constructor(backend: Backend, ids: MockDomainIds, owner?: Owner, huge?: { ownedHwptId?: number }) {
+    setOwner(this, backend);
     this.#backend = backend;
     this.stdevId = ids.stdevId;
     this.#hwptId = ids.hwptId;
@@ -77,7 +78,7 @@ export class MockDevice implements MockDomainIds, Disposable {
   /** IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: attach to another IOAS or HWPT. Returns the new HWPT id. */
   replace(target: Ioas | Hwpt | number): number {
     this.#checkAlive();
-    const ptId = typeof target === 'number' ? toU32(target, 'ptId') : target.id;
+    const ptId = typeof target === 'number' ? toU32(target, 'ptId') : expectInstance<Ioas | Hwpt>(target, [Ioas, Hwpt], 'target', 'an Ioas, a Hwpt or an id', this.#backend).id;
     this.#hwptId = this.#backend.mockDomainReplace(this.stdevId, ptId);
     if (this.#ownedHwptId !== undefined && this.#ownedHwptId !== this.#hwptId) this.#dropOwnedHwpt();
     return this.#hwptId;
@@ -86,6 +87,7 @@ export class MockDevice implements MockDomainIds, Disposable {
   /** IOMMU_TEST_OP_TRIGGER_IOPF: the device reports an I/O page fault. */
   triggerIopf(options: IopfOptions): void {
     this.#checkAlive();
+    expectRecord(options, 'options');
     this.#backend.triggerIopf(
       this.idevId,
       toU32(options.pasid ?? 0, 'pasid'),

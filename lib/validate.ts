@@ -49,3 +49,42 @@ export function describe(value: unknown): string {
   if (value instanceof ArrayBuffer) return `an ArrayBuffer of ${value.byteLength} bytes`;
   return 'an object';
 }
+
+// Which iommufd (its backend) each Ioas, Hwpt, MockDevice and Access belongs to:
+// its id means another object, or nothing, on any other fd.
+const owners = new WeakMap<object, object>();
+
+export function setOwner(object: object, backend: object): void {
+  owners.set(object, backend);
+}
+
+/**
+ * `value` must be one of this API's objects (an instance of `types`), not a stand-in,
+ * and, given `backend`, one of that iommufd's: a TypeError naming it otherwise.
+ */
+export function expectInstance<T extends object>(
+  value: unknown,
+  types: readonly (abstract new (...args: never[]) => T)[],
+  name: string,
+  what: string,
+  backend?: object,
+): T {
+  if (!types.some((type) => value instanceof type)) throw new TypeError(`${name} must be ${what}, got ${describe(value)}`);
+  if (backend !== undefined && owners.get(value as T) !== backend) throw new TypeError(`${name} belongs to another iommufd`);
+  return value as T;
+}
+
+/** An options argument that must be an object. */
+export function expectRecord<T extends object>(value: unknown, name: string): T {
+  if (typeof value !== 'object' || value === null) throw new TypeError(`${name} must be an object, got ${describe(value)}`);
+  return value as T;
+}
+
+/** An array argument, each element an object: a TypeError naming the first that is not. */
+export function expectRecords<T extends object>(value: unknown, name: string): T[] {
+  if (!Array.isArray(value)) throw new TypeError(`${name} must be an array, got ${describe(value)}`);
+  value.forEach((v, i) => {
+    if (typeof v !== 'object' || v === null) throw new TypeError(`${name}[${i}] must be an object, got ${describe(v)}`);
+  });
+  return value as T[];
+}

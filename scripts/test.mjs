@@ -32,8 +32,8 @@ function counts(text) {
   const match = SUMMARY.exec(text);
   if (!match) return null;
   // run-vitest.mjs follows its closing line with "<project>: skipped N: reason" lines,
-  // and the fuzz project prints "fuzz: N sequences, N steps, N divergences".
-  const notes = text.split('\n').filter((l) => l.startsWith(`${match[1]}: skipped `) || /^fuzz: \d+ sequences/.test(l));
+  // and the fuzz projects print "fuzz: N sequences, ..." and "hostile: N sequences, ...".
+  const notes = text.split('\n').filter((l) => l.startsWith(`${match[1]}: skipped `) || /^(fuzz|hostile): \d+ sequences,/.test(l));
   return { passed: +match[2], failed: +match[3], skipped: +match[4], notes };
 }
 
@@ -65,9 +65,23 @@ function banner(lines) {
   console.error(['', bar, ...lines.map((l) => `! ${l.padEnd(width - 4)} !`), bar, ''].join('\n'));
 }
 
+// The hostile-input fuzzer's workers in the VM load an ASan+UBSan build of the addon.
+const ASAN_ADDON = join(root, 'build-asan', 'Release', 'iommufd.node');
+const ASAN_RUNTIME = '/usr/lib/gcc/x86_64-linux-gnu/12/libasan.so';
+
+function buildAsanAddon() {
+  const sources = Math.max(...readdirSync(join(root, 'native')).filter((f) => f !== 'build').map((f) => newest(join(root, 'native', f))));
+  if (existsSync(ASAN_ADDON) && newest(ASAN_ADDON) >= sources) return true;
+  console.log('=== the ASan + UBSan addon for the hostile-input fuzzer (build-asan/) ===');
+  const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
+  const flags = '-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer';
+  return spawnSync(process.execPath, [cmakeJs, 'compile', '--out', 'build-asan', `--CDCMAKE_CXX_FLAGS=${flags}`], { cwd: root, stdio: 'inherit' }).status === 0;
+}
+
 async function runKernel(kernel, project = 'kernel', profile = 'default') {
   const out = tee();
   const env = { IOMMUFD_REQUIRE_KERNEL: strict ? '1' : '0' };
+  if (project === 'hostile-kernel') Object.assign(env, { IOMMUFD_ASAN_ADDON: ASAN_ADDON, IOMMUFD_ASAN_RUNTIME: ASAN_RUNTIME });
   if (process.env.CI) env.CI = process.env.CI;
   const code = await runInVm(['node', 'scripts/run-vitest.mjs', project], {
     cwd: root,
@@ -130,13 +144,14 @@ const firstKernel = [...kernels.values()][0];
 results.push(['host', await runOnHost('host')]);
 // The simulator's suites once per kernel it models (IOMMUFD_SIM_KERNEL, test/backend.ts).
 for (const version of versions)
-  for (const project of ['sim', 'selftest-sim']) results.push([named(project, version), await runOnHost(project, { IOMMUFD_SIM_KERNEL: version })]);
+  for (const project of ['sim', 'selftest-sim', 'hostile-sim']) results.push([named(project, version), await runOnHost(project, { IOMMUFD_SIM_KERNEL: version })]);
 // cli runs bin/iommufd.js as a process (and rebuilds dist/ if stale, which cli-kernel in the VM relies on).
 results.push(['cli', await runOnHost('cli', firstKernel ? { IOMMUFD_KERNEL: firstKernel } : {})]);
 const VM_PROJECTS = [
   ['kernel', 'kernel tests', 'default'],
   ['selftest-kernel', 'the kernel selftest port', 'default'],
   ['fuzz', 'differential fuzzing: the kernel and the simulator, step by step', 'default'],
+  ['hostile-kernel', 'hostile-input fuzzing on the kernel (ASan + UBSan addon)', 'default'],
   ['cli-kernel', 'the iommufd command on the kernel', 'default'],
   // q35 + emulated Intel VT-d + QEMU's edu device: VFIO cdev, real device DMA.
   ['vfio', 'VFIO device tests (vtd profile: emulated VT-d + edu)', 'vtd'],
@@ -150,6 +165,7 @@ if (missing.length > 0) {
   ]);
   if (strict) for (const v of versions) for (const [project] of VM_PROJECTS) results.push([named(project, v), { code: 1, counts: null }]);
 } else {
+  if (!buildAsanAddon()) results.push(['build-asan', { code: 1, counts: null }]);
   for (const [version, kernel] of kernels) {
     for (const [project, title, profile] of VM_PROJECTS) {
       console.log(`\n=== ${title} (inside the QEMU VM, Linux ${version}) ===`);

@@ -1,4 +1,5 @@
 // The Backend over the real kernel: marshals arguments to the addon, nothing more.
+import { checkArgumentsOf } from '../backend-args.js';
 import { release } from 'node:os';
 import type { BatchRun, EncodedBatch } from '../batch.js';
 import type {
@@ -297,3 +298,6 @@ export class NativeBackend implements Backend {
     this.#addon.testSetTempMemoryLimit(this.#fd, bytes);
   }
 }
+
+// Every Backend method checks its argument types first (lib/backend-args.ts).
+checkArgumentsOf(NativeBackend);

@@ -84,6 +84,7 @@ import {
 } from './selftest.js';
 import { parseVfioIommuInfo } from '../vfio-info.js';
 import { simRawIoctl } from './raw.js';
+import { checkArgumentsOf } from '../backend-args.js';
 
 // uapi flags (include/uapi/linux/iommufd.h, iommufd_test.h)
 const ACCESS_SYZ = 1 << 16;
@@ -1179,3 +1180,7 @@ function syzConvIova(access: AccessObj, iova: bigint): bigint {
   }
   return 0n;
 }
+
+
+// Every Backend method checks its argument types first (lib/backend-args.ts).
+checkArgumentsOf(SimBackend);

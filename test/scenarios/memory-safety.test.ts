@@ -306,3 +306,74 @@ describe('the simulator at scale', () => {
     ioas.allowIovas([]);
   }, 60_000);
 });
+
+describe('found by the hostile-input fuzzer (test/hostile)', () => {
+  test('a DmaBuffer has no public mapping count to lower: free() stays refused while mapped', () => {
+    const buf = DmaBuffer.alloc(PAGE_SIZE);
+    ioas.mapFixed(AT, buf);
+    expect((buf as unknown as Record<string, unknown>).release).toBeUndefined();
+    expect((buf as unknown as Record<string, unknown>).retain).toBeUndefined();
+    const err = expectErrno('EBUSY', () => buf.free(), 'munmap');
+    expect(err.message).toMatch(/still mapped by 1 IOAS mapping/);
+    ioas.unmapAll();
+    buf.free();
+  });
+
+  test("another iommufd's objects are refused, not taken for this fd's objects with the same id", () => {
+    using other = openIommufd();
+    const foreign = other.allocIoas(); // likely the same id as `ioas`
+    const foreignMock = other.mockDomain(foreign);
+    using buf = DmaBuffer.alloc(PAGE_SIZE);
+    expect(() => fd.createAccess(foreign)).toThrow(/belongs to another iommufd/);
+    expect(() => fd.mockDomain(foreign)).toThrow(/belongs to another iommufd/);
+    expect(() => fd.allocHwpt(foreignMock, ioas)).toThrow(/belongs to another iommufd/);
+    expect(() => fd.hwInfo(foreignMock)).toThrow(/belongs to another iommufd/);
+    expect(() => fd.setVfioIoas(foreign)).toThrow(/belongs to another iommufd/);
+    expect(() => fd.batch((b) => b.mapFixed(foreign, AT, buf))).toThrow(/belongs to another iommufd/);
+    expect(buf.mappings).toBe(0);
+    using access = fd.createAccess(ioas);
+    expect(() => access.replaceIoas(foreign)).toThrow(/belongs to another iommufd/);
+    const mock = fd.mockDomain(ioas);
+    expect(() => mock.replace(foreign)).toThrow(/belongs to another iommufd/);
+    mock.destroy();
+    foreignMock.destroy();
+  });
+
+  test('missing or stand-in objects are TypeErrors that say what was expected', () => {
+    const mock = fd.mockDomain(ioas);
+    const cases: [() => unknown, RegExp][] = [
+      [() => fd.createAccess(null as never), /ioas must be an Ioas, got null/],
+      [() => fd.createAccess({ id: ioas.id } as never), /ioas must be an Ioas, got an object/],
+      [() => fd.mockDomain(undefined as never), /target must be an Ioas, a Hwpt or an id/],
+      [() => fd.allocHwpt(null as never, ioas), /device must be a MockDevice or an id/],
+      [() => fd.hwInfo({ idevId: 1 } as never), /device must be a MockDevice or an id/],
+      [() => mock.replace(null as never), /target must be an Ioas, a Hwpt or an id/],
+      [() => mock.triggerIopf(undefined as never), /options must be an object/],
+      [() => ioas.allowIovas(null as never), /ranges must be an array/],
+      [() => ioas.allowIovas([null] as never), /ranges\[0\] must be an object/],
+      [() => fd.batch((b) => b.unmap({} as never, AT, PAGE_SIZE)), /ioas must be an Ioas/],
+      [() => fd.batch((b) => b.accessRw(null as never, AT, new Uint8Array(8))), /access must be an Access/],
+      [() => mock.hwpt.invalidate(null as never), /entries must be/],
+    ];
+    for (const [call, message] of cases) expect(call).toThrow(message);
+    using queue = fd.allocFaultQueue();
+    expect(() => queue.respond('x' as never)).toThrow(/responses must be an array/);
+    mock.destroy();
+  });
+
+  test('the Backend contract refuses wrong argument types with a TypeError on both backends', () => {
+    const backend = fd.backend as unknown as Record<string, (...args: unknown[]) => unknown>;
+    expect(() => backend.ioasUnmap!(ioas.id, 4096, 4096)).toThrow(TypeError); // numbers where u64 bigints go
+    expect(() => backend.accessRw!(1, 0, AT, undefined)).toThrow(TypeError);
+    expect(() => backend.hwptAlloc!(undefined)).toThrow(TypeError);
+    expect(() => backend.destroy!(Symbol('id'))).toThrow(TypeError);
+    // In a batch the op's error is the run's error (or thrown while encoding): a TypeError either way.
+    let error: unknown;
+    try {
+      error = fd.batch((b) => b.raw('ioasUnmap', ioas.id, 1, 2)).error;
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TypeError);
+  });
+});

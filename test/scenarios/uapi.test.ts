@@ -547,7 +547,7 @@ describe('batches', () => {
       for (let i = 0; i < 10; i++)
         b.accessRw(access, MOCK_APERTURE_START + BigInt(i), bytes).accessRw(access, MOCK_APERTURE_START, words);
     };
-    const encoding = new Batch(() => undefined);
+    const encoding = new Batch(fd.backend, () => undefined);
     record(encoding);
     expect(encoding.encoded().memories).toHaveLength(2);
     const result = fd.batch(record);
