@@ -3,7 +3,7 @@ import { ClosedError, IommufdError } from './errors.js';
 import { Ioas } from './ioas.js';
 import { type Memory, type RangeOptions, memoryBytes, userRange } from './memory.js';
 import { MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_WRITE } from './uapi.js';
-import { expectInstance, setOwner, toByteCount, toU64 } from './validate.js';
+import { expectInstance, setOwner, toByteCount, toOptions, toU64 } from './validate.js';
 
 export interface PinOptions {
   /** Pin for device writes (MOCK_FLAGS_ACCESS_WRITE). */
@@ -89,6 +89,7 @@ export class Access implements Disposable {
 
   /** Pin [iova, iova + length) (needs an access created with needsPinPages). */
   pinPages(iova: bigint | number, length: number | bigint, options: PinOptions = {}): PinnedPages {
+    options = toOptions(options);
     this.#checkOpen();
     const start = toU64(iova, 'iova');
     const size = toByteCount(length, 'length');
@@ -106,6 +107,7 @@ export class Access implements Disposable {
    * (a window of it, by offset/length). Reads unless `write` is set.
    */
   rw(iova: bigint | number, memory: Memory, options: RwOptions = {}): void {
+    options = toOptions(options);
     this.#checkOpen();
     const start = toU64(iova, 'iova');
     const range = userRange(memory, options);
@@ -116,6 +118,7 @@ export class Access implements Disposable {
 
   /** Read `length` bytes at `iova` into a new Uint8Array. */
   read(iova: bigint | number, length: number, options: { slowPath?: boolean } = {}): Uint8Array {
+    options = toOptions(options);
     this.#checkOpen();
     const size = toByteCount(length, 'length');
     // Checked before allocating the result: iommufd_test_access_rw() refuses
@@ -129,6 +132,7 @@ export class Access implements Disposable {
 
   /** Write `data` at `iova`. */
   write(iova: bigint | number, data: ArrayBufferView, options: { slowPath?: boolean } = {}): void {
+    options = toOptions(options);
     this.rw(iova, memoryBytes(data), { write: true, slowPath: options.slowPath });
   }
 

@@ -71,7 +71,7 @@ const CHECKS: Record<Kind, [(v: unknown) => boolean, string, string?]> = {
   u64: [isU64, 'a u64 bigint', 'bigint'],
   count: [isCount, 'a non-negative safe integer', 'number'],
   bool: [(v) => typeof v === 'boolean', 'a boolean'],
-  bytes: [isMemory, 'a TypedArray, DataView or ArrayBuffer'],
+  bytes: [(v) => v instanceof Uint8Array, 'a Uint8Array'],
   words: [(v) => v instanceof Uint8Array || v instanceof BigUint64Array, 'a Uint8Array or BigUint64Array'],
   u64s: [(v) => v instanceof BigUint64Array, 'a BigUint64Array'],
   range: [(v) => isObject(v) && isMemory(v.bytes) && isCount(v.offset) && isCount(v.length), 'a UserRange { bytes, offset, length }'],

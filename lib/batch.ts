@@ -6,7 +6,7 @@ import { type CopyOptions, Ioas, type MapOptions, mapFlags } from './ioas.js';
 import { DmaBuffer, releaseBuffer, retainBuffer } from './dma-buffer.js';
 import { type Memory, type RangeOptions, mappableRange, userRange } from './memory.js';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from './uapi.js';
-import { expectInstance, toU32, toU64 } from './validate.js';
+import { expectInstance, toOptions, toU32, toU64 } from './validate.js';
 import type { Backend } from './backend.js';
 import { type RawArg, checkRawIoctl, rawIoctlName } from './raw-ioctl.js';
 
@@ -102,11 +102,13 @@ export class Batch {
 
   /** IOMMU_IOAS_MAP at a fixed IOVA (the mapping keeps `memory` alive once it succeeds). */
   mapFixed(ioas: Ioas, iova: bigint | number, memory: Memory, options: MapOptions = {}): this {
+    options = toOptions(options);
     return this.#map(ioas, toU64(iova, 'iova'), memory, options, IOMMU_IOAS_MAP_FIXED_IOVA);
   }
 
   /** IOMMU_IOAS_MAP at an IOVA the kernel allocates (the op's result is that IOVA). */
   mapAnywhere(ioas: Ioas, memory: Memory, options: MapOptions = {}): this {
+    options = toOptions(options);
     return this.#map(ioas, 0n, memory, options, 0);
   }
 
@@ -121,6 +123,7 @@ export class Batch {
    * op's result is the IOVA used in `dst`); the copy keeps the source's memory alive.
    */
   copy(dst: Ioas, src: Ioas, srcIova: bigint | number, length: bigint | number, options: CopyOptions = {}): this {
+    options = toOptions(options);
     const from = toU64(srcIova, 'srcIova');
     const size = toU64(length, 'length');
     const flags = mapFlags(options.dstIova === undefined ? 0 : IOMMU_IOAS_MAP_FIXED_IOVA, options);
@@ -144,6 +147,7 @@ export class Batch {
 
   /** IOMMU_TEST_OP_ACCESS_RW. */
   accessRw(access: Access, iova: bigint | number, memory: Memory, options: RangeOptions & { write?: boolean; slowPath?: boolean } = {}): this {
+    options = toOptions(options);
     const at = toU64(iova, 'iova');
     const range = userRange(memory, options);
     let flags = options.write ? MOCK_ACCESS_RW_WRITE : 0;

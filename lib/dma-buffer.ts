@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { ClosedError, IommufdError, errnoNumber } from './errors.js';
 import { addon, addonAvailable } from './native/binding.js';
 import { addUnmapped, markHugeBacked } from './user-pages.js';
-import { describe, toByteCount } from './validate.js';
+import { describe, toByteCount, toOptions } from './validate.js';
 
 const PAGE_SIZE = 4096;
 
@@ -81,6 +81,7 @@ export class DmaBuffer implements Disposable {
   }
 
   static alloc(length: number, options: DmaBufferOptions = {}): DmaBuffer {
+    options = toOptions(options);
     const size = toByteCount(length, 'length');
     if (size === 0) throw new RangeError('length must be > 0');
     const huge = options.hugePages ?? 'none';

@@ -6,7 +6,7 @@ import {
   IOMMU_TEST_INVALIDATE_FLAG_ALL,
 } from './uapi.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
-import { expectRecords, setOwner, toU32, toU64 } from './validate.js';
+import { describe, expectRecords, setOwner, toOptions, toU32, toU64 } from './validate.js';
 
 export interface DirtyBitmapOptions {
   /** Bytes per bit; default 4096. */
@@ -69,6 +69,7 @@ export class Hwpt implements Disposable {
    * (word i / 64, bit i % 64) is page i. Clears what it reports unless noClear.
    */
   getDirtyBitmap(iova: bigint | number, length: bigint | number, options: DirtyBitmapOptions = {}): BigUint64Array {
+    options = toOptions(options);
     this.#checkAlive();
     const start = toU64(iova, 'iova');
     const size = toU64(length, 'length');
@@ -92,6 +93,7 @@ export class Hwpt implements Disposable {
     memory: Memory,
     options: DirtyBitmapOptions & { offset?: number | bigint } = {},
   ): void {
+    options = toOptions(options);
     this.#checkAlive();
     const start = toU64(iova, 'iova');
     const size = toU64(length, 'length');
@@ -111,6 +113,7 @@ export class Hwpt implements Disposable {
    * [iova, iova + length) to exactly the pages of `memory` in the window.
    */
   checkMap(iova: bigint | number, memory: Memory, range: RangeOptions = {}): void {
+    range = toOptions(range, 'range');
     this.#checkAlive();
     this.#backend.mdCheckMap(this.id, toU64(iova, 'iova'), userRange(memory, range));
   }
@@ -150,6 +153,7 @@ export class Hwpt implements Disposable {
    */
   markDirty(iova: bigint | number, length: bigint | number, bitmap: Uint8Array, pageSize: bigint | number = 4096): bigint {
     this.#checkAlive();
+    if (!(bitmap instanceof Uint8Array)) throw new TypeError(`bitmap must be a Uint8Array, got ${describe(bitmap)}`);
     return this.#backend.dirty(this.id, 0, toU64(iova, 'iova'), toU64(length, 'length'), toU64(pageSize, 'pageSize'), bitmap);
   }
 

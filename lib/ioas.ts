@@ -11,7 +11,7 @@ import {
   IOMMU_OPTION_OP_SET,
   U64_MAX,
 } from './uapi.js';
-import { expectRecords, setOwner, toU32, toU64 } from './validate.js';
+import { expectRecords, setOwner, toOptions, toU32, toU64 } from './validate.js';
 
 export interface MapOptions extends RangeOptions {
   /** Default true. */
@@ -62,11 +62,13 @@ export class Ioas implements Disposable {
 
   /** Map memory at a caller-chosen IOVA (IOMMU_IOAS_MAP_FIXED_IOVA). Returns the IOVA. */
   mapFixed(iova: bigint | number, memory: Memory, options: MapOptions = {}): bigint {
+    options = toOptions(options);
     return this.#map(IOMMU_IOAS_MAP_FIXED_IOVA, toU64(iova, 'iova'), memory, options);
   }
 
   /** Map memory at an IOVA the kernel allocates. Returns that IOVA. */
   mapAnywhere(memory: Memory, options: MapOptions = {}): bigint {
+    options = toOptions(options);
     return this.#map(0, 0n, memory, options);
   }
 
@@ -83,6 +85,7 @@ export class Ioas implements Disposable {
    * [srcIova, srcIova + length), sharing their pins. Returns the IOVA used.
    */
   copyFrom(src: Ioas, srcIova: bigint | number, length: bigint | number, options: CopyOptions = {}): bigint {
+    options = toOptions(options);
     this.#checkAlive();
     this.#checkSource(src);
     const from = toU64(srcIova, 'srcIova');

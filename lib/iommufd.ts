@@ -32,7 +32,7 @@ import {
   MOCK_IOMMUPT_HUGE,
 } from './uapi.js';
 import { type RawArg, checkRawIoctl, ioctlRequest, rawIoctlName } from './raw-ioctl.js';
-import { describe, expectInstance, toU32, toU64 } from './validate.js';
+import { describe, expectInstance, toOptions, toU32, toU64 } from './validate.js';
 import { VfioCompat } from './vfio-compat.js';
 
 export interface OpenOptions {
@@ -163,6 +163,7 @@ export class Iommufd implements Disposable {
 
   /** Open /dev/iommu (or `options.path`) with the native backend, or the simulator. */
   static open(options: OpenOptions = {}): Iommufd {
+    options = toOptions(options);
     const path = options.path ?? '/dev/iommu';
     const kind = options.backend ?? 'auto';
     if (kind !== 'native' && kind !== 'sim' && kind !== 'auto')
@@ -306,6 +307,7 @@ export class Iommufd implements Disposable {
    */
   mockDomain(target: Ioas | Hwpt | number, options?: MockDomainOptions): MockDevice {
     this.#checkOpen();
+    if (options !== undefined) toOptions(options);
     const huge = options?.hugeIova === true;
     const byFlag = huge && this.#hasHugeIovaFlag();
     const flags =
@@ -377,6 +379,7 @@ export class Iommufd implements Disposable {
 
   /** IOMMU_HWPT_ALLOC for `device` on `parent` (an IOAS, or a nest-parent HWPT, or a raw id). */
   allocHwpt(device: MockDevice | number, parent: Ioas | Hwpt | number, options: HwptOptions = {}): Hwpt {
+    options = toOptions(options);
     this.#checkOpen();
     let flags = toU32(options.flags ?? 0, 'flags');
     if (options.nestParent) flags |= IOMMU_HWPT_ALLOC_NEST_PARENT;
@@ -426,6 +429,7 @@ export class Iommufd implements Disposable {
    * what the driver data does not fill).
    */
   hwInfo(device: MockDevice | number, data: number | Uint8Array = 64, options: HwInfoOptions = {}): HwInfoResult {
+    options = toOptions(options);
     this.#checkOpen();
     if (typeof data === 'number') data = new Uint8Array(toU32(data, 'dataLength'));
     else if (!(data instanceof Uint8Array)) throw new TypeError('data must be a byte count or a Uint8Array');
@@ -496,6 +500,7 @@ export class Iommufd implements Disposable {
    * at the first error. `failNth` arms fault injection right around the batch.
    */
   batch(build: (batch: Batch) => void, options: { failNth?: number } = {}): BatchResult {
+    options = toOptions(options);
     this.#checkOpen();
     const batch = new Batch(this.backend, (name, args) => {
       const fn = (this.backend as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
@@ -515,6 +520,7 @@ export class Iommufd implements Disposable {
 
   /** IOMMU_TEST_OP_CREATE_ACCESS: an in-kernel access to `ioas`. */
   createAccess(ioas: Ioas, options: AccessOptions = {}): Access {
+    options = toOptions(options);
     this.#checkOpen();
     const flags = options.needsPinPages ? MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES : 0;
     const access = new Access(this.backend, this.backend.createAccess(expectInstance(ioas, [Ioas], 'ioas', 'an Ioas', this.backend).id, flags), (closed) => {
@@ -531,6 +537,7 @@ export class Iommufd implements Disposable {
    * `refs` times (counted in GUP_PIN_COUNTING_BIAS units). Throws EIO otherwise.
    */
   checkRefs(memory: Memory, refs: number, range: RangeOptions = {}): void {
+    range = toOptions(range, 'range');
     this.#checkOpen();
     this.backend.mdCheckRefs(userRange(memory, range), toU32(refs, 'refs'));
   }

@@ -1,7 +1,7 @@
 // Memory the kernel may read or write: a DmaBuffer or any ArrayBufferView.
 import type { UserRange } from './backend.js';
 import { DmaBuffer } from './dma-buffer.js';
-import { toByteCount } from './validate.js';
+import { toByteCount, toOptions } from './validate.js';
 
 export type Memory = DmaBuffer | ArrayBufferView;
 
@@ -32,6 +32,7 @@ export function memoryBytes(memory: Memory): Uint8Array {
  * themselves, so those are refused.
  */
 export function mappableRange(memory: Memory, options: RangeOptions = {}): UserRange {
+  options = toOptions(options);
   const range = userRange(memory, options);
   const buffer = range.bytes.buffer as ArrayBuffer & { resizable?: boolean; growable?: boolean };
   if (buffer.resizable === true || buffer.growable === true)
@@ -45,7 +46,8 @@ export function mappableRange(memory: Memory, options: RangeOptions = {}): UserR
 }
 
 /** Validates the window against the memory's bounds; a RangeError names both. */
-export function userRange(memory: Memory, { offset = 0, length }: RangeOptions = {}): UserRange {
+export function userRange(memory: Memory, range: RangeOptions = {}): UserRange {
+  const { offset = 0, length } = toOptions(range, 'range');
   const bytes = memoryBytes(memory);
   const start = toByteCount(offset, 'offset');
   const size = length === undefined ? bytes.byteLength - Math.min(start, bytes.byteLength) : toByteCount(length, 'length');

@@ -3,7 +3,7 @@ import { ClosedError, IommufdError } from './errors.js';
 import { Hwpt, type Owner } from './hwpt.js';
 import { Ioas } from './ioas.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
-import { expectInstance, expectRecord, setOwner, toU32, toU64 } from './validate.js';
+import { expectInstance, expectRecord, setOwner, toOptions, toU32, toU64 } from './validate.js';
 
 export interface IopfOptions {
   pasid?: number;
@@ -71,6 +71,7 @@ export class MockDevice implements MockDomainIds, Disposable {
    * to exactly the pages of `memory` in the given window. Throws EINVAL otherwise.
    */
   checkMap(iova: bigint | number, memory: Memory, range: RangeOptions = {}): void {
+    range = toOptions(range, 'range');
     this.#checkAlive();
     this.#backend.mdCheckMap(this.#hwptId, toU64(iova, 'iova'), userRange(memory, range));
   }

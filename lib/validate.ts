@@ -88,3 +88,10 @@ export function expectRecords<T extends object>(value: unknown, name: string): T
   });
   return value as T[];
 }
+
+/** An optional options argument: undefined reads as {}, anything but an object is a TypeError. */
+export function toOptions<T extends object>(value: T | undefined, name = 'options'): T {
+  if (value === undefined) return {} as T;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`${name} must be an object, got ${describe(value)}`);
+  return value;
+}

@@ -3,7 +3,7 @@ import { ClosedError } from './errors.js';
 import { MappingRefs } from './mapping-refs.js';
 import { type Memory, type RangeOptions, mappableRange, userRange } from './memory.js';
 import { IOMMU_VFIO_IOAS_GET, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from './uapi.js';
-import { toU32, toU64 } from './validate.js';
+import { toOptions, toU32, toU64 } from './validate.js';
 
 export interface VfioMapOptions extends RangeOptions {
   /** Default true. */
@@ -55,6 +55,7 @@ export class VfioCompat {
 
   /** VFIO_IOMMU_MAP_DMA of `memory` (a window of it) at `iova`. */
   mapDma(iova: bigint | number, memory: Memory, options: VfioMapOptions = {}): void {
+    options = toOptions(options);
     this.#checkAlive();
     const at = toU64(iova, 'iova');
     const range = mappableRange(memory, options);

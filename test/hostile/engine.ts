@@ -211,7 +211,11 @@ export class Engine {
       for (let i = 0; i < this.#length; i++) {
         this.#call = i;
         const [name, op] = rng.pick(OPS);
+        const live = s.mems.filter((m) => !m.buf.freed);
         this.#invoke(name, () => op(s));
+        // A buffer freed by this call: its mappings must be gone now, not only by the next check.
+        const freed = live.some((m) => m.buf.freed);
+        if (freed) this.#checkShadows(s, name);
         if (!s.mems.every((m) => m.guardsIntact())) this.#violation(name, 'a guard page around a window changed');
         if (this.canaries.changed()) this.#violation(name, 'a canary changed');
         if (i % 8 === 7) this.#checkShadows(s, name);
@@ -267,8 +271,11 @@ export class Engine {
       let seen: Uint8Array;
       try {
         seen = access.read(sh.iova, n);
-      } catch {
-        drop(s, sh); // no longer mapped there
+      } catch (err) {
+        // EFAULT: the IOVA is mapped, to memory the process no longer has.
+        if (sh.mem.buf.freed && err instanceof IommufdError && err.code === 'EFAULT')
+          this.#violation(op, `IOVA 0x${sh.iova.toString(16)} is still mapped (EFAULT) after its DmaBuffer was freed`);
+        drop(s, sh); // otherwise: no longer mapped there
         continue;
       }
       if (sh.mem.buf.freed) {
@@ -393,7 +400,8 @@ function sideEffect(s: State): () => void {
 
 function optionsArg(s: State, keys: readonly string[], plain: () => Record<string, unknown>): { value: unknown; trap: boolean } {
   const r = s.rng.next();
-  if (r < 0.55) return { value: undefined, trap: false };
+  if (r < 0.52) return { value: undefined, trap: false };
+  if (r < 0.55) return { value: s.rng.pick<unknown>([null, 'options', 7, []]), trap: false };
   if (r < 0.8) return { value: plain(), trap: false };
   if (r < 0.9) {
     const o: Record<string, unknown> = {};

@@ -341,6 +341,7 @@ describe('found by the hostile-input fuzzer (test/hostile)', () => {
 
   test('missing or stand-in objects are TypeErrors that say what was expected', () => {
     const mock = fd.mockDomain(ioas);
+    using mapped = DmaBuffer.alloc(PAGE_SIZE);
     const cases: [() => unknown, RegExp][] = [
       [() => fd.createAccess(null as never), /ioas must be an Ioas, got null/],
       [() => fd.createAccess({ id: ioas.id } as never), /ioas must be an Ioas, got an object/],
@@ -354,6 +355,11 @@ describe('found by the hostile-input fuzzer (test/hostile)', () => {
       [() => fd.batch((b) => b.unmap({} as never, AT, PAGE_SIZE)), /ioas must be an Ioas/],
       [() => fd.batch((b) => b.accessRw(null as never, AT, new Uint8Array(8))), /access must be an Access/],
       [() => mock.hwpt.invalidate(null as never), /entries must be/],
+      [() => ioas.mapAnywhere(mapped, null as never), /options must be an object, got null/],
+      [() => fd.createAccess(ioas, 7 as never), /options must be an object, got 7/],
+      [() => DmaBuffer.alloc(PAGE_SIZE, null as never), /options must be an object/],
+      [() => fd.checkRefs(mapped, 0, null as never), /range must be an object/],
+      [() => mock.hwpt.markDirty(AT, PAGE_SIZE, new DataView(new ArrayBuffer(8)) as never), /bitmap must be a Uint8Array/],
     ];
     for (const [call, message] of cases) expect(call).toThrow(message);
     using queue = fd.allocFaultQueue();
