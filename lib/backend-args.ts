@@ -127,15 +127,24 @@ export function checkBackendArgs(method: string, args: readonly unknown[]): void
   }
 }
 
+const originals = new WeakMap<object, (...args: unknown[]) => unknown>();
+
+/** The method a checking wrapper calls (its source names the parameters, for error reports). */
+export function uncheckedMethod<F extends (...args: never[]) => unknown>(fn: F): F {
+  return (originals.get(fn) as F | undefined) ?? fn;
+}
+
 /** Makes every Backend method of a backend class check its arguments first. */
 export function checkArgumentsOf(backendClass: { prototype: object }): void {
   const proto = backendClass.prototype as Record<string, (...args: unknown[]) => unknown>;
   for (const method of Object.keys(BACKEND_PARAMS)) {
     const op = proto[method];
     if (typeof op !== 'function') throw new Error(`${method} is not a Backend method`);
-    proto[method] = function (this: unknown, ...args: unknown[]) {
+    const checked = function (this: unknown, ...args: unknown[]) {
       checkBackendArgs(method, args);
       return op.apply(this, args);
     };
+    originals.set(checked, op);
+    proto[method] = checked;
   }
 }

@@ -8,6 +8,7 @@ import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import type { Backend, Capabilities } from '../backend.js';
+import { uncheckedMethod } from '../backend-args.js';
 import { missingFeatures } from '../capabilities.js';
 import { Iommufd } from '../iommufd.js';
 import { CliError, firstLine } from './common.js';
@@ -49,7 +50,7 @@ export function traceBackend(backend: Backend): Backend {
             return fn.apply(target, args);
           } catch (e) {
             if (e !== null && typeof e === 'object' && !failedCalls.has(e))
-              failedCalls.set(e, { method: String(prop), params: parameterNames(fn), args });
+              failedCalls.set(e, { method: String(prop), params: parameterNames(uncheckedMethod(fn)), args });
             throw e;
           }
         });
