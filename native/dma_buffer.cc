@@ -277,6 +277,15 @@ Napi::Value DmaUnmapRange(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Where `bytes` starts inside its 2 MiB-aligned block of the address space: the
+// simulator gives memory the real alignment, which drives the IOVA allocator.
+Napi::Value AddressIn2MiB(const Napi::CallbackInfo& info) {
+  Args args(info);
+  JsBytes bytes = ArgBytes(args, 0);
+  constexpr uintptr_t k2MiB = uintptr_t{2} << 20;
+  return Napi::Number::New(info.Env(), static_cast<double>(reinterpret_cast<uintptr_t>(bytes.data) % k2MiB));
+}
+
 Napi::Value DmaStats(const Napi::CallbackInfo& info) {
   Napi::Object stats = Napi::Object::New(info.Env());
   stats.Set("liveBuffers", Napi::Number::New(info.Env(), static_cast<double>(g_live_buffers.load())));
@@ -294,6 +303,7 @@ void InitDmaBuffer(Napi::Env env, Napi::Object exports) {
   exports.Set("dmaMapFd", Napi::Function::New(env, DmaMapFd));
   exports.Set("dmaMapFile", Napi::Function::New(env, DmaMapFile));
   exports.Set("dmaUnmapRange", Napi::Function::New(env, DmaUnmapRange));
+  exports.Set("addressIn2MiB", Napi::Function::New(env, AddressIn2MiB));
 }
 
 }  // namespace iommufd_addon

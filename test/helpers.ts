@@ -71,3 +71,13 @@ export function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
     bytes: [...b.subarray(at, at + 16)],
   });
 }
+
+/**
+ * 2 MiB-aligned bytes (a DmaBuffer's), for backend-level tests whose IOVAs follow
+ * the uptr's alignment: the simulator gives memory its real address offset, as the
+ * kernel sees it, and a plain ArrayBuffer's heap address is rarely even page-aligned.
+ * Untouched pages cost nothing; GC frees the buffer with the bytes.
+ */
+export function hugeAligned(length: number): Uint8Array {
+  return DmaBuffer.alloc(length, { hugePages: 'transparent' }).bytes;
+}

@@ -111,6 +111,8 @@ export interface Addon {
   dmaMapFile(path: string, length: number): ArrayBuffer;
   /** Make whole pages of a dmaAlloc()/dmaMapFile() buffer inaccessible. */
   dmaUnmapRange(buffer: ArrayBuffer, offset: number, length: number): void;
+  /** The address of the memory's first byte modulo 2 MiB (its alignment, for the simulator). */
+  addressIn2MiB(memory: Bytes): number;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -3,12 +3,14 @@
 // indexes), and the user address space those pages live in.
 //
 // Page identity is (ArrayBuffer, page index from its start). Every
-// ArrayBuffer the simulator sees gets a fake, 2 MiB aligned user address, so
-// uptr alignment (which drives the IOVA allocator) and page boundaries behave
-// as for mmap'd memory. Pins are interval data: pinning 1 TiB costs the same
+// ArrayBuffer the simulator sees gets a user address of its own, with the real
+// memory's offset inside a 2 MiB block when the addon can read it (so uptr
+// alignment, which drives the IOVA allocator, is the kernel's), else 2 MiB
+// aligned as mmap'd memory would be. Pins are interval data: pinning 1 TiB costs the same
 // few objects as pinning one page.
 
 import type { UserRange } from '../backend.js';
+import { addon, addonAvailable } from '../native/binding.js';
 import { overlapsUnmapped } from '../user-pages.js';
 
 export const PAGE_SIZE = 4096;
@@ -23,15 +25,20 @@ const bases = new WeakMap<AnyBuffer, number>();
 // Start well above 0 and keep every buffer 2 MiB aligned with a 2 MiB guard gap.
 let nextBase = 2 ** 32;
 
-/** The fake user address of byte 0 of `buffer` (stable for the buffer's lifetime). */
+/** The simulated user address of byte 0 of `buffer` (stable for the buffer's lifetime). */
 export function bufferBase(buffer: AnyBuffer): number {
   let base = bases.get(buffer);
   if (base === undefined) {
-    base = nextBase;
-    nextBase += Math.ceil(Math.max(buffer.byteLength, 1) / HPAGE_SIZE) * HPAGE_SIZE + HPAGE_SIZE;
+    base = nextBase + realOffsetIn2MiB(buffer);
+    nextBase = Math.ceil((base + Math.max(buffer.byteLength, 1)) / HPAGE_SIZE) * HPAGE_SIZE + HPAGE_SIZE;
     bases.set(buffer, base);
   }
   return base;
+}
+
+function realOffsetIn2MiB(buffer: AnyBuffer): number {
+  if (buffer.byteLength === 0 || !addonAvailable()) return 0;
+  return addon().addressIn2MiB(new Uint8Array(buffer, 0, 1));
 }
 
 /**

@@ -18,12 +18,11 @@ export class Memory {
   /** Keeps the native DmaBuffer alive for as long as the kernel may map it. */
   readonly #keep: DmaBuffer | undefined;
 
-  constructor(backend: 'native' | 'sim') {
-    if (backend === 'native') {
-      // 2 MiB aligned, like every buffer the simulator sees: the IOVA allocator keeps uptr alignment.
-      this.#keep = DmaBuffer.alloc(BUF_SIZE, { hugePages: 'transparent' });
-      this.main = this.#keep.bytes;
-    } else this.main = new Uint8Array(BUF_SIZE);
+  constructor() {
+    // 2 MiB aligned on both sides: the IOVA allocator keeps uptr alignment, and the
+    // simulator sees the real alignment of the memory too.
+    this.#keep = DmaBuffer.alloc(BUF_SIZE, { hugePages: 'transparent' });
+    this.main = this.#keep.bytes;
     this.reset();
   }
 
@@ -348,7 +347,7 @@ export class Executor {
 }
 
 /** Replay `steps` on `fd` (one backend) and return every outcome; the last entry digests the memory. */
-export function replay(fd: Iommufd, steps: Step[], memory = new Memory(fd.backend.name)): Outcome[] {
+export function replay(fd: Iommufd, steps: Step[], memory = new Memory()): Outcome[] {
   const exec = new Executor(fd, memory);
   const outcomes = steps.map((step) => exec.run(step));
   exec.finish();
@@ -380,7 +379,7 @@ export interface PairMemory {
 }
 
 export function pairMemory(): PairMemory {
-  return { native: new Memory('native'), sim: new Memory('sim') };
+  return { native: new Memory(), sim: new Memory() };
 }
 
 /** The simulator's model of a running kernel's release ('7.3.4' -> '7.3'). */

@@ -15,6 +15,7 @@ import {
   MOCK_APERTURE_START,
   ioctlRequest,
 } from '../../lib/index.js';
+import { addon } from '../../lib/native/binding.js';
 import { PAGE_SIZE, expectErrno, gcUntil } from '../helpers.js';
 import { BACKEND, openIommufd } from '../backend.js';
 
@@ -295,6 +296,17 @@ describe('mapped memory stays alive', () => {
     ioas.unmapAll();
     mock.destroy();
     buf.free();
+  });
+});
+
+describe('user addresses', () => {
+  test("mapAnywhere keeps the memory's real page offset (the simulator reads it from the addon)", () => {
+    // A SharedArrayBuffer lives on the heap: rarely page-aligned.
+    const view = new Uint8Array(new SharedArrayBuffer(2 * PAGE_SIZE), 16, PAGE_SIZE);
+    const offset = BigInt(addon().addressIn2MiB(view) % PAGE_SIZE);
+    const iova = ioas.mapAnywhere(view);
+    expect(iova % BigInt(PAGE_SIZE)).toBe(offset);
+    ioas.unmapAll();
   });
 });
 

@@ -3,6 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { IommufdError, SimBackend, type UserRange } from '../../lib/index.js';
 import { MOCK_APERTURE_LAST, MOCK_APERTURE_START, U64_MAX } from '../../lib/uapi.js';
+import { hugeAligned } from '../helpers.js';
 
 const PAGE = 4096;
 const RW = 6;
@@ -20,7 +21,7 @@ function errno(fn: () => unknown): string {
 
 /** A fresh ArrayBuffer: the simulator gives each one a 2 MiB aligned user address. */
 function mem(length: number, offset = 0, viewLength = length - offset): UserRange {
-  return { bytes: new Uint8Array(new ArrayBuffer(length)), offset, length: viewLength };
+  return { bytes: hugeAligned(length), offset, length: viewLength };
 }
 
 describe('object table (xarray ALLOC1, users refcount)', () => {

@@ -3,6 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { IommufdError, Iommufd, SimBackend, type UserRange } from '../../lib/index.js';
 import { MOCK_APERTURE_START } from '../../lib/uapi.js';
+import { hugeAligned } from '../helpers.js';
 
 const PAGE = 4096;
 const FIXED = 7;
@@ -30,14 +31,14 @@ describe('scale', { timeout: 120_000 }, () => {
   test('10^5 areas: lookups, random unmaps, IOVA allocation and unmap-all stay exact', () => {
     const be = SimBackend.open();
     const ioas = be.ioasAlloc();
-    const range: UserRange = { bytes: new Uint8Array(PAGE), offset: 0, length: PAGE };
+    const range: UserRange = { bytes: hugeAligned(PAGE), offset: 0, length: PAGE };
     const n = 100_000;
     for (let i = 0; i < n; i++) be.ioasMap(ioas, FIXED, range, BigInt(2 * i + 1) * 4096n);
     expect(errno(() => be.ioasMap(ioas, FIXED, range, 4096n * 777n))).toBe('EEXIST');
     // Every one-page hole is taken first-fit, lowest first: the hole at 2 pages.
     expect(be.ioasMap(ioas, 6, range, 0n)).toBe(2n * 4096n);
     // Two pages fit no hole below the last area: the allocator skips to the end.
-    const two: UserRange = { bytes: new Uint8Array(2 * PAGE), offset: 0, length: 2 * PAGE };
+    const two: UserRange = { bytes: hugeAligned(2 * PAGE), offset: 0, length: 2 * PAGE };
     expect(be.ioasMap(ioas, 6, two, 0n)).toBe(BigInt(2 * n) * 4096n);
     for (let i = 1; i < n; i += 7) expect(be.ioasUnmap(ioas, BigInt(2 * i + 1) * 4096n, 4096n)).toBe(4096n);
     // Removing area i (page 2i + 1) opens pages [2i, 2i + 2]. For i = 1 page 2 is taken and
@@ -50,7 +51,7 @@ describe('scale', { timeout: 120_000 }, () => {
   test('10^6 areas: exact lookups and allocation over the whole tree, a few hundred bytes each', () => {
     const be = SimBackend.open();
     const ioas = be.ioasAlloc();
-    const range: UserRange = { bytes: new Uint8Array(PAGE), offset: 0, length: PAGE };
+    const range: UserRange = { bytes: hugeAligned(PAGE), offset: 0, length: PAGE };
     const n = 1_000_000;
     // One-page areas with one-page holes, at increasing IOVAs far above 2^32.
     const base = 1n << 44n;
@@ -70,7 +71,7 @@ describe('scale', { timeout: 120_000 }, () => {
     // two pages fit none of the 10^6 holes and go past the last area.
     be.ioasAllowIovas(ioas, [{ start: base, last: (1n << 64n) - 1n }]);
     expect(be.ioasMap(ioas, 6, range, 0n)).toBe(area(0) + 4096n);
-    const two: UserRange = { bytes: new Uint8Array(2 * PAGE), offset: 0, length: 2 * PAGE };
+    const two: UserRange = { bytes: hugeAligned(2 * PAGE), offset: 0, length: 2 * PAGE };
     expect(be.ioasMap(ioas, 6, two, 0n)).toBe(area(n));
     be.ioasAllowIovas(ioas, []);
     expect(be.ioasUnmap(ioas, 0n, (1n << 64n) - 1n)).toBe(BigInt((n + 3) * PAGE));
@@ -81,7 +82,7 @@ describe('scale', { timeout: 120_000 }, () => {
     const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     const size = 2 ** 31; // 512 x 2 GiB = 1 TiB; untouched pages cost no RSS
-    const big = new Uint8Array(new ArrayBuffer(size));
+    const big = hugeAligned(size);
     const mapAll = (target: SimBackend, id: number) => {
       for (let i = 0; i < 512; i++) target.ioasMap(id, FIXED, { bytes: big, offset: 0, length: size }, (1n << 40n) + BigInt(i) * BigInt(size));
     };
@@ -124,7 +125,7 @@ describe('pins and the unmap callback', () => {
   test('a pin spanning two areas is dropped whole when one of them is unmapped', () => {
     using fd = Iommufd.open({ backend: 'sim' });
     const ioas = fd.allocIoas();
-    const bytes = new Uint8Array(new SharedArrayBuffer(8 * PAGE));
+    const bytes = hugeAligned(8 * PAGE);
     ioas.mapFixed(MOCK_APERTURE_START, bytes, { length: 4 * PAGE });
     ioas.mapFixed(MOCK_APERTURE_START + BigInt(4 * PAGE), bytes, { offset: 4 * PAGE, length: 4 * PAGE });
     using access = fd.createAccess(ioas, { needsPinPages: true });
@@ -140,7 +141,7 @@ describe('pins and the unmap callback', () => {
     using fd = Iommufd.open({ backend: 'sim' });
     const ioas = fd.allocIoas();
     const mock = fd.mockDomain(ioas);
-    const bytes = new Uint8Array(new SharedArrayBuffer(4 * PAGE));
+    const bytes = hugeAligned(4 * PAGE);
     const a = ioas.mapAnywhere(bytes);
     const b = ioas.mapAnywhere(bytes, { length: 2 * PAGE });
     fd.checkRefs(bytes, 2, { length: 2 * PAGE });
@@ -159,7 +160,7 @@ describe('close()', () => {
     const be = SimBackend.open();
     const ioas = be.ioasAlloc();
     be.mockDomain(ioas);
-    const memory: UserRange = { bytes: new Uint8Array(new ArrayBuffer(8 * PAGE)), offset: 0, length: 8 * PAGE };
+    const memory: UserRange = { bytes: hugeAligned(8 * PAGE), offset: 0, length: 8 * PAGE };
     be.ioasMap(ioas, FIXED, memory, MOCK_APERTURE_START);
     const access = be.createAccess(ioas, 1);
     be.accessPages(access, 0, MOCK_APERTURE_START, PAGE, null);

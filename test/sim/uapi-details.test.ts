@@ -3,6 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { IommufdError, SimBackend, type UserRange } from '../../lib/index.js';
 import { MOCK_APERTURE_START } from '../../lib/uapi.js';
+import { hugeAligned } from '../helpers.js';
 
 const PAGE = 4096;
 const RW = 6;
@@ -21,7 +22,7 @@ function errno(fn: () => unknown): string {
 }
 
 function mem(length: number): UserRange {
-  return { bytes: new Uint8Array(new ArrayBuffer(length)), offset: 0, length };
+  return { bytes: hugeAligned(length), offset: 0, length };
 }
 
 function u32(value: number): Uint8Array {
