@@ -23,8 +23,16 @@ int WriteValue(int fd, uint32_t value) {
 }
 
 // The fd stays open between arming and disarming so that disarming needs no
-// open() (which could itself consume the injected failure).
-int g_fail_nth_fd = -1;
+// open() (which could itself consume the injected failure). One per thread:
+// /proc/thread-self resolves when it is opened, so a worker thread sharing the
+// first opener's fd would arm that thread, not itself. Closed at thread exit.
+struct ThreadFailNthFd {
+  int fd = -1;
+  ~ThreadFailNthFd() {
+    if (fd >= 0) close(fd);
+  }
+};
+thread_local ThreadFailNthFd g_fail_nth;
 
 Napi::Value FailNthSupported(const Napi::CallbackInfo& info) {
   int fd = open(kFailNthPath, O_RDWR | O_CLOEXEC);
@@ -35,21 +43,21 @@ Napi::Value FailNthSupported(const Napi::CallbackInfo& info) {
 }  // namespace
 
 int ArmFailNth(uint32_t nth) {
-  if (g_fail_nth_fd < 0) g_fail_nth_fd = open(kFailNthPath, O_RDWR | O_CLOEXEC);
-  if (g_fail_nth_fd < 0) return errno;
-  return WriteValue(g_fail_nth_fd, nth);
+  if (g_fail_nth.fd < 0) g_fail_nth.fd = open(kFailNthPath, O_RDWR | O_CLOEXEC);
+  if (g_fail_nth.fd < 0) return errno;
+  return WriteValue(g_fail_nth.fd, nth);
 }
 
 int DisarmFailNth(bool* injected) {
   char text[32] = {};
-  ssize_t n = pread(g_fail_nth_fd, text, sizeof(text) - 1, 0);
+  ssize_t n = pread(g_fail_nth.fd, text, sizeof(text) - 1, 0);
   if (n < 0) return errno;
   *injected = strtoul(text, nullptr, 10) == 0;
   // Writing 0 disarms; the kernel's harness notes this write can itself be
   // failed by a still-armed injection, so retry a few times.
   int err = 0;
   for (int tries = 0; tries < 8; tries++) {
-    err = WriteValue(g_fail_nth_fd, 0);
+    err = WriteValue(g_fail_nth.fd, 0);
     if (err == 0) break;
   }
   return err;
