@@ -134,10 +134,11 @@ export function uncheckedMethod<F extends (...args: never[]) => unknown>(fn: F):
   return (originals.get(fn) as F | undefined) ?? fn;
 }
 
-/** Makes every Backend method of a backend class check its arguments first. */
-export function checkArgumentsOf(backendClass: { prototype: object }): void {
+/** Makes every Backend method of a backend class (but `except`) check its arguments first. */
+export function checkArgumentsOf(backendClass: { prototype: object }, except: readonly string[] = []): void {
   const proto = backendClass.prototype as Record<string, (...args: unknown[]) => unknown>;
   for (const method of Object.keys(BACKEND_PARAMS)) {
+    if (except.includes(method)) continue;
     const op = proto[method];
     if (typeof op !== 'function') throw new Error(`${method} is not a Backend method`);
     const checked = function (this: unknown, ...args: unknown[]) {

@@ -6,7 +6,7 @@ import { type CopyOptions, Ioas, type MapOptions, mapFlags } from './ioas.js';
 import { DmaBuffer, releaseBuffer, retainBuffer } from './dma-buffer.js';
 import { type Memory, type RangeOptions, mappableRange, userRange } from './memory.js';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from './uapi.js';
-import { expectInstance, toOptions, toU32, toU64 } from './validate.js';
+import { bigintOf, expectInstance, toOptions, toU32, toU64 } from './validate.js';
 import type { Backend } from './backend.js';
 import { type RawArg, checkRawIoctl, rawIoctlName } from './raw-ioctl.js';
 
@@ -30,8 +30,13 @@ export const BATCH_STRIDE = 6;
 export const OP_TUPLE = 0;
 /** a: ioasId, b: flags, c: memory index, d: offset, e: length; wide[0]: iova. Result: the IOVA. */
 export const OP_IOAS_MAP = 1;
-/** a: ioasId; wide[0]: iova, wide[1]: length. Result: the bytes unmapped. */
+/**
+ * a: ioasId; wide[0]: iova, wide[1]: length. Result: the bytes unmapped.
+ * b: UNMAP_UNDOES_MAP when it unmaps exactly what the fixed map recorded just
+ * before it mapped, in the same IOAS (bookkeeping for settle(); backends ignore b).
+ */
 export const OP_IOAS_UNMAP = 2;
+export const UNMAP_UNDOES_MAP = 1;
 /** a: access fd, b: flags, c: memory index, d: offset, e: length; wide[0]: iova. */
 export const OP_ACCESS_RW = 3;
 
@@ -63,10 +68,19 @@ export interface BatchRun {
 // Ops whose memory must stay referenced: only the typed methods may issue them.
 const MEMORY_OPS = new Set(['ioasMap', 'ioasCopy', 'vfioMapDma']);
 
+/**
+ * The record arrays of the last batch that ran, reused by the next one (up to
+ * POOL_MAX_OPS ops: 4 MiB, so a huge batch does not keep its memory for good).
+ */
+let pool: { code: Float64Array; wide: BigUint64Array } | null = null;
+const POOL_MAX_OPS = 65536;
+
 export class Batch {
   #count = 0;
-  #code = new Float64Array(BATCH_STRIDE * 16);
-  #wide = new BigUint64Array(2 * 16);
+  #code: Float64Array;
+  #wide: BigUint64Array;
+  /** Tuple and access_rw ops recorded: their results are not in `out` (see settle()). */
+  #otherOps = 0;
   readonly #memories: Uint8Array[] = [];
   /** The caller's Memory behind each entry of #memories (what a mapping keeps alive). */
   readonly #memoryObjects: Memory[] = [];
@@ -86,6 +100,8 @@ export class Batch {
   #lastIoas: Ioas | null = null;
   /** The iommufd the batch runs on: every object in it must be that fd's. */
   readonly #backend: Backend;
+  /** The IOVA of the op just recorded when it is a fixed map, else null (see UNMAP_UNDOES_MAP). */
+  #fixedMapIova: bigint | null = null;
   readonly #rawCall: (name: string, args: unknown[]) => unknown;
   readonly #noteRaw: ((request: number, arg: Uint8Array | number | null) => void) | undefined;
 
@@ -98,6 +114,10 @@ export class Batch {
     this.#backend = backend;
     this.#rawCall = rawCall;
     this.#noteRaw = noteRaw;
+    const pooled = pool;
+    pool = null;
+    this.#code = pooled?.code ?? new Float64Array(BATCH_STRIDE * 16);
+    this.#wide = pooled?.wide ?? new BigUint64Array(2 * 16);
   }
 
   /** IOMMU_IOAS_MAP at a fixed IOVA (the mapping keeps `memory` alive once it succeeds). */
@@ -115,6 +135,7 @@ export class Batch {
   #map(ioas: Ioas, iova: bigint, memory: Memory, options: MapOptions, fixed: number): this {
     const range = mappableRange(memory, options);
     this.#record(OP_IOAS_MAP, this.#ioas(ioas), mapFlags(fixed, options), this.#memory(memory, range.bytes), range.offset, range.length, iova, 0n);
+    if (fixed !== 0) this.#fixedMapIova = iova;
     return this;
   }
 
@@ -141,7 +162,17 @@ export class Batch {
   unmap(ioas: Ioas, iova: bigint | number, length: bigint | number): this {
     const at = toU64(iova, 'iova');
     const size = toU64(length, 'length');
-    this.#record(OP_IOAS_UNMAP, this.#ioas(ioas), 0, 0, 0, 0, at, size);
+    const id = this.#ioas(ioas);
+    // Undoes the fixed map just before it (same IOAS, IOVA and length)? A
+    // fixed map's IOVA is the one asked for, so this is known now, and
+    // settle() need not compare u64s per op.
+    const prev = (this.#count - 1) * BATCH_STRIDE;
+    const undoes =
+      this.#fixedMapIova !== null &&
+      this.#fixedMapIova === at &&
+      this.#code[prev + 1] === id &&
+      bigintOf(this.#code[prev + 5]!) === size;
+    this.#record(OP_IOAS_UNMAP, id, undoes ? UNMAP_UNDOES_MAP : 0, 0, 0, 0, at, size);
     return this;
   }
 
@@ -153,6 +184,7 @@ export class Batch {
     let flags = options.write ? MOCK_ACCESS_RW_WRITE : 0;
     if (options.slowPath) flags |= MOCK_ACCESS_RW_SLOW_PATH;
     expectInstance(access, [Access], 'access', 'an Access', this.#backend).backendForBatch();
+    this.#otherOps++;
     this.#record(OP_ACCESS_RW, access.fd, flags, this.#memory(memory, range.bytes), range.offset, range.length, at, 0n);
     return this;
   }
@@ -212,12 +244,18 @@ export class Batch {
   settle(run: BatchRun, out: BigUint64Array): BatchResult {
     const code = this.#code;
     const wide = this.#wide;
-    for (let i = 0; i < run.done; i++) {
+    const done = run.done;
+    for (let i = 0; i < done; i++) {
       const r = i * BATCH_STRIDE;
       const op = code[r];
-      if (op === OP_IOAS_MAP && this.#unmappedNext(i, run.done, out)) i++; // nothing to note for the pair
+      // A map undone by the unmap after it (both done): the kernel held nothing
+      // there before the map, so noting both would change nothing (at most it
+      // would drop references left by an earlier partial unmap, which are only
+      // kept longer).
+      if (op === OP_IOAS_MAP && i + 1 < done && code[r + BATCH_STRIDE + 2] === UNMAP_UNDOES_MAP && code[r + BATCH_STRIDE] === OP_IOAS_UNMAP)
+        i++;
       else if (op === OP_IOAS_MAP)
-        this.#ioases.get(code[r + 1]!)!.noteMapped(out[i]!, BigInt(code[r + 5]!), this.#memoryObjects[code[r + 3]!]!);
+        this.#ioases.get(code[r + 1]!)!.noteMapped(out[i]!, code[r + 5]!, this.#memoryObjects[code[r + 3]!]!);
       else if (op === OP_IOAS_UNMAP) this.#ioases.get(code[r + 1]!)!.noteUnmapped(wide[i * 2]!, wide[i * 2 + 1]!);
       else if (op === OP_TUPLE) {
         const k = code[i * BATCH_STRIDE + 1]!;
@@ -225,6 +263,21 @@ export class Batch {
       }
     }
     let results: unknown[] | undefined;
+    if (this.#otherOps === 0) {
+      // Every result is in `out`: the records are not needed any more, and
+      // their arrays go to the next batch (large typed arrays are costly to
+      // allocate: fresh pages, and external memory that brings GC forward).
+      this.#release();
+      return {
+        get results() {
+          results ??= Array.from({ length: done }, (_, i) => out[i]);
+          return results;
+        },
+        errorIndex: run.error ? done : -1,
+        error: run.error,
+        injected: run.injected,
+      };
+    }
     const resultOf = (i: number): unknown => {
       const op = code[i * BATCH_STRIDE];
       if (op === OP_TUPLE) return run.tupleResults[code[i * BATCH_STRIDE + 1]!];
@@ -241,26 +294,14 @@ export class Batch {
     };
   }
 
-  /**
-   * Op i (a map that succeeded) is undone by op i + 1: an unmap, also done, of
-   * exactly the range it mapped in the same IOAS. The kernel held nothing there
-   * before the map, so noting both would change nothing (at most it would drop
-   * references left by an earlier partial unmap, which are only kept longer).
-   */
-  #unmappedNext(i: number, done: number, out: BigUint64Array): boolean {
-    const next = (i + 1) * BATCH_STRIDE;
-    return (
-      i + 1 < done &&
-      this.#code[next] === OP_IOAS_UNMAP &&
-      this.#code[next + 1] === this.#code[i * BATCH_STRIDE + 1] && // the same IOAS
-      this.#wide[(i + 1) * 2] === out[i] &&
-      this.#wide[(i + 1) * 2 + 1] === BigInt(this.#code[i * BATCH_STRIDE + 5]!)
-    );
-  }
-
   #memory(memory: Memory, bytes: Uint8Array): number {
     // Loops map the same memory over and over: skip the lookup for a repeat.
-    if (memory === this.#lastMemory) return this.#lastMemoryIndex;
+    return memory === this.#lastMemory ? this.#lastMemoryIndex : this.#otherMemory(memory, bytes);
+  }
+
+  // The first op of each batch takes this path: kept out of #memory() so that
+  // optimized recording code does not depend on it.
+  #otherMemory(memory: Memory, bytes: Uint8Array): number {
     let index = this.#memoryIndex.get(memory);
     if (index === undefined) {
       index = this.#memories.push(bytes) - 1;
@@ -279,14 +320,17 @@ export class Batch {
    */
   #ioas(ioas: Ioas): number {
     expectInstance(ioas, [Ioas], 'ioas', 'an Ioas', this.#backend).backendForBatch();
-    if (ioas !== this.#lastIoas) {
-      this.#ioases.set(ioas.id, ioas);
-      this.#lastIoas = ioas;
-    }
+    if (ioas !== this.#lastIoas) this.#otherIoas(ioas);
     return ioas.id;
   }
 
+  #otherIoas(ioas: Ioas): void {
+    this.#ioases.set(ioas.id, ioas);
+    this.#lastIoas = ioas;
+  }
+
   #tuple(tuple: [string, ...unknown[]], call: () => unknown, after?: (result: unknown) => void): this {
+    this.#otherOps++;
     const k = this.#tuples.push(tuple) - 1;
     this.#tupleCalls.push(call);
     this.#tupleAfter.push(after);
@@ -296,14 +340,8 @@ export class Batch {
 
   #record(op: number, a: number, b: number, c: number, d: number, e: number, w0: bigint, w1: bigint): void {
     const i = this.#count++;
-    if ((i + 1) * BATCH_STRIDE > this.#code.length) {
-      const code = new Float64Array(this.#code.length * 2);
-      code.set(this.#code);
-      this.#code = code;
-      const wide = new BigUint64Array(this.#wide.length * 2);
-      wide.set(this.#wide);
-      this.#wide = wide;
-    }
+    this.#fixedMapIova = null;
+    if ((i + 1) * BATCH_STRIDE > this.#code.length) this.#grow();
     const r = i * BATCH_STRIDE;
     const code = this.#code;
     code[r] = op;
@@ -314,6 +352,25 @@ export class Batch {
     code[r + 5] = e;
     this.#wide[i * 2] = w0;
     this.#wide[i * 2 + 1] = w1;
+  }
+
+  #grow(): void {
+    const ops = Math.max(16, 2 * (this.#code.length / BATCH_STRIDE), this.#count);
+    const code = new Float64Array(ops * BATCH_STRIDE);
+    code.set(this.#code);
+    this.#code = code;
+    const wide = new BigUint64Array(ops * 2);
+    wide.set(this.#wide);
+    this.#wide = wide;
+  }
+
+  /** Hand the record arrays to the next batch; this one keeps none (it is spent). */
+  #release(): void {
+    const ops = this.#code.length / BATCH_STRIDE;
+    if (ops <= POOL_MAX_OPS && (pool === null || pool.code.length < this.#code.length)) pool = { code: this.#code, wide: this.#wide };
+    // Ops recorded on a spent batch (it never runs again) must not write into the pooled arrays.
+    this.#code = new Float64Array(0);
+    this.#wide = new BigUint64Array(0);
   }
 }
 

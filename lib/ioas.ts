@@ -76,7 +76,7 @@ export class Ioas implements Disposable {
     this.#checkAlive();
     const range = mappableRange(memory, options);
     const mapped = this.#backend.ioasMap(this.id, mapFlags(flags, options), range, iova);
-    this.#mappings.add(mapped, BigInt(range.length), [memory]);
+    this.#mappings.add(mapped, range.length, memory);
     return mapped;
   }
 
@@ -188,8 +188,8 @@ export class Ioas implements Disposable {
   }
 
   /** @internal For Batch: a map it ran succeeded. */
-  noteMapped(iova: bigint, length: bigint, memory: Memory): void {
-    this.#mappings.add(iova, length, [memory]);
+  noteMapped(iova: bigint, length: number, memory: Memory): void {
+    this.#mappings.add(iova, length, memory);
   }
 
   /** @internal For Batch: a copy it ran from `src` succeeded. */

@@ -34,10 +34,12 @@ export function memoryBytes(memory: Memory): Uint8Array {
 export function mappableRange(memory: Memory, options: RangeOptions = {}): UserRange {
   options = toOptions(options);
   const range = userRange(memory, options);
+  // A DmaBuffer's memory is its own mmap (never resizable, never transferred).
+  if (memory instanceof DmaBuffer) return range;
   const buffer = range.bytes.buffer as ArrayBuffer & { resizable?: boolean; growable?: boolean };
   if (buffer.resizable === true || buffer.growable === true)
     throw new TypeError('a resizable ArrayBuffer cannot be mapped: shrinking it would free mapped memory; use a DmaBuffer');
-  if (!(memory instanceof DmaBuffer) && !(buffer instanceof SharedArrayBuffer) && DmaBuffer.ownerOf(buffer) === undefined)
+  if (!(buffer instanceof SharedArrayBuffer) && DmaBuffer.ownerOf(buffer) === undefined)
     throw new TypeError(
       'memory to map must be a DmaBuffer (or a view of one) or a SharedArrayBuffer view: a plain ArrayBuffer ' +
         'can be transferred away and freed while the kernel still maps it',

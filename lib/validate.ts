@@ -2,6 +2,22 @@
 // TypeError or RangeError here, before any system call.
 import { U32_MAX, U64_MAX } from './uapi.js';
 
+let lastNumber = 0;
+let lastBigint = 0n;
+
+/**
+ * BigInt(value) for a safe integer, memoized for the last value: BigInt() of a
+ * number is a runtime call and an allocation, and loops pass the same length
+ * over and over (bigints are immutable, so sharing one is safe).
+ */
+export function bigintOf(value: number): bigint {
+  if (value !== lastNumber) {
+    lastBigint = BigInt(value);
+    lastNumber = value;
+  }
+  return lastBigint;
+}
+
 /** A u64 as bigint. Numbers are accepted only while exact (<= 2^53 - 1). */
 export function toU64(value: bigint | number, name: string): bigint {
   if (typeof value === 'bigint') {
@@ -13,7 +29,7 @@ export function toU64(value: bigint | number, name: string): bigint {
       throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
     if (!Number.isSafeInteger(value))
       throw new RangeError(`${name} = ${value} is above 2^53 and may have lost precision; pass a bigint`);
-    return BigInt(value);
+    return bigintOf(value);
   }
   throw new TypeError(`${name} must be a bigint or number, got ${typeof value}`);
 }
@@ -27,13 +43,16 @@ export function toU32(value: number, name: string): number {
 
 /** A byte offset or length inside JS memory: a safe non-negative integer. */
 export function toByteCount(value: bigint | number, name: string): number {
-  if (typeof value !== 'number' && typeof value !== 'bigint')
-    throw new TypeError(`${name} must be a number or bigint, got ${describe(value)}`);
-  const n = typeof value === 'bigint' ? Number(value) : value;
-  if (!Number.isSafeInteger(n) || n < 0 || BigInt(n) !== BigInt(value))
-    throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
-  return n;
+  // Numbers first, with no bigint made on the way: the usual case, once per call.
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) && value >= 0) return value;
+  } else if (typeof value === 'bigint') {
+    if (value >= 0n && value <= MAX_SAFE_BIGINT) return Number(value);
+  } else throw new TypeError(`${name} must be a number or bigint, got ${describe(value)}`);
+  throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
 }
+
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * A value as error messages show it, without reading its contents: a view of

@@ -63,7 +63,7 @@ export class VfioCompat {
     if (options.read ?? true) flags |= VFIO_DMA_MAP_FLAG_READ;
     if (options.write ?? true) flags |= VFIO_DMA_MAP_FLAG_WRITE;
     this.#backend.vfioMapDma(flags, range, at);
-    this.#refs(this.#compatIoas()).add(at, BigInt(range.length), [memory]);
+    this.#refs(this.#compatIoas()).add(at, range.length, memory);
   }
 
   /** VFIO_IOMMU_UNMAP_DMA of [iova, iova + size). Returns the bytes unmapped. */

@@ -23,6 +23,15 @@ class Args {
   explicit Args(const Napi::CallbackInfo& info) : env_(info.Env()) {
     for (size_t i = 0; i < info.Length() && count_ < kMax; i++) values_[count_++] = info[i];
   }
+  // A call's arguments read straight in by one napi_get_cb_info() (no
+  // Napi::CallbackInfo, which copies them again and allocates past 6);
+  // `data` receives the function's data pointer.
+  Args(napi_env env, napi_callback_info info, void** data) : env_(env) {
+    size_t argc = kMax;
+    if (napi_get_cb_info(env, info, &argc, values_, nullptr, data) != napi_ok)
+      throw Napi::Error::New(env_, "cannot read the arguments of this call");
+    count_ = argc < kMax ? argc : kMax;
+  }
   Args(Napi::Env env, napi_value fd, const Napi::Array& entry) : env_(env) {
     values_[count_++] = fd;
     for (uint32_t i = 1; i < entry.Length() && count_ < kMax; i++) values_[count_++] = entry.Get(i);

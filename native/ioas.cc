@@ -35,8 +35,11 @@ Napi::Value IoasMap(const Args& args) {
   size_t length = ArgSize(args, 5, "length");
   cmd.user_va = CheckedUptr(env, bytes, ArgSize(args, 4, "offset"), length);
   cmd.length = length;
-  cmd.iova = ArgU64(args, 6, "iova");
+  const uint64_t iova = ArgU64(args, 6, "iova");
+  cmd.iova = iova;
   Ioctl(env, ArgFd(args, 0), uapi::kIommuIoasMap, &cmd, "IOMMU_IOAS_MAP");
+  // A fixed map answers the IOVA it was given: return that bigint, not a new equal one.
+  if (cmd.iova == iova) return args[6];
   return Napi::BigInt::New(env, static_cast<uint64_t>(cmd.iova));
 }
 
@@ -46,8 +49,11 @@ Napi::Value IoasUnmap(const Args& args) {
   cmd.size = sizeof(cmd);
   cmd.ioas_id = ArgU32(args, 1, "ioasId");
   cmd.iova = ArgU64(args, 2, "iova");
-  cmd.length = ArgU64(args, 3, "length");
+  const uint64_t length = ArgU64(args, 3, "length");
+  cmd.length = length;
   Ioctl(args.Env(), ArgFd(args, 0), uapi::kIommuIoasUnmap, &cmd, "IOMMU_IOAS_UNMAP");
+  // Unmapping exactly one area answers the length asked for: return that bigint.
+  if (cmd.length == length) return args[3];
   return Napi::BigInt::New(args.Env(), static_cast<uint64_t>(cmd.length));
 }
 

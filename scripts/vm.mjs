@@ -3,8 +3,12 @@
 //
 //   node scripts/vm.mjs [--kernel PATH | --kernel-version 6.12|7.3 | --source DIR]
 //                       [--timeout SECONDS] [--memory MB]
-//                       [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd]
+//                       [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd] [--icount]
 //                       -- COMMAND [ARGS...]
+//
+// --icount runs the guest under TCG with `-icount shift=0,sleep=off`: guest time
+// counts guest instructions (1 ns each) instead of following the host clock, so
+// timings taken inside are deterministic instruction counts (bench:kernel --icount).
 //
 // Profiles: `default` is a plain PC; `vtd` is a q35 with QEMU's emulated Intel
 // VT-d (intel-iommu, interrupt remapping, caching mode) and the `edu` PCI device
@@ -79,6 +83,7 @@ const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
  * @param {Record<string,string>} [options.env]  extra environment for the command
  * @param {'default'|'vtd'} [options.profile]  machine profile (see PROFILES), default 'default'
  * @param {'kvm'|'tcg'} [options.accel]  default: $IOMMUFD_VM_ACCEL, else KVM if usable with TCG fallback
+ * @param {boolean} [options.icount]  guest time counts guest instructions (TCG only, never KVM)
  * @param {string} [options.logFile]  console log path, default: $IOMMUFD_VM_LOG or $TMPDIR/iommufd-vm-<pid>.log
  * @param {NodeJS.WritableStream} [options.stdout]  where the command's output goes, default process.stdout
  * @returns {Promise<number>}
@@ -105,7 +110,11 @@ function normalizeOptions(command, options) {
   for (const name of Object.keys(env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new TypeError(`runInVm: invalid environment variable name '${name}'`);
   }
-  const accel = options.accel ?? (process.env.IOMMUFD_VM_ACCEL || undefined);
+  const icount = options.icount ?? false;
+  if (typeof icount !== 'boolean') throw new TypeError(`runInVm: icount must be a boolean`);
+  // icount is a TCG feature: that mode never tries KVM.
+  const accel = icount ? 'tcg' : (options.accel ?? (process.env.IOMMUFD_VM_ACCEL || undefined));
+  if (icount && options.accel === 'kvm') throw new TypeError(`runInVm: icount needs TCG, not accel 'kvm'`);
   if (accel !== undefined && accel !== 'kvm' && accel !== 'tcg') {
     throw new TypeError(`runInVm: accel must be 'kvm' or 'tcg', got '${accel}'`);
   }
@@ -129,6 +138,7 @@ function normalizeOptions(command, options) {
     cwd: path.resolve(options.cwd ?? process.cwd()),
     env,
     accel,
+    icount,
     logFile: path.resolve(explicitLog ?? path.join(os.tmpdir(), `iommufd-vm-${process.pid}.log`)),
     keepLog: explicitLog !== undefined,
     stdout: options.stdout ?? process.stdout,
@@ -195,9 +205,9 @@ class Run {
    * otherwise to what finish() needs to judge the run.
    */
   boot(kernel, accel, deadline, fallback) {
-    progress(`booting (${accel})…`);
+    progress(`booting (${accel}${this.opts.icount ? ', icount' : ''})…`);
     const started = Date.now();
-    const args = qemuArgs({ kernel, accel, memory: this.opts.memory, outDir: this.outDir, profile: this.opts.profile });
+    const args = qemuArgs({ kernel, accel, icount: this.opts.icount, memory: this.opts.memory, outDir: this.outDir, profile: this.opts.profile });
     const state = { accel, started, guestUp: false, killedFor: null, qemuStderr: '', spawnError: null };
 
     // Separates attempts in the log and records exactly what was run.
@@ -370,7 +380,7 @@ function kvmUsable() {
   }
 }
 
-function qemuArgs({ kernel, accel, memory, outDir, profile = 'default' }) {
+function qemuArgs({ kernel, accel, icount = false, memory, outDir, profile = 'default' }) {
   const extra = PROFILES[profile];
   const cmdline = [
     'console=ttyS0',
@@ -394,6 +404,9 @@ function qemuArgs({ kernel, accel, memory, outDir, profile = 'default' }) {
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     ...extra.machine,
     ...(accel === 'kvm' ? ['-enable-kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
+    // One guest instruction = 1 ns of guest time; sleep=off: an idle guest jumps
+    // to its next timer instead of waiting for the host clock.
+    ...(icount ? ['-icount', 'shift=0,sleep=off'] : []),
     '-smp', '2',
     '-m', String(memory),
     '-kernel', kernel,
@@ -491,7 +504,7 @@ function logTail(file, lines) {
 
 const USAGE = `usage: node scripts/vm.mjs [--kernel PATH | --kernel-version 6.12|7.3 | --source DIR]
                           [--timeout SECONDS] [--memory MB]
-                          [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd]
+                          [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd] [--icount]
                           -- COMMAND [ARGS...]`;
 
 function parseCli(argv) {
@@ -534,6 +547,10 @@ function parseCli(argv) {
         break;
       case '--profile':
         options.profile = value(flag, inline);
+        break;
+      case '--icount':
+        if (inline !== undefined) throw new Error('--icount takes no value');
+        options.icount = true;
         break;
       case '--env': {
         const pair = value(flag, inline);

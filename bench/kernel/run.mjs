@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-// `npm run bench:kernel`: per-call cost of TypeScript vs C on the same kernel,
-// measured in one VM run (bench/kernel/inside.mjs), reported as medians with
-// spread and TS/C ratios; writes bench/results/kernel.json. Not a test.
+// `npm run bench:kernel [-- --icount] [--kernel-version 6.12|7.3]`: per-call
+// cost of TypeScript vs C on the same kernel, measured in one VM run
+// (bench/kernel/inside.mjs), reported per call with spread and TS/C ratios;
+// writes bench/results/kernel[-icount][-VERSION].json. Not a test.
+//
+// --icount boots the VM with `-icount shift=0,sleep=off` (TCG, never KVM): guest
+// time then counts guest instructions, 1 ns each, so every figure is an exact,
+// repeatable instruction count per call rather than noisy wall time.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -9,6 +14,21 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { runInVm } from '../../scripts/vm.mjs';
+
+const USAGE = 'usage: npm run bench:kernel [-- --icount] [--kernel-version 6.12|7.3]';
+let icount = false;
+let kernelVersion;
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const arg = argv[i];
+  if (arg === '--icount') icount = true;
+  else if (arg === '--kernel-version' && i + 1 < argv.length) kernelVersion = argv[++i];
+  else if (arg.startsWith('--kernel-version=')) kernelVersion = arg.slice('--kernel-version='.length);
+  else {
+    console.error(`bench:kernel: unknown argument ${arg}\n${USAGE}`);
+    process.exit(2);
+  }
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 let text = '';
@@ -19,10 +39,16 @@ const capture = new Writable({
   },
 });
 const started = Date.now();
+const repeats = process.env.BENCH_REPEATS ?? '5';
+// V8 takes a few rounds to settle (optimize, deoptimize where a first-time path
+// runs, optimize again); only steady state is reported.
+const warmup = process.env.BENCH_WARMUP ?? '4';
 const code = await runInVm(['node', 'bench/kernel/inside.mjs'], {
   cwd: root,
   stdout: capture,
-  env: { BENCH_REPEATS: process.env.BENCH_REPEATS ?? '5', BENCH_WARMUP: process.env.BENCH_WARMUP ?? '2' },
+  icount,
+  kernelVersion,
+  env: { BENCH_REPEATS: repeats, BENCH_WARMUP: warmup },
 });
 const match = /@@BENCH-JSON@@\n(.*)\n@@BENCH-END@@/s.exec(text);
 if (code !== 0 || !match) {
@@ -42,52 +68,71 @@ const workloads = {
 };
 const rows = [];
 const figures = {};
+// One unit per call: instructions under icount (1 ns of guest time each), else microseconds.
+const unit = icount ? 'instr' : 'us';
+const perCallOf = (seconds, ops) => (seconds / ops) * (icount ? 1e9 : 1e6);
+const fmt = (x) => (icount ? String(Math.round(x)) : x.toFixed(2));
 for (const [key, { label, ops, noBatch }] of Object.entries(workloads)) {
   const m = {};
   // Workloads without a batch form: the batched runs time the same per-call code, left out here.
   const modes = noBatch ? ['c', 'ts'] : ['c', 'ts', 'tsBatch'];
   for (const mode of modes) {
     const times = data.runs[mode].map((run) => run[key]);
-    m[mode] = { medianSeconds: median(times), spread: spread(times), opsPerSecond: ops / median(times) };
+    m[mode] = {
+      medianSeconds: median(times),
+      spread: spread(times),
+      opsPerSecond: ops / median(times),
+      perCall: perCallOf(median(times), ops),
+    };
   }
   figures[key] = { ...m, ratioTsToC: m.ts.medianSeconds / m.c.medianSeconds };
   if (m.tsBatch) figures[key].ratioBatchToC = m.tsBatch.medianSeconds / m.c.medianSeconds;
   rows.push([
     label,
-    Math.round(m.c.opsPerSecond),
-    Math.round(m.ts.opsPerSecond),
-    m.tsBatch ? Math.round(m.tsBatch.opsPerSecond) : '-',
+    fmt(m.c.perCall),
+    fmt(m.ts.perCall),
+    m.tsBatch ? fmt(m.tsBatch.perCall) : '-',
     figures[key].ratioTsToC.toFixed(2),
     m.tsBatch ? figures[key].ratioBatchToC.toFixed(2) : '-',
-    `${(100 * Math.max(...modes.map((mode) => m[mode].spread))).toFixed(0)}%`,
+    `${(100 * Math.max(...modes.map((mode) => m[mode].spread))).toFixed(icount ? 2 : 0)}%`,
   ]);
 }
-// Where TS's time per call of (a) goes: the N-API crossing (what a refused
-// ioctl costs over C), the addon's argument conversion, and the typed API above.
-const perCall = (key, mode) => (figures[key][mode].medianSeconds / workloads[key].ops) * 1e6;
-const addonOnly = (median(data.runs.addonOnly.map((run) => run.map4k)) / workloads.map4k.ops) * 1e6;
-figures.map4kBreakdownMicrosecondsPerCall = {
+// Where TS's time per call of (a) goes: the floor of any addon call (an op that
+// does nothing), the addon's argument conversion (the addon called directly,
+// minus C and that floor), and the typed API above it.
+const perCall = (key, mode) => perCallOf(figures[key][mode].medianSeconds, workloads[key].ops);
+const medianOf = (mode, key) => median(data.runs[mode].map((run) => run[key]));
+const addonOnly = perCallOf(medianOf('addonOnly', 'map4k'), workloads.map4k.ops);
+const noop = perCallOf(medianOf('addonOnly', 'noop'), 20000);
+const b = {
+  unit,
   c: perCall('map4k', 'c'),
-  crossing: perCall('nullIoctl', 'ts') - perCall('nullIoctl', 'c'),
+  emptyAddonCall: noop,
+  argumentConversion: addonOnly - perCall('map4k', 'c') - noop,
   addonOnly,
-  typedApi: perCall('map4k', 'ts'),
+  typedApi: perCall('map4k', 'ts') - addonOnly,
+  ts: perCall('map4k', 'ts'),
+  batchedOverC: perCall('map4k', 'tsBatch') - perCall('map4k', 'c'),
+  // (d): a refused ioctl through the backend, over the same ioctl in C.
+  refusedIoctlOverC: perCall('nullIoctl', 'ts') - perCall('nullIoctl', 'c'),
 };
+figures.map4kBreakdownPerCall = b;
 
-const header = ['workload', 'C ops/s', 'TS ops/s', 'TS batch ops/s', 'TS/C', 'batch/C', 'max spread'];
+const header = ['workload', `C ${unit}/call`, `TS ${unit}/call`, `TS batch ${unit}/call`, 'TS/C', 'batch/C', 'max spread'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
 const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ');
 console.log(line(header));
 for (const row of rows) console.log(line(row));
 console.log(
   `(median of ${data.repeats} interleaved repeats inside one VM after ${data.warmup} warm-up rounds of the TS side, ` +
-    `kernel ${data.kernel}; times are time per workload, ratio > 1 means TS is slower)`,
+    `kernel ${data.kernel}${icount ? ', icount: guest instructions per call' : ', wall time'}; ratio > 1 means TS is slower)`,
 );
-const b = figures.map4kBreakdownMicrosecondsPerCall;
-const us = (x) => `${x.toFixed(2)} us`;
+const u = (x) => `${fmt(x)} ${unit}`;
 console.log(
-  `(a) per call: C ${us(b.c)}; TS ${us(b.typedApi)} = C + N-API crossing ${us(b.crossing)} (from (d))` +
-    ` + argument conversion ${us(b.addonOnly - b.c - b.crossing)} (the addon called directly: ${us(b.addonOnly)})` +
-    ` + typed API ${us(b.typedApi - b.addonOnly)}`,
+  `(a) per call: C ${u(b.c)}; TS ${u(b.ts)} = C + empty addon call ${u(b.emptyAddonCall)}` +
+    ` + argument conversion ${u(b.argumentConversion)} (the addon called directly: ${u(b.addonOnly)})` +
+    ` + typed API ${u(b.typedApi)}; batched: C + ${u(b.batchedOverC)} per op` +
+    ` ((d) a refused ioctl costs C + ${u(b.refusedIoctlOverC)})`,
 );
 
 let commit = 'unknown';
@@ -96,13 +141,21 @@ try {
 } catch {
   // not a checkout
 }
+const resultName = `kernel${icount ? '-icount' : ''}${kernelVersion ? `-${kernelVersion}` : ''}.json`;
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 writeFileSync(
-  join(root, 'bench', 'results', 'kernel.json'),
+  join(root, 'bench', 'results', resultName),
   JSON.stringify(
     {
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryBytes: totalmem(), accel: 'see [vm] line (tcg unless KVM works)' },
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model,
+        memoryBytes: totalmem(),
+        accel: icount ? 'tcg, -icount shift=0,sleep=off' : 'see [vm] line (tcg unless KVM works)',
+      },
+      mode: icount ? 'icount' : 'wall',
+      unit: icount ? 'guest instructions (1 ns of guest time each)' : 'seconds of wall time',
       node: process.version,
       kernel: data.kernel,
       commit,
@@ -114,4 +167,4 @@ writeFileSync(
     2,
   ),
 );
-console.log('wrote bench/results/kernel.json');
+console.log(`wrote bench/results/${resultName}`);

@@ -29,6 +29,8 @@ export interface Addon {
     failNth: number,
   ): { done: number; tupleResults: unknown[]; error: Error | null; injected: boolean };
   failNthSupported(): boolean;
+  /** Does nothing, called like every op (the floor of one addon call, for bench/kernel). */
+  noop(): void;
   probeIoctl(fd: number, nr: number): number;
   probeTestOp(fd: number, op: number, id: number): number;
   // ioas.cc

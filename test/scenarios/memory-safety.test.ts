@@ -3,6 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
+  type Batch,
   ClosedError,
   DmaBuffer,
   IOMMU_HWPT_DATA_SELFTEST,
@@ -147,6 +148,39 @@ describe('mapped memory stays alive', () => {
     fd.batch((b) => b.unmap(ioas, AT + BigInt(2 * PAGE_SIZE), PAGE_SIZE));
     expect(buf.mappings).toBe(0);
     buf.free();
+  });
+
+  test('the per-call fast paths keep exact references: the last mapping, paired batch ops, reused batch arrays', () => {
+    using a = DmaBuffer.alloc(PAGE_SIZE);
+    using b = DmaBuffer.alloc(PAGE_SIZE);
+    const B = AT + BigInt(PAGE_SIZE);
+    // The last mapping (held outside the map of references) and an older one.
+    ioas.mapFixed(AT, a);
+    ioas.mapFixed(B, b);
+    expect(ioas.unmap(AT, PAGE_SIZE)).toBe(BigInt(PAGE_SIZE));
+    expect([a.mappings, b.mappings]).toEqual([0, 1]);
+    ioas.mapFixed(AT, a);
+    expect(ioas.unmap(AT, 2 * PAGE_SIZE)).toBe(BigInt(2 * PAGE_SIZE)); // both, by a scan
+    expect([a.mappings, b.mappings]).toEqual([0, 0]);
+    // A batch: a map undone by the next unmap notes nothing; one not undone (other length) is noted.
+    const run = fd.batch((batch) =>
+      batch.mapFixed(ioas, AT, a).unmap(ioas, AT, PAGE_SIZE).mapFixed(ioas, AT, a).mapFixed(ioas, B, b).unmap(ioas, B, 2 * PAGE_SIZE),
+    );
+    expect(run.error).toBeNull();
+    expect(run.results).toEqual([AT, BigInt(PAGE_SIZE), AT, B, BigInt(PAGE_SIZE)]);
+    expect([a.mappings, b.mappings]).toEqual([1, 0]);
+    // A batch kept after it ran records into arrays of its own, not into the next batch's.
+    let spent: Batch | undefined;
+    fd.batch((batch) => (spent = batch.unmap(ioas, AT, PAGE_SIZE)));
+    expect(a.mappings).toBe(0);
+    const next = fd.batch((batch) => {
+      batch.mapFixed(ioas, AT, a).mapFixed(ioas, B, b);
+      spent!.unmap(ioas, AT, PAGE_SIZE); // its op 1: the slot of next's second map, were they shared
+    });
+    expect(next.results).toEqual([AT, B]);
+    expect([a.mappings, b.mappings]).toEqual([1, 1]);
+    ioas.unmapAll();
+    expect([a.mappings, b.mappings]).toEqual([0, 0]);
   });
 
   test('plain and resizable ArrayBuffers cannot be mapped (they can be transferred away or shrunk)', () => {
