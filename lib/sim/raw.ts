@@ -21,6 +21,7 @@
 import { IommufdError, errnoNumber } from '../errors.js';
 import { VFIO_REQUESTS, iommufdIoctl } from '../raw-ioctl.js';
 import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from '../uapi.js';
+import { UAPI_LAYOUTS } from '../uapi-layout.js';
 import type { SimBackend } from './backend.js';
 
 const ULONG_MAX = (1n << 64n) - 1n;
@@ -35,27 +36,13 @@ function notModelled(what: string): never {
   throw new Error(`the simulator does not model a raw ${what}; use the typed API`);
 }
 
-/** struct sizes and offsetofend(last) of the 6.12 commands (iommufd_ioctl_ops[]). */
-const OPS = new Map<number, { size: number; min: number }>([
-  [IOMMUFD_CMDS.IOMMU_DESTROY, { size: 8, min: 8 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_ALLOC, { size: 12, min: 12 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_ALLOW_IOVAS, { size: 24, min: 24 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_COPY, { size: 40, min: 40 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_IOVA_RANGES, { size: 32, min: 32 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_MAP, { size: 40, min: 40 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_UNMAP, { size: 24, min: 24 }],
-  [IOMMUFD_CMDS.IOMMU_OPTION, { size: 24, min: 24 }],
-  [IOMMUFD_CMDS.IOMMU_VFIO_IOAS, { size: 12, min: 12 }],
-  [IOMMUFD_CMDS.IOMMU_HWPT_ALLOC, { size: 48, min: 24 }],
-  [IOMMUFD_CMDS.IOMMU_GET_HW_INFO, { size: 40, min: 32 }],
-  [IOMMUFD_CMDS.IOMMU_HWPT_SET_DIRTY_TRACKING, { size: 16, min: 16 }],
-  [IOMMUFD_CMDS.IOMMU_HWPT_GET_DIRTY_BITMAP, { size: 48, min: 48 }],
-  [IOMMUFD_CMDS.IOMMU_HWPT_INVALIDATE, { size: 32, min: 32 }],
-  [IOMMUFD_CMDS.IOMMU_FAULT_QUEUE_ALLOC, { size: 16, min: 16 }],
-  [IOMMUFD_CMDS.IOMMU_TEST_CMD, { size: 72, min: 68 }],
-]);
-/** ARRAY_SIZE(iommufd_ioctl_ops): designated up to IOMMU_TEST_CMD. */
-const TABLE_END = IOMMUFD_CMDS.IOMMU_TEST_CMD + 1;
+// The 6.12 command table: the simulator's raw decoding follows the 6.12 driver (on
+// either kernel; the commands 7.3 adds are ENOTTY here).
+const L = UAPI_LAYOUTS['6.12'];
+/** struct sizes and offsetofend(last) of the commands (iommufd_ioctl_ops[]). */
+const OPS = new Map<number, { size: number; min: number }>(Object.values(L.ioctls).map((io) => [io.nr, { size: io.size, min: io.min }]));
+/** ARRAY_SIZE(iommufd_ioctl_ops): designated up to the highest command. */
+const TABLE_END = Math.max(...OPS.keys()) + 1;
 
 /** A kernel-side copy of the command (struct iommu_*), little endian. */
 class Cmd {
