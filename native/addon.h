@@ -107,6 +107,8 @@ extern const std::vector<OpEntry> kVfioDeviceOps;
 extern const std::vector<OpEntry> kRawOps;
 
 void InitDmaBuffer(Napi::Env env, Napi::Object exports);
+// uapiVersion(): the uAPI table in use (layout.cc).
+Napi::Value UapiVersion(const Napi::CallbackInfo& info);
 void InitFailNth(Napi::Env env, Napi::Object exports);
 
 // The op registered under `name` (for batch tuples), or nullptr.

@@ -10,6 +10,7 @@ namespace iommufd_uapi {
 
 constexpr uint32_t kAbsent = 0xffffffffu;
 constexpr uint32_t kMaxStructSize = 72;
+constexpr uint32_t kIommufdType = 0x3b;  // ';', shared with VFIO
 
 // An iommufd ioctl: _IO(';', nr), the struct size, main.c's minimum size, user pointers.
 struct IoctlInfo {
@@ -771,5 +772,59 @@ constexpr Layout kLayouts[] = {
         {4, 0},  // iommu_viommu_event_selftest
     },
 };
+
+// Each ioctl / test op a table has (for lookups by number).
+template <typename Fn>
+void ForEachIoctl(const Ioctls& t, Fn fn) {
+  if (t.destroy.nr != kAbsent) fn(t.destroy);
+  if (t.fault_queue_alloc.nr != kAbsent) fn(t.fault_queue_alloc);
+  if (t.get_hw_info.nr != kAbsent) fn(t.get_hw_info);
+  if (t.hwpt_alloc.nr != kAbsent) fn(t.hwpt_alloc);
+  if (t.hwpt_get_dirty_bitmap.nr != kAbsent) fn(t.hwpt_get_dirty_bitmap);
+  if (t.hwpt_invalidate.nr != kAbsent) fn(t.hwpt_invalidate);
+  if (t.hwpt_set_dirty_tracking.nr != kAbsent) fn(t.hwpt_set_dirty_tracking);
+  if (t.ioas_alloc.nr != kAbsent) fn(t.ioas_alloc);
+  if (t.ioas_allow_iovas.nr != kAbsent) fn(t.ioas_allow_iovas);
+  if (t.ioas_copy.nr != kAbsent) fn(t.ioas_copy);
+  if (t.ioas_iova_ranges.nr != kAbsent) fn(t.ioas_iova_ranges);
+  if (t.ioas_map.nr != kAbsent) fn(t.ioas_map);
+  if (t.ioas_unmap.nr != kAbsent) fn(t.ioas_unmap);
+  if (t.option.nr != kAbsent) fn(t.option);
+  if (t.vfio_ioas.nr != kAbsent) fn(t.vfio_ioas);
+  if (t.test_cmd.nr != kAbsent) fn(t.test_cmd);
+  if (t.hw_queue_alloc.nr != kAbsent) fn(t.hw_queue_alloc);
+  if (t.ioas_change_process.nr != kAbsent) fn(t.ioas_change_process);
+  if (t.ioas_map_file.nr != kAbsent) fn(t.ioas_map_file);
+  if (t.ioas_noiommu_get_pa.nr != kAbsent) fn(t.ioas_noiommu_get_pa);
+  if (t.vdevice_alloc.nr != kAbsent) fn(t.vdevice_alloc);
+  if (t.veventq_alloc.nr != kAbsent) fn(t.veventq_alloc);
+  if (t.viommu_alloc.nr != kAbsent) fn(t.viommu_alloc);
+}
+template <typename Fn>
+void ForEachTestOp(const TestOps& t, Fn fn) {
+  if (t.add_reserved.op != kAbsent) fn(t.add_reserved);
+  if (t.mock_domain.op != kAbsent) fn(t.mock_domain);
+  if (t.md_check_map.op != kAbsent) fn(t.md_check_map);
+  if (t.md_check_refs.op != kAbsent) fn(t.md_check_refs);
+  if (t.create_access.op != kAbsent) fn(t.create_access);
+  if (t.destroy_access_pages.op != kAbsent) fn(t.destroy_access_pages);
+  if (t.access_pages.op != kAbsent) fn(t.access_pages);
+  if (t.access_rw.op != kAbsent) fn(t.access_rw);
+  if (t.set_temp_memory_limit.op != kAbsent) fn(t.set_temp_memory_limit);
+  if (t.mock_domain_replace.op != kAbsent) fn(t.mock_domain_replace);
+  if (t.access_replace_ioas.op != kAbsent) fn(t.access_replace_ioas);
+  if (t.mock_domain_flags.op != kAbsent) fn(t.mock_domain_flags);
+  if (t.dirty.op != kAbsent) fn(t.dirty);
+  if (t.md_check_iotlb.op != kAbsent) fn(t.md_check_iotlb);
+  if (t.trigger_iopf.op != kAbsent) fn(t.trigger_iopf);
+  if (t.dev_check_cache.op != kAbsent) fn(t.dev_check_cache);
+  if (t.trigger_vevent.op != kAbsent) fn(t.trigger_vevent);
+  if (t.pasid_attach.op != kAbsent) fn(t.pasid_attach);
+  if (t.pasid_replace.op != kAbsent) fn(t.pasid_replace);
+  if (t.pasid_detach.op != kAbsent) fn(t.pasid_detach);
+  if (t.pasid_check_hwpt.op != kAbsent) fn(t.pasid_check_hwpt);
+  if (t.dmabuf_get.op != kAbsent) fn(t.dmabuf_get);
+  if (t.dmabuf_revoke.op != kAbsent) fn(t.dmabuf_revoke);
+}
 
 }  // namespace iommufd_uapi

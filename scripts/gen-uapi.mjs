@@ -396,6 +396,11 @@ export function renderH(layouts) {
   const structNames = union((l) => Object.keys(l.structs));
   const ioctlNames = union((l) => Object.keys(l.ioctls));
   const testOps = union((l) => Object.keys(l.testOps));
+  const sameEverywhere = (name) => {
+    const values = new Set(versions.map((v) => layouts[v].constants[name]));
+    if (values.size !== 1) throw new Error(`${name} differs between versions`);
+    return [...values][0];
+  };
   const maxSize = Math.max(...versions.flatMap((v) => Object.values(layouts[v].structs).map((s) => s.size)));
   const lines = [
     `// ${BANNER}`,
@@ -410,6 +415,7 @@ export function renderH(layouts) {
     '',
     'constexpr uint32_t kAbsent = 0xffffffffu;',
     `constexpr uint32_t kMaxStructSize = ${maxSize};`,
+    `constexpr uint32_t kIommufdType = ${hex(Number(sameEverywhere('IOMMUFD_TYPE')))};  // ';', shared with VFIO`,
     '',
     '// An iommufd ioctl: _IO(\';\', nr), the struct size, main.c\'s minimum size, user pointers.',
     'struct IoctlInfo {',
@@ -481,7 +487,22 @@ export function renderH(layouts) {
       '    },',
     );
   }
-  lines.push('};', '', '}  // namespace iommufd_uapi', '');
+  lines.push(
+    '};',
+    '',
+    '// Each ioctl / test op a table has (for lookups by number).',
+    'template <typename Fn>',
+    'void ForEachIoctl(const Ioctls& t, Fn fn) {',
+    ...ioctlNames.map((n) => `  if (t.${ioctlMember(n)}.nr != kAbsent) fn(t.${ioctlMember(n)});`),
+    '}',
+    'template <typename Fn>',
+    'void ForEachTestOp(const TestOps& t, Fn fn) {',
+    ...testOps.map((n) => `  if (t.${n.toLowerCase()}.op != kAbsent) fn(t.${n.toLowerCase()});`),
+    '}',
+    '',
+    '}  // namespace iommufd_uapi',
+    '',
+  );
   return lines.join('\n');
 }
 
