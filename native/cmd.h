@@ -1,22 +1,40 @@
 // A command's bytes, sized and filled by the running kernel's layout
 // (uapi_layout.h, generated from each version's headers), so one body of code
 // serves every kernel version and sends exactly the struct that kernel knows.
+// No N-API here: bench/kernel/ioctl_bench.cc uses it too.
 #pragma once
 
 #include <sys/ioctl.h>
+#include <sys/utsname.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 
-#include "addon.h"
 #include "uapi_layout.h"
 
 namespace iommufd_addon {
 namespace uapi = iommufd_uapi;
 
-// The table of the running kernel: its release's major.minor, else the newest
-// table older than it (the oldest for anything older). layout.cc.
-const uapi::Layout& Uapi();
+// The table for kernel major.minor: its own, else the newest older one (the
+// oldest for anything older).
+inline const uapi::Layout& LayoutFor(unsigned major, unsigned minor) {
+  const uapi::Layout* pick = &uapi::kLayouts[0];
+  for (const uapi::Layout& l : uapi::kLayouts)
+    if (l.major < major || (l.major == major && l.minor <= minor)) pick = &l;
+  return *pick;
+}
+
+// The table of the running kernel (by uname), picked once.
+inline const uapi::Layout& Uapi() {
+  static const uapi::Layout& layout = [] () -> const uapi::Layout& {
+    unsigned major = 0, minor = 0;
+    struct utsname u;
+    if (uname(&u) != 0 || std::sscanf(u.release, "%u.%u", &major, &minor) != 2) major = minor = 0;
+    return LayoutFor(major, minor);
+  }();
+  return layout;
+}
 
 // _IO(';', nr): how every iommufd (and VFIO container) ioctl is encoded.
 constexpr unsigned long IommufdRequest(uint32_t nr) { return _IO(uapi::kIommufdType, nr); }
@@ -56,10 +74,5 @@ class Cmd {
   alignas(8) uint8_t bytes_[uapi::kMaxStructSize] = {};
   uint32_t size_;
 };
-
-// ioctl() of the iommufd command `io` with `cmd`; throws the IommufdError for `op`.
-inline void CmdIoctl(Napi::Env env, int fd, const uapi::IoctlInfo& io, Cmd& cmd, const char* op) {
-  Ioctl(env, fd, IommufdRequest(io.nr), cmd.data(), op);
-}
 
 }  // namespace iommufd_addon
