@@ -11,7 +11,8 @@
 // include/uapi/linux/vfio.h, drivers/iommu/iommufd/iommufd_test.h, and main.c for the ioctl
 // table's minimum sizes (IOCTL_OP's `last`), compiles a probe against them with the system
 // compiler and writes the numbers it prints. Only numbers and names reach the output, so a
-// user's `npm install` needs no kernel source. Also a module: `generate()` for the host test.
+// user's `npm install` needs no kernel source. test/host/abi.test.ts runs --check and
+// --headers. Also a module: generate(), renderTs(), renderH().
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
@@ -225,8 +226,9 @@ async function sourcesOf(version, tarball, work) {
   if (!wanted.every((f) => existsSync(join(cached, f)))) {
     root = join(work, `src-${version}`);
     mkdirSync(root, { recursive: true });
-    const top = execFileSync('tar', ['-tJf', tarball], { encoding: 'utf8', maxBuffer: 1 << 30 }).split('\n', 1)[0].split('/')[0];
-    execFileSync('tar', ['-xJf', tarball, '-C', root, '--strip-components=1', ...wanted.map((f) => `${top}/${f}`)]);
+    // Whatever the tarball's top directory is called: one pass, only these members.
+    execFileSync('tar', ['-xJf', tarball, '-C', root, '--strip-components=1', '--wildcards', '--no-wildcards-match-slash', ...wanted.map((f) => `*/${f}`)]);
+    for (const f of wanted) if (!existsSync(join(root, f))) throw new Error(`${tarball} has no ${f}`);
   }
   return Object.fromEntries(Object.entries({ ...HEADERS, ...SOURCES }).map(([k, f]) => [k, readFileSync(join(root, f), 'utf8')]));
 }
