@@ -20,19 +20,23 @@
 //    never make the kernel touch memory other than the bytes given (a NULL
 //    pointer only faults): memory reaches the kernel through the typed API.
 import { firstUnmapped } from './user-pages.js';
-import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from './uapi.js';
+import { IOMMUFD_CMDS } from './uapi.js';
+import { UAPI_LAYOUTS } from './uapi-layout.js';
 
 export type RawArg = Uint8Array | ArrayBuffer | DataView | number | null;
 
-const IOC_TYPE = 0x3b; // ';'
-const VFIO_BASE = 100;
+// The rule covers the 6.12 command set on every kernel (the commands 7.3 adds are
+// "unknown": zero bytes after `size`), so it is the same for both backends.
+const L = UAPI_LAYOUTS['6.12'];
+const IOC_TYPE = L.constants.IOMMUFD_TYPE; // ';'
+const V = L.vfioIoctls;
 export const VFIO_REQUESTS = {
-  VFIO_GET_API_VERSION: (IOC_TYPE << 8) | (VFIO_BASE + 0),
-  VFIO_CHECK_EXTENSION: (IOC_TYPE << 8) | (VFIO_BASE + 1),
-  VFIO_SET_IOMMU: (IOC_TYPE << 8) | (VFIO_BASE + 2),
-  VFIO_IOMMU_GET_INFO: (IOC_TYPE << 8) | (VFIO_BASE + 12),
-  VFIO_IOMMU_MAP_DMA: (IOC_TYPE << 8) | (VFIO_BASE + 13),
-  VFIO_IOMMU_UNMAP_DMA: (IOC_TYPE << 8) | (VFIO_BASE + 14),
+  VFIO_GET_API_VERSION: V.VFIO_GET_API_VERSION.request,
+  VFIO_CHECK_EXTENSION: V.VFIO_CHECK_EXTENSION.request,
+  VFIO_SET_IOMMU: V.VFIO_SET_IOMMU.request,
+  VFIO_IOMMU_GET_INFO: V.VFIO_IOMMU_GET_INFO.request,
+  VFIO_IOMMU_MAP_DMA: V.VFIO_IOMMU_MAP_DMA.request,
+  VFIO_IOMMU_UNMAP_DMA: V.VFIO_IOMMU_UNMAP_DMA.request,
 } as const;
 
 /** _IO(';', nr): how every iommufd and VFIO container ioctl is encoded. */
@@ -47,48 +51,21 @@ export function ioctlRequest(name: keyof typeof IOMMUFD_CMDS | keyof typeof VFIO
 }
 
 /** Offsets of the u64 user-pointer fields of the 6.12 iommufd commands, by nr. */
-const POINTERS = new Map<number, number[]>([
-  [IOMMUFD_CMDS.IOMMU_DESTROY, []],
-  [IOMMUFD_CMDS.IOMMU_IOAS_ALLOC, []],
-  [IOMMUFD_CMDS.IOMMU_IOAS_ALLOW_IOVAS, [16]],
-  [IOMMUFD_CMDS.IOMMU_IOAS_COPY, []],
-  [IOMMUFD_CMDS.IOMMU_IOAS_IOVA_RANGES, [16]],
-  [IOMMUFD_CMDS.IOMMU_IOAS_MAP, [16]],
-  [IOMMUFD_CMDS.IOMMU_IOAS_UNMAP, []],
-  [IOMMUFD_CMDS.IOMMU_OPTION, []],
-  [IOMMUFD_CMDS.IOMMU_VFIO_IOAS, []],
-  [IOMMUFD_CMDS.IOMMU_HWPT_ALLOC, [32]],
-  [IOMMUFD_CMDS.IOMMU_GET_HW_INFO, [16]],
-  [IOMMUFD_CMDS.IOMMU_HWPT_SET_DIRTY_TRACKING, []],
-  [IOMMUFD_CMDS.IOMMU_HWPT_GET_DIRTY_BITMAP, [40]],
-  [IOMMUFD_CMDS.IOMMU_HWPT_INVALIDATE, [8]],
-  [IOMMUFD_CMDS.IOMMU_FAULT_QUEUE_ALLOC, []],
-]);
+const POINTERS = new Map<number, number[]>(
+  Object.entries(L.ioctls)
+    .filter(([name]) => name !== 'IOMMU_TEST_CMD')
+    .map(([, io]) => [io.nr, [...L.structs[io.struct].pointers]] as [number, number[]]),
+);
 
 /** The same for the IOMMU_TEST_CMD ops (offsets inside struct iommu_test_cmd). */
-const TEST_OP_POINTERS = new Map<number, number[]>(
-  Object.values(IOMMU_TEST_OPS).map((op) => [op, []] as [number, number[]]),
-);
-TEST_OP_POINTERS.set(IOMMU_TEST_OPS.MD_CHECK_MAP, [32]);
-TEST_OP_POINTERS.set(IOMMU_TEST_OPS.MD_CHECK_REFS, [24]);
-TEST_OP_POINTERS.set(IOMMU_TEST_OPS.ACCESS_PAGES, [40]);
-TEST_OP_POINTERS.set(IOMMU_TEST_OPS.ACCESS_RW, [32]);
-TEST_OP_POINTERS.set(IOMMU_TEST_OPS.DIRTY, [48]);
+const TEST_OP_POINTERS = new Map<number, number[]>(Object.values(L.testOps).map((t) => [t.op, [...t.pointers]] as [number, number[]]));
 
 const VFIO_MINSZ = new Map<number, number>([
-  [VFIO_REQUESTS.VFIO_IOMMU_GET_INFO, 16],
-  [VFIO_REQUESTS.VFIO_IOMMU_MAP_DMA, 32],
-  [VFIO_REQUESTS.VFIO_IOMMU_UNMAP_DMA, 24],
+  [V.VFIO_IOMMU_GET_INFO.request, V.VFIO_IOMMU_GET_INFO.minsz],
+  [V.VFIO_IOMMU_MAP_DMA.request, V.VFIO_IOMMU_MAP_DMA.minsz],
+  [V.VFIO_IOMMU_UNMAP_DMA.request, V.VFIO_IOMMU_UNMAP_DMA.minsz],
 ]);
-const VFIO_MAP_DMA_VADDR = 8;
-
-/** @internal The layout facts above, for test/host/abi.test.ts to check against the kernel's headers. */
-export const RAW_LAYOUT = {
-  pointers: POINTERS,
-  testOpPointers: TEST_OP_POINTERS,
-  vfioMinsz: VFIO_MINSZ,
-  vfioMapDmaVaddr: VFIO_MAP_DMA_VADDR,
-} as const;
+const VFIO_MAP_DMA_VADDR = L.structs.vfio_iommu_type1_dma_map.offsets.vaddr;
 
 const INTEGER_ARG = new Set<number>([
   VFIO_REQUESTS.VFIO_GET_API_VERSION,

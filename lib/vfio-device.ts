@@ -11,34 +11,36 @@ import { Ioas } from './ioas.js';
 import { Iommufd } from './iommufd.js';
 import { type MmioHandle, addon } from './native/binding.js';
 import { NativeBackend } from './native/backend.js';
+import { UAPI_LAYOUTS } from './uapi-layout.js';
 import { toByteCount, toU32, toU64 } from './validate.js';
 
-// vfio.h (checked against the kernel headers in test/abi/abi_check.cc).
-export const VFIO_DEVICE_FLAGS_RESET = 1 << 0;
-export const VFIO_DEVICE_FLAGS_PCI = 1 << 1;
-export const VFIO_DEVICE_FLAGS_CAPS = 1 << 7;
-export const VFIO_REGION_INFO_FLAG_READ = 1 << 0;
-export const VFIO_REGION_INFO_FLAG_WRITE = 1 << 1;
-export const VFIO_REGION_INFO_FLAG_MMAP = 1 << 2;
-export const VFIO_REGION_INFO_FLAG_CAPS = 1 << 3;
-export const VFIO_REGION_INFO_CAP_SPARSE_MMAP = 1;
-export const VFIO_REGION_INFO_CAP_TYPE = 2;
-export const VFIO_IRQ_INFO_EVENTFD = 1 << 0;
-export const VFIO_IRQ_INFO_MASKABLE = 1 << 1;
-export const VFIO_IRQ_INFO_AUTOMASKED = 1 << 2;
-export const VFIO_IRQ_INFO_NORESIZE = 1 << 3;
+// vfio.h, from the generated table (lib/uapi-layout.ts).
+const K = UAPI_LAYOUTS['6.12'].constants;
+export const VFIO_DEVICE_FLAGS_RESET: number = K.VFIO_DEVICE_FLAGS_RESET;
+export const VFIO_DEVICE_FLAGS_PCI: number = K.VFIO_DEVICE_FLAGS_PCI;
+export const VFIO_DEVICE_FLAGS_CAPS: number = K.VFIO_DEVICE_FLAGS_CAPS;
+export const VFIO_REGION_INFO_FLAG_READ: number = K.VFIO_REGION_INFO_FLAG_READ;
+export const VFIO_REGION_INFO_FLAG_WRITE: number = K.VFIO_REGION_INFO_FLAG_WRITE;
+export const VFIO_REGION_INFO_FLAG_MMAP: number = K.VFIO_REGION_INFO_FLAG_MMAP;
+export const VFIO_REGION_INFO_FLAG_CAPS: number = K.VFIO_REGION_INFO_FLAG_CAPS;
+export const VFIO_REGION_INFO_CAP_SPARSE_MMAP: number = K.VFIO_REGION_INFO_CAP_SPARSE_MMAP;
+export const VFIO_REGION_INFO_CAP_TYPE: number = K.VFIO_REGION_INFO_CAP_TYPE;
+export const VFIO_IRQ_INFO_EVENTFD: number = K.VFIO_IRQ_INFO_EVENTFD;
+export const VFIO_IRQ_INFO_MASKABLE: number = K.VFIO_IRQ_INFO_MASKABLE;
+export const VFIO_IRQ_INFO_AUTOMASKED: number = K.VFIO_IRQ_INFO_AUTOMASKED;
+export const VFIO_IRQ_INFO_NORESIZE: number = K.VFIO_IRQ_INFO_NORESIZE;
 /** vfio-pci region indexes. */
-export const VFIO_PCI_BAR0_REGION_INDEX = 0;
-export const VFIO_PCI_ROM_REGION_INDEX = 6;
-export const VFIO_PCI_CONFIG_REGION_INDEX = 7;
-export const VFIO_PCI_NUM_REGIONS = 9;
+export const VFIO_PCI_BAR0_REGION_INDEX: number = K.VFIO_PCI_BAR0_REGION_INDEX;
+export const VFIO_PCI_ROM_REGION_INDEX: number = K.VFIO_PCI_ROM_REGION_INDEX;
+export const VFIO_PCI_CONFIG_REGION_INDEX: number = K.VFIO_PCI_CONFIG_REGION_INDEX;
+export const VFIO_PCI_NUM_REGIONS: number = K.VFIO_PCI_NUM_REGIONS;
 /** vfio-pci IRQ indexes. */
-export const VFIO_PCI_INTX_IRQ_INDEX = 0;
-export const VFIO_PCI_MSI_IRQ_INDEX = 1;
-export const VFIO_PCI_MSIX_IRQ_INDEX = 2;
-export const VFIO_PCI_ERR_IRQ_INDEX = 3;
-export const VFIO_PCI_REQ_IRQ_INDEX = 4;
-export const VFIO_PCI_NUM_IRQS = 5;
+export const VFIO_PCI_INTX_IRQ_INDEX: number = K.VFIO_PCI_INTX_IRQ_INDEX;
+export const VFIO_PCI_MSI_IRQ_INDEX: number = K.VFIO_PCI_MSI_IRQ_INDEX;
+export const VFIO_PCI_MSIX_IRQ_INDEX: number = K.VFIO_PCI_MSIX_IRQ_INDEX;
+export const VFIO_PCI_ERR_IRQ_INDEX: number = K.VFIO_PCI_ERR_IRQ_INDEX;
+export const VFIO_PCI_REQ_IRQ_INDEX: number = K.VFIO_PCI_REQ_IRQ_INDEX;
+export const VFIO_PCI_NUM_IRQS: number = K.VFIO_PCI_NUM_IRQS;
 /** PCI config space. */
 export const PCI_VENDOR_ID = 0x00;
 export const PCI_DEVICE_ID = 0x02;

@@ -218,6 +218,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new InstanceData());
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
   exports.Set("pageSize", Napi::Function::New(env, PageSize));
+  exports.Set("uapiVersion", Napi::Function::New(env, UapiVersion));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("fdSetCloexec", Napi::Function::New(env, FdSetCloexec));

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "cmd.h"
+
 namespace iommufd_addon {
 
 // The arguments of one op: a call's CallbackInfo, or one entry of a batch
@@ -90,6 +92,10 @@ auto RetryOnEintr(Call call) -> decltype(call()) {
 void Ioctl(Napi::Env env, int fd, unsigned long request, void* arg, const char* op);
 // ioctl() with EINTR retried; returns 0 or errno.
 int IoctlErrno(int fd, unsigned long request, void* arg);
+// Ioctl() of the iommufd command `io` with `cmd`.
+inline void CmdIoctl(Napi::Env env, int fd, const uapi::IoctlInfo& io, Cmd& cmd, const char* op) {
+  Ioctl(env, fd, IommufdRequest(io.nr), cmd.data(), op);
+}
 
 Napi::Object NewObject(Napi::Env env);
 
@@ -116,6 +122,8 @@ extern const std::vector<OpEntry> kVfioDeviceOps;
 extern const std::vector<OpEntry> kRawOps;
 
 void InitDmaBuffer(Napi::Env env, Napi::Object exports);
+// uapiVersion(): the uAPI table in use (layout.cc).
+Napi::Value UapiVersion(const Napi::CallbackInfo& info);
 void InitFailNth(Napi::Env env, Napi::Object exports);
 
 // The op registered under `name` (for batch tuples), or nullptr.

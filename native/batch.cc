@@ -12,11 +12,9 @@
 #include <vector>
 
 #include "addon.h"
-#include "uapi.h"
+#include "cmd.h"
 
 namespace iommufd_addon {
-
-namespace uapi = iommufd_uapi;
 
 namespace {
 
@@ -155,6 +153,7 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
     int err = ArmFailNth(fail_nth);
     if (err != 0) ThrowErrno(env, err, "write(/proc/thread-self/fail-nth)");
   }
+  const uapi::Layout& L = Uapi();
   for (; done < count; done++) {
     Step& s = steps[done];
     const uint64_t* w = wide + done * 2;
@@ -172,40 +171,39 @@ Napi::Value Batch(const Napi::CallbackInfo& info) {
     }
     switch (s.opcode) {
       case kOpIoasMap: {
-        uapi::IoasMap cmd = {};
-        cmd.size = sizeof(cmd);
-        cmd.flags = s.flags;
-        cmd.ioas_id = s.id;
-        cmd.user_va = s.uptr;
-        cmd.length = s.length;
-        cmd.iova = w[0];
-        err = IoctlErrno(fd, uapi::kIommuIoasMap, &cmd);
+        const auto& f = L.iommu_ioas_map;
+        Cmd cmd(f.sizeof_);
+        cmd.Set32(f.flags, s.flags);
+        cmd.Set32(f.ioas_id, s.id);
+        cmd.Set64(f.user_va, s.uptr);
+        cmd.Set64(f.length, s.length);
+        cmd.Set64(f.iova, w[0]);
+        err = IoctlErrno(fd, IommufdRequest(L.ioctl.ioas_map.nr), cmd.data());
         op = "IOMMU_IOAS_MAP";
-        if (err == 0) out[done] = cmd.iova;
+        if (err == 0) out[done] = cmd.Get64(f.iova);
         break;
       }
       case kOpIoasUnmap: {
-        uapi::IoasUnmap cmd = {};
-        cmd.size = sizeof(cmd);
-        cmd.ioas_id = s.id;
-        cmd.iova = w[0];
-        cmd.length = w[1];
-        err = IoctlErrno(fd, uapi::kIommuIoasUnmap, &cmd);
+        const auto& f = L.iommu_ioas_unmap;
+        Cmd cmd(f.sizeof_);
+        cmd.Set32(f.ioas_id, s.id);
+        cmd.Set64(f.iova, w[0]);
+        cmd.Set64(f.length, w[1]);
+        err = IoctlErrno(fd, IommufdRequest(L.ioctl.ioas_unmap.nr), cmd.data());
         op = "IOMMU_IOAS_UNMAP";
-        if (err == 0) out[done] = cmd.length;
+        if (err == 0) out[done] = cmd.Get64(f.length);
         break;
       }
       case kOpAccessRw: {
-        uapi::TestCmd cmd;
-        memset(&cmd, 0, sizeof(cmd));
-        cmd.size = sizeof(cmd);
-        cmd.op = uapi::kTestOpAccessRw;
-        cmd.id = s.id;
-        cmd.access_rw.flags = s.flags;
-        cmd.access_rw.iova = w[0];
-        cmd.access_rw.uptr = s.uptr;
-        cmd.access_rw.length = s.length;
-        err = IoctlErrno(fd, uapi::kIommuTestCmd, &cmd);
+        const auto& t = L.iommu_test_cmd;
+        Cmd cmd(t.sizeof_);
+        cmd.Set32(t.op, L.test_op.access_rw.op);
+        cmd.Set32(t.id, s.id);
+        cmd.Set32(t.access_rw_flags, s.flags);
+        cmd.Set64(t.access_rw_iova, w[0]);
+        cmd.Set64(t.access_rw_uptr, s.uptr);
+        cmd.Set64(t.access_rw_length, s.length);
+        err = IoctlErrno(fd, IommufdRequest(L.ioctl.test_cmd.nr), cmd.data());
         op = "IOMMU_TEST_OP_ACCESS_RW";
         break;
       }

@@ -20,7 +20,8 @@
 //    - everything else uses the iommufd layout: the kernel reads the u32
 //      `size` at offset 0, then `size` bytes, and writes back at most `size`
 //      bytes, so the bytes must hold max(4, size). For the commands of the
-//      6.12 uAPI, every user-pointer field inside `size` must be 0 (the
+//      6.12 uAPI (the oldest table of uapi_layout.h, on every kernel, as in
+//      lib/raw-ioctl.ts), every user-pointer field inside `size` must be 0 (the
 //      kernel can then only fault on NULL); for IOMMU_TEST_CMD that is per op,
 //      and an op this addon does not know must have only zero bytes after its
 //      16-byte header. An ioctl number this addon does not know must have only
@@ -40,62 +41,13 @@
 #include <vector>
 
 #include "addon.h"
-#include "uapi.h"
+#include "cmd.h"
 
 namespace iommufd_addon {
-namespace uapi = iommufd_uapi;
 namespace {
 
-constexpr unsigned kTestCmdNr = uapi::kCmdBase + 32;
-
-struct Layout {
-  unsigned nr;
-  const char* name;
-  std::vector<size_t> pointers;  // offsets of u64 user-pointer fields
-};
-
-// The 6.12 commands and where their user pointers are (offsets from native/uapi.h,
-// whose layouts test/abi checks against the kernel's headers).
-const Layout kLayouts[] = {
-    {uapi::kCmdBase + 0x00, "IOMMU_DESTROY", {}},
-    {uapi::kCmdBase + 0x01, "IOMMU_IOAS_ALLOC", {}},
-    {uapi::kCmdBase + 0x02, "IOMMU_IOAS_ALLOW_IOVAS", {offsetof(uapi::IoasAllowIovas, allowed_iovas)}},
-    {uapi::kCmdBase + 0x03, "IOMMU_IOAS_COPY", {}},
-    {uapi::kCmdBase + 0x04, "IOMMU_IOAS_IOVA_RANGES", {offsetof(uapi::IoasIovaRanges, allowed_iovas)}},
-    {uapi::kCmdBase + 0x05, "IOMMU_IOAS_MAP", {offsetof(uapi::IoasMap, user_va)}},
-    {uapi::kCmdBase + 0x06, "IOMMU_IOAS_UNMAP", {}},
-    {uapi::kCmdBase + 0x07, "IOMMU_OPTION", {}},
-    {uapi::kCmdBase + 0x08, "IOMMU_VFIO_IOAS", {}},
-    {uapi::kCmdBase + 0x09, "IOMMU_HWPT_ALLOC", {offsetof(uapi::HwptAlloc, data_uptr)}},
-    {uapi::kCmdBase + 0x0a, "IOMMU_GET_HW_INFO", {offsetof(uapi::HwInfo, data_uptr)}},
-    {uapi::kCmdBase + 0x0b, "IOMMU_HWPT_SET_DIRTY_TRACKING", {}},
-    {uapi::kCmdBase + 0x0c, "IOMMU_HWPT_GET_DIRTY_BITMAP", {offsetof(uapi::HwptGetDirtyBitmap, data)}},
-    {uapi::kCmdBase + 0x0d, "IOMMU_HWPT_INVALIDATE", {offsetof(uapi::HwptInvalidate, data_uptr)}},
-    {uapi::kCmdBase + 0x0e, "IOMMU_FAULT_QUEUE_ALLOC", {}},
-};
-
-// IOMMU_TEST_OP_* of 6.12 and their user pointers (offsets in iommu_test_cmd).
-struct TestOpLayout {
-  uint32_t op;
-  std::vector<size_t> pointers;
-};
-const TestOpLayout kTestOps[] = {
-    {uapi::kTestOpAddReserved, {}},
-    {uapi::kTestOpMockDomain, {}},
-    {uapi::kTestOpMdCheckMap, {offsetof(uapi::TestCmd, check_map.uptr)}},
-    {uapi::kTestOpMdCheckRefs, {offsetof(uapi::TestCmd, check_refs.uptr)}},
-    {uapi::kTestOpCreateAccess, {}},
-    {uapi::kTestOpDestroyAccessPages, {}},
-    {uapi::kTestOpAccessPages, {offsetof(uapi::TestCmd, access_pages.uptr)}},
-    {uapi::kTestOpAccessRw, {offsetof(uapi::TestCmd, access_rw.uptr)}},
-    {uapi::kTestOpSetTempMemoryLimit, {}},
-    {uapi::kTestOpMockDomainReplace, {}},
-    {uapi::kTestOpAccessReplaceIoas, {}},
-    {uapi::kTestOpMockDomainFlags, {}},
-    {uapi::kTestOpDirty, {offsetof(uapi::TestCmd, dirty.uptr)}},
-    {uapi::kTestOpMdCheckIotlb, {}},
-    {uapi::kTestOpTriggerIopf, {}},
-};
+// The commands whose user pointers are known: those of the oldest table (6.12).
+const uapi::Layout& Base() { return uapi::kLayouts[0]; }
 
 // Copies n bytes between JS memory and the private copy through the kernel
 // (process_vm_readv/writev on this process), so a page the process unmapped
@@ -146,17 +98,32 @@ void CheckIommufdLayout(Napi::Env env, unsigned nr, const std::vector<uint8_t>& 
     throw Napi::RangeError::New(env, "raw iommufd ioctl: size " + std::to_string(size) +
                                          " is larger than the " + std::to_string(bytes.size()) +
                                          "-byte argument (the kernel would read and write past it)");
-  if (nr == kTestCmdNr) {
+  if (nr == Base().ioctl.test_cmd.nr) {
     uint32_t op = size >= 8 ? LoadU32(bytes, 4) : 0;
-    for (const TestOpLayout& t : kTestOps)
-      if (t.op == op) return CheckPointers(env, bytes, size, t.pointers, "IOMMU_TEST_CMD op " + std::to_string(op));
+    const uapi::TestOpInfo* found = nullptr;
+    uapi::ForEachTestOp(Base().test_op, [&](const uapi::TestOpInfo& t) {
+      if (t.op == op) found = &t;
+    });
+    if (found) {
+      std::vector<size_t> pointers;
+      if (found->pointer != uapi::kAbsent) pointers.push_back(found->pointer);
+      return CheckPointers(env, bytes, size, pointers, "IOMMU_TEST_CMD op " + std::to_string(op));
+    }
     if (!ZeroRange(bytes, 16, size))
       throw Napi::TypeError::New(env, "IOMMU_TEST_CMD op " + std::to_string(op) +
                                           " is unknown to the addon: its bytes after the 16-byte header must be 0");
     return;
   }
-  for (const Layout& l : kLayouts)
-    if (l.nr == nr) return CheckPointers(env, bytes, size, l.pointers, l.name);
+  const uapi::IoctlInfo* found = nullptr;
+  uapi::ForEachIoctl(Base().ioctl, [&](const uapi::IoctlInfo& io) {
+    if (io.nr == nr) found = &io;
+  });
+  if (found) {
+    std::vector<size_t> pointers;
+    for (uint32_t at : found->pointers)
+      if (at != uapi::kAbsent) pointers.push_back(at);
+    return CheckPointers(env, bytes, size, pointers, found->name);
+  }
   if (!ZeroRange(bytes, 4, size))
     throw Napi::TypeError::New(env, "ioctl nr 0x" + [&] {
       char buf[8];
@@ -166,13 +133,14 @@ void CheckIommufdLayout(Napi::Env env, unsigned nr, const std::vector<uint8_t>& 
 }
 
 void CheckVfioLayout(Napi::Env env, unsigned long request, const std::vector<uint8_t>& bytes) {
-  // argsz up to the last field the kernel reads: its own minsz (offsetofend()).
-  size_t minsz = request == uapi::kVfioIommuGetInfo  ? offsetof(uapi::VfioIommuType1Info, iova_pgsizes) + 8
-                 : request == uapi::kVfioIommuMapDma ? offsetof(uapi::VfioDmaMap, size) + 8
-                                                     : offsetof(uapi::VfioDmaUnmap, size) + 8;
-  const char* name = request == uapi::kVfioIommuGetInfo ? "VFIO_IOMMU_GET_INFO"
-                     : request == uapi::kVfioIommuMapDma ? "VFIO_IOMMU_MAP_DMA"
-                                                          : "VFIO_IOMMU_UNMAP_DMA";
+  const auto& v = Base().vfio;
+  // argsz up to the last field the kernel reads: vfio_compat.c's minsz (offsetofend()).
+  size_t minsz = request == v.iommu_get_info  ? v.iommu_get_info_minsz
+                 : request == v.iommu_map_dma ? v.iommu_map_dma_minsz
+                                              : v.iommu_unmap_dma_minsz;
+  const char* name = request == v.iommu_get_info  ? "VFIO_IOMMU_GET_INFO"
+                     : request == v.iommu_map_dma ? "VFIO_IOMMU_MAP_DMA"
+                                                  : "VFIO_IOMMU_UNMAP_DMA";
   if (bytes.size() < minsz)
     throw Napi::RangeError::New(env, std::string(name) + ": the argument needs at least " + std::to_string(minsz) +
                                          " bytes (the kernel always reads them)");
@@ -180,7 +148,7 @@ void CheckVfioLayout(Napi::Env env, unsigned long request, const std::vector<uin
   if (argsz > bytes.size())
     throw Napi::RangeError::New(env, std::string(name) + ": argsz " + std::to_string(argsz) + " is larger than the " +
                                          std::to_string(bytes.size()) + "-byte argument");
-  if (request == uapi::kVfioIommuMapDma) CheckPointers(env, bytes, minsz, {offsetof(uapi::VfioDmaMap, vaddr)}, name);
+  if (request == v.iommu_map_dma) CheckPointers(env, bytes, minsz, {Base().vfio_iommu_type1_dma_map.vaddr}, name);
 }
 
 // (fd, request, arg: bytes | number | null, opName?) -> the ioctl's return value
@@ -189,13 +157,12 @@ Napi::Value RawIoctl(const Args& args) {
   int fd = ArgFd(args, 0);
   uint32_t request = ArgU32(args, 1, "request");
   std::string op = args[3].IsString() ? args[3].As<Napi::String>().Utf8Value() : "ioctl";
-  if ((request & ~0xffu) != (uapi::kType << 8))
+  if ((request & ~0xffu) != (uapi::kIommufdType << 8))
     throw Napi::RangeError::New(env, "raw ioctl: request must be _IO(';', nr) (the iommufd/VFIO type, no size or direction bits)");
   unsigned nr = request & 0xff;
-  bool integer_arg = request == uapi::kVfioGetApiVersion || request == uapi::kVfioCheckExtension ||
-                     request == uapi::kVfioSetIommu;
-  bool vfio_struct = request == uapi::kVfioIommuGetInfo || request == uapi::kVfioIommuMapDma ||
-                     request == uapi::kVfioIommuUnmapDma;
+  const auto& v = Base().vfio;
+  bool integer_arg = request == v.get_api_version || request == v.check_extension || request == v.set_iommu;
+  bool vfio_struct = request == v.iommu_get_info || request == v.iommu_map_dma || request == v.iommu_unmap_dma;
 
   Napi::Value arg = args[2];
   unsigned long value = 0;

@@ -15,84 +15,97 @@
 #include <vector>
 
 #include "addon.h"
-#include "uapi.h"
+#include "cmd.h"
 
 namespace iommufd_addon {
-namespace uapi = iommufd_uapi;
 namespace {
 
 // (devFd, iommufd) -> devId
 Napi::Value BindIommufd(const Args& args) {
   Napi::Env env = args.Env();
-  uapi::VfioDeviceBindIommufd cmd = {};
-  cmd.argsz = sizeof(cmd);
-  cmd.iommufd = ArgFd(args, 1);
-  Ioctl(env, ArgFd(args, 0), uapi::kVfioDeviceBindIommufd, &cmd, "VFIO_DEVICE_BIND_IOMMUFD");
-  return Napi::Number::New(env, cmd.out_devid);
+  const auto& L = Uapi();
+  const auto& f = L.vfio_device_bind_iommufd;
+  Cmd cmd(f.sizeof_);
+  cmd.Set32(f.iommufd, static_cast<uint32_t>(ArgFd(args, 1)));
+  Ioctl(env, ArgFd(args, 0), L.vfio.device_bind_iommufd, cmd.data(), "VFIO_DEVICE_BIND_IOMMUFD");
+  return Napi::Number::New(env, cmd.Get32(f.out_devid));
 }
 
 // (devFd, ptId) -> the attached id (the automatic HWPT when ptId is an IOAS)
 Napi::Value AttachPt(const Args& args) {
   Napi::Env env = args.Env();
-  uapi::VfioDeviceAttachIommufdPt cmd = {};
-  cmd.argsz = sizeof(cmd);
-  cmd.pt_id = ArgU32(args, 1, "ptId");
-  Ioctl(env, ArgFd(args, 0), uapi::kVfioDeviceAttachIommufdPt, &cmd, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
-  return Napi::Number::New(env, cmd.pt_id);
+  const auto& L = Uapi();
+  const auto& f = L.vfio_device_attach_iommufd_pt;
+  Cmd cmd(f.sizeof_);
+  cmd.Set32(f.pt_id, ArgU32(args, 1, "ptId"));
+  Ioctl(env, ArgFd(args, 0), L.vfio.device_attach_iommufd_pt, cmd.data(), "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+  return Napi::Number::New(env, cmd.Get32(f.pt_id));
 }
 
 // (devFd)
 Napi::Value DetachPt(const Args& args) {
-  uapi::VfioDeviceDetachIommufdPt cmd = {};
-  cmd.argsz = sizeof(cmd);
-  Ioctl(args.Env(), ArgFd(args, 0), uapi::kVfioDeviceDetachIommufdPt, &cmd, "VFIO_DEVICE_DETACH_IOMMUFD_PT");
+  const auto& L = Uapi();
+  Cmd cmd(L.vfio_device_detach_iommufd_pt.sizeof_);
+  Ioctl(args.Env(), ArgFd(args, 0), L.vfio.device_detach_iommufd_pt, cmd.data(), "VFIO_DEVICE_DETACH_IOMMUFD_PT");
   return args.Env().Undefined();
 }
 
 // (devFd) -> { flags, numRegions, numIrqs, argsz }
 Napi::Value GetInfo(const Args& args) {
   Napi::Env env = args.Env();
-  uapi::VfioDeviceInfo cmd = {};
-  cmd.argsz = sizeof(cmd);
-  Ioctl(env, ArgFd(args, 0), uapi::kVfioDeviceGetInfo, &cmd, "VFIO_DEVICE_GET_INFO");
+  const auto& L = Uapi();
+  const auto& f = L.vfio_device_info;
+  Cmd cmd(f.sizeof_);
+  Ioctl(env, ArgFd(args, 0), L.vfio.device_get_info, cmd.data(), "VFIO_DEVICE_GET_INFO");
   Napi::Object out = NewObject(env);
-  out.Set("flags", Napi::Number::New(env, cmd.flags));
-  out.Set("numRegions", Napi::Number::New(env, cmd.num_regions));
-  out.Set("numIrqs", Napi::Number::New(env, cmd.num_irqs));
+  out.Set("flags", Napi::Number::New(env, cmd.Get32(f.flags)));
+  out.Set("numRegions", Napi::Number::New(env, cmd.Get32(f.num_regions)));
+  out.Set("numIrqs", Napi::Number::New(env, cmd.Get32(f.num_irqs)));
   // With capabilities the kernel asks for more room in argsz (and leaves capOffset 0).
-  out.Set("argsz", Napi::Number::New(env, cmd.argsz));
+  out.Set("argsz", Napi::Number::New(env, cmd.Get32(f.argsz)));
   return out;
 }
+
+template <typename T>
+T LoadAt(const void* base, uint32_t at) {
+  T v;
+  std::memcpy(&v, static_cast<const uint8_t*>(base) + at, sizeof(T));
+  return v;
+}
+void StoreU32(void* base, uint32_t at, uint32_t v) { std::memcpy(static_cast<uint8_t*>(base) + at, &v, 4); }
 
 // (devFd, index) -> { flags, index, size, offset, capOffset, info }
 // `info` is the whole answer (struct plus capability chain) as bytes: the
 // kernel says in argsz how much room the chain needs, so ask twice when it has one.
 Napi::Value GetRegionInfo(const Args& args) {
   Napi::Env env = args.Env();
+  const auto& L = Uapi();
+  const auto& f = L.vfio_region_info;
   int fd = ArgFd(args, 0);
   uint32_t index = ArgU32(args, 1, "index");
-  std::vector<uint64_t> storage(sizeof(uapi::VfioRegionInfo) / 8);
-  auto* info = reinterpret_cast<uapi::VfioRegionInfo*>(storage.data());
-  info->argsz = sizeof(uapi::VfioRegionInfo);
-  info->index = index;
-  Ioctl(env, fd, uapi::kVfioDeviceGetRegionInfo, info, "VFIO_DEVICE_GET_REGION_INFO");
-  if (info->argsz > sizeof(uapi::VfioRegionInfo)) {
-    uint32_t want = info->argsz;
+  std::vector<uint64_t> storage((f.sizeof_ + 7) / 8);
+  StoreU32(storage.data(), f.argsz, f.sizeof_);
+  StoreU32(storage.data(), f.index, index);
+  Ioctl(env, fd, L.vfio.device_get_region_info, storage.data(), "VFIO_DEVICE_GET_REGION_INFO");
+  uint32_t argsz = LoadAt<uint32_t>(storage.data(), f.argsz);
+  if (argsz > f.sizeof_) {
+    uint32_t want = argsz;
     if (want > 1u << 20) throw Napi::RangeError::New(env, "region info capability chain is implausibly large");
     storage.assign((want + 7) / 8, 0);
-    info = reinterpret_cast<uapi::VfioRegionInfo*>(storage.data());
-    info->argsz = want;
-    info->index = index;
-    Ioctl(env, fd, uapi::kVfioDeviceGetRegionInfo, info, "VFIO_DEVICE_GET_REGION_INFO");
-    if (info->argsz > want) info->argsz = want;  // grew in between: keep what we have
+    StoreU32(storage.data(), f.argsz, want);
+    StoreU32(storage.data(), f.index, index);
+    Ioctl(env, fd, L.vfio.device_get_region_info, storage.data(), "VFIO_DEVICE_GET_REGION_INFO");
+    argsz = LoadAt<uint32_t>(storage.data(), f.argsz);
+    if (argsz > want) argsz = want;  // grew in between: keep what we have
   }
-  size_t length = info->argsz < sizeof(uapi::VfioRegionInfo) ? sizeof(uapi::VfioRegionInfo) : info->argsz;
+  size_t length = argsz < f.sizeof_ ? f.sizeof_ : argsz;
+  const void* info = storage.data();
   Napi::Object out = NewObject(env);
-  out.Set("flags", Napi::Number::New(env, info->flags));
-  out.Set("index", Napi::Number::New(env, info->index));
-  out.Set("size", Napi::BigInt::New(env, static_cast<uint64_t>(info->size)));
-  out.Set("offset", Napi::BigInt::New(env, static_cast<uint64_t>(info->offset)));
-  out.Set("capOffset", Napi::Number::New(env, length > sizeof(uapi::VfioRegionInfo) ? info->cap_offset : 0));
+  out.Set("flags", Napi::Number::New(env, LoadAt<uint32_t>(info, f.flags)));
+  out.Set("index", Napi::Number::New(env, LoadAt<uint32_t>(info, f.index)));
+  out.Set("size", Napi::BigInt::New(env, LoadAt<uint64_t>(info, f.size)));
+  out.Set("offset", Napi::BigInt::New(env, LoadAt<uint64_t>(info, f.offset)));
+  out.Set("capOffset", Napi::Number::New(env, length > f.sizeof_ ? LoadAt<uint32_t>(info, f.cap_offset) : 0));
   out.Set("info", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(storage.data()), length));
   return out;
 }
@@ -100,20 +113,21 @@ Napi::Value GetRegionInfo(const Args& args) {
 // (devFd, index) -> { flags, index, count }
 Napi::Value GetIrqInfo(const Args& args) {
   Napi::Env env = args.Env();
-  uapi::VfioIrqInfo cmd = {};
-  cmd.argsz = sizeof(cmd);
-  cmd.index = ArgU32(args, 1, "index");
-  Ioctl(env, ArgFd(args, 0), uapi::kVfioDeviceGetIrqInfo, &cmd, "VFIO_DEVICE_GET_IRQ_INFO");
+  const auto& L = Uapi();
+  const auto& f = L.vfio_irq_info;
+  Cmd cmd(f.sizeof_);
+  cmd.Set32(f.index, ArgU32(args, 1, "index"));
+  Ioctl(env, ArgFd(args, 0), L.vfio.device_get_irq_info, cmd.data(), "VFIO_DEVICE_GET_IRQ_INFO");
   Napi::Object out = NewObject(env);
-  out.Set("flags", Napi::Number::New(env, cmd.flags));
-  out.Set("index", Napi::Number::New(env, cmd.index));
-  out.Set("count", Napi::Number::New(env, cmd.count));
+  out.Set("flags", Napi::Number::New(env, cmd.Get32(f.flags)));
+  out.Set("index", Napi::Number::New(env, cmd.Get32(f.index)));
+  out.Set("count", Napi::Number::New(env, cmd.Get32(f.count)));
   return out;
 }
 
 // (devFd)
 Napi::Value Reset(const Args& args) {
-  Ioctl(args.Env(), ArgFd(args, 0), uapi::kVfioDeviceReset, nullptr, "VFIO_DEVICE_RESET");
+  Ioctl(args.Env(), ArgFd(args, 0), Uapi().vfio.device_reset, nullptr, "VFIO_DEVICE_RESET");
   return args.Env().Undefined();
 }
 

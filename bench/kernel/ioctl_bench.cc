@@ -1,6 +1,6 @@
 // The C side of the TS-vs-C benchmark: the same three workloads as
 // bench/kernel/inside.mjs, straight ioctls on /dev/iommu, using the project's
-// own struct definitions (native/uapi.h). Prints one JSON object.
+// own layouts for the running kernel (native/cmd.h, as the addon). Prints one JSON object.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -12,9 +12,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../native/uapi.h"
+#include "../../native/cmd.h"
 
-namespace u = iommufd_uapi;
+using iommufd_addon::Cmd;
+using iommufd_addon::IommufdRequest;
+static const iommufd_uapi::Layout& L = iommufd_addon::Uapi();
 
 static int fd;
 
@@ -32,39 +34,39 @@ static void Check(int rc, const char* what) {
 }
 
 static uint32_t IoasAlloc() {
-  u::IoasAlloc cmd = {sizeof(cmd), 0, 0};
-  Check(ioctl(fd, u::kIommuIoasAlloc, &cmd), "IOAS_ALLOC");
-  return cmd.out_ioas_id;
+  Cmd cmd(L.iommu_ioas_alloc.sizeof_);
+  Check(ioctl(fd, IommufdRequest(L.ioctl.ioas_alloc.nr), cmd.data()), "IOAS_ALLOC");
+  return cmd.Get32(L.iommu_ioas_alloc.out_ioas_id);
 }
 
 static void Map(uint32_t ioas, void* va, uint64_t length, uint64_t iova) {
-  u::IoasMap cmd = {};
-  cmd.size = sizeof(cmd);
-  cmd.flags = 7;  // FIXED_IOVA | WRITEABLE | READABLE
-  cmd.ioas_id = ioas;
-  cmd.user_va = reinterpret_cast<uintptr_t>(va);
-  cmd.length = length;
-  cmd.iova = iova;
-  Check(ioctl(fd, u::kIommuIoasMap, &cmd), "IOAS_MAP");
+  const auto& f = L.iommu_ioas_map;
+  Cmd cmd(f.sizeof_);
+  cmd.Set32(f.flags, 7);  // FIXED_IOVA | WRITEABLE | READABLE
+  cmd.Set32(f.ioas_id, ioas);
+  cmd.Set64(f.user_va, reinterpret_cast<uintptr_t>(va));
+  cmd.Set64(f.length, length);
+  cmd.Set64(f.iova, iova);
+  Check(ioctl(fd, IommufdRequest(L.ioctl.ioas_map.nr), cmd.data()), "IOAS_MAP");
 }
 
 static void Unmap(uint32_t ioas, uint64_t iova, uint64_t length) {
-  u::IoasUnmap cmd = {};
-  cmd.size = sizeof(cmd);
-  cmd.ioas_id = ioas;
-  cmd.iova = iova;
-  cmd.length = length;
-  Check(ioctl(fd, u::kIommuIoasUnmap, &cmd), "IOAS_UNMAP");
+  const auto& f = L.iommu_ioas_unmap;
+  Cmd cmd(f.sizeof_);
+  cmd.Set32(f.ioas_id, ioas);
+  cmd.Set64(f.iova, iova);
+  cmd.Set64(f.length, length);
+  Check(ioctl(fd, IommufdRequest(L.ioctl.ioas_unmap.nr), cmd.data()), "IOAS_UNMAP");
 }
 
-static u::TestCmd TestCmd(uint32_t op, uint32_t id) {
-  u::TestCmd cmd;
-  memset(&cmd, 0, sizeof(cmd));
-  cmd.size = sizeof(cmd);
-  cmd.op = op;
-  cmd.id = id;
+static Cmd TestCmd(uint32_t op, uint32_t id) {
+  Cmd cmd(L.iommu_test_cmd.sizeof_);
+  cmd.Set32(L.iommu_test_cmd.op, op);
+  cmd.Set32(L.iommu_test_cmd.id, id);
   return cmd;
 }
+
+static const unsigned long kTestCmd = IommufdRequest(L.ioctl.test_cmd.nr);
 
 int main() {
   const uint64_t kIova = 1ull << 24;
@@ -86,21 +88,21 @@ int main() {
 
   // (b) the selftest's access_rw sweep: IOVAs +-50 around a page boundary x lengths 1..63, read then write.
   Map(ioas, buffer, 4 * 4096, kIova);
-  auto create = TestCmd(u::kTestOpCreateAccess, ioas);
-  Check(ioctl(fd, u::kIommuTestCmd, &create), "CREATE_ACCESS");
-  int access = static_cast<int>(create.create_access.out_access_fd);
+  auto create = TestCmd(L.test_op.create_access.op, ioas);
+  Check(ioctl(fd, kTestCmd, create.data()), "CREATE_ACCESS");
+  int access = static_cast<int>(create.Get32(L.iommu_test_cmd.create_access_out_access_fd));
   uint8_t tmp[64];
   int rw_ops = 0;
   t0 = Now();
   for (uint64_t iova = kIova + 4096 - 50; iova < kIova + 4096 + 50; iova++) {
     for (uint64_t length = 1; length < sizeof(tmp); length++) {
       for (uint32_t flags : {0u, 1u}) {  // read, then MOCK_ACCESS_RW_WRITE
-        auto cmd = TestCmd(u::kTestOpAccessRw, static_cast<uint32_t>(access));
-        cmd.access_rw.iova = iova;
-        cmd.access_rw.length = length;
-        cmd.access_rw.uptr = reinterpret_cast<uintptr_t>(tmp);
-        cmd.access_rw.flags = flags;
-        Check(ioctl(fd, u::kIommuTestCmd, &cmd), "ACCESS_RW");
+        auto cmd = TestCmd(L.test_op.access_rw.op, static_cast<uint32_t>(access));
+        cmd.Set64(L.iommu_test_cmd.access_rw_iova, iova);
+        cmd.Set64(L.iommu_test_cmd.access_rw_length, length);
+        cmd.Set64(L.iommu_test_cmd.access_rw_uptr, reinterpret_cast<uintptr_t>(tmp));
+        cmd.Set32(L.iommu_test_cmd.access_rw_flags, flags);
+        Check(ioctl(fd, kTestCmd, cmd.data()), "ACCESS_RW");
         rw_ops++;
       }
     }
@@ -110,8 +112,8 @@ int main() {
   Unmap(ioas, kIova, 4 * 4096);
 
   // (c) 1 000 x map + unmap of 2 MiB with a mock domain attached.
-  auto mock = TestCmd(u::kTestOpMockDomain, ioas);
-  Check(ioctl(fd, u::kIommuTestCmd, &mock), "MOCK_DOMAIN");
+  auto mock = TestCmd(L.test_op.mock_domain.op, ioas);
+  Check(ioctl(fd, kTestCmd, mock.data()), "MOCK_DOMAIN");
   t0 = Now();
   for (int i = 0; i < 1000; i++) {
     Map(ioas, buffer, two_mib, kIova);
@@ -124,7 +126,7 @@ int main() {
   alignas(8) uint8_t zeroes[64] = {};
   t0 = Now();
   for (int i = 0; i < 20000; i++) {
-    if (ioctl(fd, u::kIommuDestroy, zeroes) != -1 || errno != EINVAL) return perror("IOMMU_DESTROY size 0"), 1;
+    if (ioctl(fd, IommufdRequest(L.ioctl.destroy.nr), zeroes) != -1 || errno != EINVAL) return perror("IOMMU_DESTROY size 0"), 1;
   }
   double nullIoctl = Now() - t0;
 

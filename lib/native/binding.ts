@@ -16,6 +16,8 @@ export type MmioHandle = { readonly __mmio: unique symbol };
 export interface Addon {
   setErrorFactory(factory: (errno: number, op: string) => Error): void;
   pageSize(): number;
+  /** The uAPI table (native/uapi_layout.h) the addon sizes commands by: "major.minor". */
+  uapiVersion(): string;
   open(path: string): number;
   close(fd: number): void;
   /** native/batch.cc: the encoding of lib/batch.ts; u64 results of map/unmap go to `out`. */

@@ -21,6 +21,7 @@
 import { IommufdError, errnoNumber } from '../errors.js';
 import { VFIO_REQUESTS, iommufdIoctl } from '../raw-ioctl.js';
 import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from '../uapi.js';
+import { UAPI_LAYOUTS } from '../uapi-layout.js';
 import type { SimBackend } from './backend.js';
 
 const ULONG_MAX = (1n << 64n) - 1n;
@@ -35,27 +36,13 @@ function notModelled(what: string): never {
   throw new Error(`the simulator does not model a raw ${what}; use the typed API`);
 }
 
-/** struct sizes and offsetofend(last) of the 6.12 commands (iommufd_ioctl_ops[]). */
-const OPS = new Map<number, { size: number; min: number }>([
-  [IOMMUFD_CMDS.IOMMU_DESTROY, { size: 8, min: 8 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_ALLOC, { size: 12, min: 12 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_ALLOW_IOVAS, { size: 24, min: 24 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_COPY, { size: 40, min: 40 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_IOVA_RANGES, { size: 32, min: 32 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_MAP, { size: 40, min: 40 }],
-  [IOMMUFD_CMDS.IOMMU_IOAS_UNMAP, { size: 24, min: 24 }],
-  [IOMMUFD_CMDS.IOMMU_OPTION, { size: 24, min: 24 }],
-  [IOMMUFD_CMDS.IOMMU_VFIO_IOAS, { size: 12, min: 12 }],
-  [IOMMUFD_CMDS.IOMMU_HWPT_ALLOC, { size: 48, min: 24 }],
-  [IOMMUFD_CMDS.IOMMU_GET_HW_INFO, { size: 40, min: 32 }],
-  [IOMMUFD_CMDS.IOMMU_HWPT_SET_DIRTY_TRACKING, { size: 16, min: 16 }],
-  [IOMMUFD_CMDS.IOMMU_HWPT_GET_DIRTY_BITMAP, { size: 48, min: 48 }],
-  [IOMMUFD_CMDS.IOMMU_HWPT_INVALIDATE, { size: 32, min: 32 }],
-  [IOMMUFD_CMDS.IOMMU_FAULT_QUEUE_ALLOC, { size: 16, min: 16 }],
-  [IOMMUFD_CMDS.IOMMU_TEST_CMD, { size: 72, min: 68 }],
-]);
-/** ARRAY_SIZE(iommufd_ioctl_ops): designated up to IOMMU_TEST_CMD. */
-const TABLE_END = IOMMUFD_CMDS.IOMMU_TEST_CMD + 1;
+// The 6.12 command table: the simulator's raw decoding follows the 6.12 driver (on
+// either kernel; the commands 7.3 adds are ENOTTY here).
+const L = UAPI_LAYOUTS['6.12'];
+/** struct sizes and offsetofend(last) of the commands (iommufd_ioctl_ops[]). */
+const OPS = new Map<number, { size: number; min: number }>(Object.values(L.ioctls).map((io) => [io.nr, { size: io.size, min: io.min }]));
+/** ARRAY_SIZE(iommufd_ioctl_ops): designated up to the highest command. */
+const TABLE_END = Math.max(...OPS.keys()) + 1;
 
 /** A kernel-side copy of the command (struct iommu_*), little endian. */
 class Cmd {
@@ -107,131 +94,157 @@ function iommufdCmd(b: SimBackend, nr: number, request: number, arg: Uint8Array 
   return 0;
 }
 
+const S = L.structs;
+
 function execute(b: SimBackend, nr: number, cmd: Cmd, respond: () => void, name: string): void {
   switch (nr) {
     case IOMMUFD_CMDS.IOMMU_DESTROY:
-      b.destroy(cmd.u32(4));
+      b.destroy(cmd.u32(S.iommu_destroy.offsets.id));
       return;
-    case IOMMUFD_CMDS.IOMMU_IOAS_ALLOC:
-      if (cmd.u32(4)) fail('EOPNOTSUPP', name);
-      cmd.set32(8, b.ioasAlloc());
+    case IOMMUFD_CMDS.IOMMU_IOAS_ALLOC: {
+      const f = S.iommu_ioas_alloc.offsets;
+      if (cmd.u32(f.flags)) fail('EOPNOTSUPP', name);
+      cmd.set32(f.out_ioas_id, b.ioasAlloc());
       respond();
       return;
+    }
     case IOMMUFD_CMDS.IOMMU_IOAS_ALLOW_IOVAS: {
-      if (cmd.u32(12)) fail('EOPNOTSUPP', name);
-      const ioasId = cmd.u32(4);
+      const f = S.iommu_ioas_allow_iovas.offsets;
+      if (cmd.u32(f.__reserved)) fail('EOPNOTSUPP', name);
+      const ioasId = cmd.u32(f.ioas_id);
       b.ioasIovaRanges(ioasId); // the IOAS lookup (ENOENT)
-      if (cmd.u32(8)) fail('EFAULT', name); // copying the ranges from NULL
+      if (cmd.u32(f.num_iovas)) fail('EFAULT', name); // copying the ranges from NULL
       b.ioasAllowIovas(ioasId, []);
       return;
     }
-    case IOMMUFD_CMDS.IOMMU_IOAS_COPY:
-      cmd.set64(24, b.ioasCopy(cmd.u32(8), cmd.u32(12), cmd.u32(4), cmd.u64(24), cmd.u64(32), cmd.u64(16)));
+    case IOMMUFD_CMDS.IOMMU_IOAS_COPY: {
+      const f = S.iommu_ioas_copy.offsets;
+      cmd.set64(
+        f.dst_iova,
+        b.ioasCopy(cmd.u32(f.dst_ioas_id), cmd.u32(f.src_ioas_id), cmd.u32(f.flags), cmd.u64(f.dst_iova), cmd.u64(f.src_iova), cmd.u64(f.length)),
+      );
       respond();
       return;
+    }
     case IOMMUFD_CMDS.IOMMU_IOAS_IOVA_RANGES: {
-      if (cmd.u32(12)) fail('EOPNOTSUPP', name);
-      const max = cmd.u32(8);
-      const { ranges, alignment } = b.ioasIovaRanges(cmd.u32(4));
+      const f = S.iommu_ioas_iova_ranges.offsets;
+      if (cmd.u32(f.__reserved)) fail('EOPNOTSUPP', name);
+      const max = cmd.u32(f.num_iovas);
+      const { ranges, alignment } = b.ioasIovaRanges(cmd.u32(f.ioas_id));
       if (max > 0 && ranges.length > 0) fail('EFAULT', name); // the first range written to NULL
-      cmd.set32(8, ranges.length);
-      cmd.set64(24, alignment);
+      cmd.set32(f.num_iovas, ranges.length);
+      cmd.set64(f.out_iova_alignment, alignment);
       respond();
       if (ranges.length > max) fail('EMSGSIZE', name);
       return;
     }
     case IOMMUFD_CMDS.IOMMU_IOAS_MAP: {
-      const flags = cmd.u32(4);
-      if (flags & ~0x7 || cmd.u32(12)) fail('EOPNOTSUPP', name);
-      const length = cmd.u64(24);
-      if (cmd.u64(32) >= ULONG_MAX || length >= ULONG_MAX) fail('EOVERFLOW', name);
-      if (!(flags & 0x6)) fail('EINVAL', name);
-      b.ioasIovaRanges(cmd.u32(8)); // the IOAS lookup (ENOENT)
+      const f = S.iommu_ioas_map.offsets;
+      const K = L.constants;
+      const flags = cmd.u32(f.flags);
+      const known = K.IOMMU_IOAS_MAP_FIXED_IOVA | K.IOMMU_IOAS_MAP_WRITEABLE | K.IOMMU_IOAS_MAP_READABLE;
+      if (flags & ~known || cmd.u32(f.__reserved)) fail('EOPNOTSUPP', name);
+      const length = cmd.u64(f.length);
+      if (cmd.u64(f.iova) >= ULONG_MAX || length >= ULONG_MAX) fail('EOVERFLOW', name);
+      if (!(flags & (K.IOMMU_IOAS_MAP_WRITEABLE | K.IOMMU_IOAS_MAP_READABLE))) fail('EINVAL', name);
+      b.ioasIovaRanges(cmd.u32(f.ioas_id)); // the IOAS lookup (ENOENT)
       if (length === 0n) fail('EINVAL', name); // iopt_alloc_pages()
       fail('EFAULT', name); // pinning user address 0 (see the note at the top)
     }
     // falls through: unreachable
-    case IOMMUFD_CMDS.IOMMU_IOAS_UNMAP:
-      cmd.set64(16, b.ioasUnmap(cmd.u32(4), cmd.u64(8), cmd.u64(16)));
+    case IOMMUFD_CMDS.IOMMU_IOAS_UNMAP: {
+      const f = S.iommu_ioas_unmap.offsets;
+      cmd.set64(f.length, b.ioasUnmap(cmd.u32(f.ioas_id), cmd.u64(f.iova), cmd.u64(f.length)));
       respond();
       return;
+    }
     case IOMMUFD_CMDS.IOMMU_OPTION: {
-      if (cmd.u16(10)) fail('EOPNOTSUPP', name);
-      const op = cmd.u16(8);
-      const val = b.option(cmd.u32(4), op, cmd.u32(12), cmd.u64(16));
-      if (op !== 1) return; // IOMMU_OPTION_OP_GET answers
-      cmd.set64(16, val);
+      const f = S.iommu_option.offsets;
+      if (cmd.u16(f.__reserved)) fail('EOPNOTSUPP', name);
+      const op = cmd.u16(f.op);
+      const val = b.option(cmd.u32(f.option_id), op, cmd.u32(f.object_id), cmd.u64(f.val64));
+      if (op !== L.constants.IOMMU_OPTION_OP_GET) return; // GET answers
+      cmd.set64(f.val64, val);
       respond();
       return;
     }
     case IOMMUFD_CMDS.IOMMU_VFIO_IOAS: {
-      if (cmd.u16(10)) fail('EOPNOTSUPP', name);
-      const op = cmd.u16(8);
-      const id = b.vfioIoas(op, cmd.u32(4));
-      if (op !== 0) return; // IOMMU_VFIO_IOAS_GET answers
-      cmd.set32(4, id);
+      const f = S.iommu_vfio_ioas.offsets;
+      if (cmd.u16(f.__reserved)) fail('EOPNOTSUPP', name);
+      const op = cmd.u16(f.op);
+      const id = b.vfioIoas(op, cmd.u32(f.ioas_id));
+      if (op !== L.constants.IOMMU_VFIO_IOAS_GET) return; // GET answers
+      cmd.set32(f.ioas_id, id);
       respond();
       return;
     }
     case IOMMUFD_CMDS.IOMMU_HWPT_ALLOC: {
-      if (cmd.u32(20) || cmd.u32(44)) fail('EOPNOTSUPP', name);
-      const dataLen = cmd.u32(28);
+      const f = S.iommu_hwpt_alloc.offsets;
+      if (cmd.u32(f.__reserved) || cmd.u32(f.__reserved2)) fail('EOPNOTSUPP', name);
+      const dataLen = cmd.u32(f.data_len);
       const id = b.hwptAlloc({
-        flags: cmd.u32(4),
-        devId: cmd.u32(8),
-        ptId: cmd.u32(12),
-        dataType: cmd.u32(24),
+        flags: cmd.u32(f.flags),
+        devId: cmd.u32(f.dev_id),
+        ptId: cmd.u32(f.pt_id),
+        dataType: cmd.u32(f.data_type),
         data: null,
         nullDataLen: dataLen,
-        faultId: cmd.u32(40),
+        faultId: cmd.u32(f.fault_id),
       });
-      cmd.set32(16, id);
+      cmd.set32(f.out_hwpt_id, id);
       respond();
       return;
     }
     case IOMMUFD_CMDS.IOMMU_GET_HW_INFO: {
-      // Flags (7.3's INPUT_TYPE, in_data_type at 24) are getHwInfo()'s to judge.
-      if (cmd.bytes[29] || cmd.bytes[30] || cmd.bytes[31]) fail('EOPNOTSUPP', name);
-      const info = b.getHwInfo(cmd.u32(8), new Uint8Array(0), cmd.u32(4), cmd.u32(24));
-      if (cmd.u32(12)) fail('EFAULT', name); // the driver data copied to NULL
-      cmd.set32(12, info.dataLen);
-      cmd.set32(24, info.dataType);
-      cmd.bytes[28] = info.maxPasidLog2;
-      cmd.set64(32, info.capabilities);
+      const f = S.iommu_hw_info.offsets;
+      // Flags (7.3's INPUT_TYPE, in_data_type where out_data_type is) are getHwInfo()'s to judge.
+      for (let i = f.__reserved; i < f.out_capabilities; i++) if (cmd.bytes[i]) fail('EOPNOTSUPP', name);
+      const info = b.getHwInfo(cmd.u32(f.dev_id), new Uint8Array(0), cmd.u32(f.flags), cmd.u32(f.out_data_type));
+      if (cmd.u32(f.data_len)) fail('EFAULT', name); // the driver data copied to NULL
+      cmd.set32(f.data_len, info.dataLen);
+      cmd.set32(f.out_data_type, info.dataType);
+      cmd.bytes[f.out_max_pasid_log2] = info.maxPasidLog2;
+      cmd.set64(f.out_capabilities, info.capabilities);
       respond();
       return;
     }
     case IOMMUFD_CMDS.IOMMU_HWPT_SET_DIRTY_TRACKING: {
-      const flags = cmd.u32(4);
-      if (flags & ~1 || cmd.u32(12)) fail('EOPNOTSUPP', name);
-      b.hwptSetDirtyTracking(cmd.u32(8), (flags & 1) !== 0);
+      const f = S.iommu_hwpt_set_dirty_tracking.offsets;
+      const enable = L.constants.IOMMU_HWPT_DIRTY_TRACKING_ENABLE;
+      const flags = cmd.u32(f.flags);
+      if (flags & ~enable || cmd.u32(f.__reserved)) fail('EOPNOTSUPP', name);
+      b.hwptSetDirtyTracking(cmd.u32(f.hwpt_id), (flags & enable) !== 0);
       return;
     }
-    case IOMMUFD_CMDS.IOMMU_HWPT_GET_DIRTY_BITMAP:
-      if (cmd.u32(8) & ~1 || cmd.u32(12)) fail('EOPNOTSUPP', name);
+    case IOMMUFD_CMDS.IOMMU_HWPT_GET_DIRTY_BITMAP: {
+      const f = S.iommu_hwpt_get_dirty_bitmap.offsets;
+      if (cmd.u32(f.flags) & ~L.constants.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR || cmd.u32(f.__reserved)) fail('EOPNOTSUPP', name);
       notModelled('IOMMU_HWPT_GET_DIRTY_BITMAP into a NULL bitmap');
+    }
     // falls through: unreachable
     case IOMMUFD_CMDS.IOMMU_HWPT_INVALIDATE: {
+      const f = S.iommu_hwpt_invalidate.offsets;
       let handled = 0;
       try {
-        if (cmd.u32(28)) fail('EOPNOTSUPP', name);
+        if (cmd.u32(f.__reserved)) fail('EOPNOTSUPP', name);
         // data_uptr is NULL: any entries are EINVAL before the HWPT lookup.
-        handled = b.hwptInvalidate(cmd.u32(4), cmd.u32(16), cmd.u32(20), null, cmd.u32(24));
+        handled = b.hwptInvalidate(cmd.u32(f.hwpt_id), cmd.u32(f.data_type), cmd.u32(f.entry_len), null, cmd.u32(f.entry_num));
       } catch (e) {
         handled = (e as { handled?: number }).handled ?? 0;
-        cmd.set32(24, handled);
+        cmd.set32(f.entry_num, handled);
         respond();
         throw e;
       }
-      cmd.set32(24, handled);
+      cmd.set32(f.entry_num, handled);
       respond();
       return;
     }
     case IOMMUFD_CMDS.IOMMU_FAULT_QUEUE_ALLOC: {
-      if (cmd.u32(4)) fail('EOPNOTSUPP', name);
+      const f = S.iommu_fault_alloc.offsets;
+      if (cmd.u32(f.flags)) fail('EOPNOTSUPP', name);
       const { faultId, faultFd } = b.faultQueueAlloc();
-      cmd.set32(8, faultId);
-      cmd.set32(12, faultFd);
+      cmd.set32(f.out_fault_id, faultId);
+      cmd.set32(f.out_fault_fd, faultFd);
       respond();
       return;
     }
@@ -243,33 +256,40 @@ function execute(b: SimBackend, nr: number, cmd: Cmd, respond: () => void, name:
 
 /** iommufd_test() for the ops without user pointers or fds. */
 function testCmd(b: SimBackend, cmd: Cmd, respond: () => void, name: string): void {
-  const op = cmd.u32(4);
-  const id = cmd.u32(8);
+  const t = S.iommu_test_cmd.offsets;
+  const op = cmd.u32(t.op);
+  const id = cmd.u32(t.id);
   switch (op) {
     case IOMMU_TEST_OPS.ADD_RESERVED:
-      b.addReserved(id, cmd.u64(16), cmd.u64(24));
+      b.addReserved(id, cmd.u64(t['add_reserved.start']), cmd.u64(t['add_reserved.length']));
       return;
     case IOMMU_TEST_OPS.MOCK_DOMAIN:
     case IOMMU_TEST_OPS.MOCK_DOMAIN_FLAGS: {
-      const ids = b.mockDomain(id, op === IOMMU_TEST_OPS.MOCK_DOMAIN_FLAGS ? cmd.u32(28) : undefined);
-      cmd.set32(16, ids.stdevId);
-      cmd.set32(20, ids.hwptId);
-      cmd.set32(24, ids.idevId);
+      const ids = b.mockDomain(id, op === IOMMU_TEST_OPS.MOCK_DOMAIN_FLAGS ? cmd.u32(t['mock_domain_flags.dev_flags']) : undefined);
+      cmd.set32(t['mock_domain.out_stdev_id'], ids.stdevId);
+      cmd.set32(t['mock_domain.out_hwpt_id'], ids.hwptId);
+      cmd.set32(t['mock_domain.out_idev_id'], ids.idevId);
       respond();
       return;
     }
     case IOMMU_TEST_OPS.MOCK_DOMAIN_REPLACE:
-      cmd.set32(16, b.mockDomainReplace(id, cmd.u32(16)));
+      cmd.set32(t['mock_domain_replace.pt_id'], b.mockDomainReplace(id, cmd.u32(t['mock_domain_replace.pt_id'])));
       respond();
       return;
     case IOMMU_TEST_OPS.SET_TEMP_MEMORY_LIMIT:
-      b.setTempMemoryLimit(cmd.u32(16));
+      b.setTempMemoryLimit(cmd.u32(t['memory_limit.limit']));
       return;
     case IOMMU_TEST_OPS.MD_CHECK_IOTLB:
-      b.mdCheckIotlb(id, cmd.u32(16), cmd.u32(20));
+      b.mdCheckIotlb(id, cmd.u32(t['check_iotlb.id']), cmd.u32(t['check_iotlb.iotlb']));
       return;
     case IOMMU_TEST_OPS.TRIGGER_IOPF:
-      b.triggerIopf(cmd.u32(16), cmd.u32(20), cmd.u32(24), cmd.u32(28), cmd.u64(32));
+      b.triggerIopf(
+        cmd.u32(t['trigger_iopf.dev_id']),
+        cmd.u32(t['trigger_iopf.pasid']),
+        cmd.u32(t['trigger_iopf.grpid']),
+        cmd.u32(t['trigger_iopf.perm']),
+        cmd.u64(t['trigger_iopf.addr']),
+      );
       return;
   }
   if (Object.values(IOMMU_TEST_OPS).includes(op as never)) notModelled(`IOMMU_TEST_CMD op ${op}`);
@@ -277,6 +297,8 @@ function testCmd(b: SimBackend, cmd: Cmd, respond: () => void, name: string): vo
 }
 
 // ---- iommufd_vfio_ioctl() ---------------------------------------------------
+
+const V = L.vfioIoctls;
 
 function vfioIoctl(b: SimBackend, request: number, arg: Uint8Array | number | null, name: string): number {
   const bytes = arg instanceof Uint8Array ? arg : null;
@@ -296,26 +318,30 @@ function vfioIoctl(b: SimBackend, request: number, arg: Uint8Array | number | nu
       return 0;
     case VFIO_REQUESTS.VFIO_IOMMU_MAP_DMA: {
       if (!view) fail('EFAULT', name);
-      if (view.getUint32(0, true) < 32 || view.getUint32(4, true) & ~3) fail('EINVAL', name);
+      const f = S.vfio_iommu_type1_dma_map.offsets;
+      const rw = L.constants.VFIO_DMA_MAP_FLAG_READ | L.constants.VFIO_DMA_MAP_FLAG_WRITE;
+      if (view.getUint32(f.argsz, true) < V.VFIO_IOMMU_MAP_DMA.minsz || view.getUint32(f.flags, true) & ~rw) fail('EINVAL', name);
       compatIoas(b, name);
-      if (view.getBigUint64(24, true) === 0n) fail('EINVAL', name); // iopt_alloc_pages()
+      if (view.getBigUint64(f.size, true) === 0n) fail('EINVAL', name); // iopt_alloc_pages()
       fail('EFAULT', name); // pinning user address 0 (see the note at the top)
     }
     // falls through: unreachable
     case VFIO_REQUESTS.VFIO_IOMMU_UNMAP_DMA: {
       if (!view) fail('EFAULT', name);
-      const flags = view.getUint32(4, true);
-      if (view.getUint32(0, true) < 24 || flags & ~2) fail('EINVAL', name);
+      const f = S.vfio_iommu_type1_dma_unmap.offsets;
+      const all = L.constants.VFIO_DMA_UNMAP_FLAG_ALL;
+      const flags = view.getUint32(f.flags, true);
+      if (view.getUint32(f.argsz, true) < V.VFIO_IOMMU_UNMAP_DMA.minsz || flags & ~all) fail('EINVAL', name);
       compatIoas(b, name);
-      const iova = view.getBigUint64(8, true);
-      const size = view.getBigUint64(16, true);
-      if (flags & 2 && (iova !== 0n || size !== 0n)) fail('EINVAL', name);
+      const iova = view.getBigUint64(f.iova, true);
+      const size = view.getBigUint64(f.size, true);
+      if (flags & all && (iova !== 0n || size !== 0n)) fail('EINVAL', name);
       let unmapped = 0n;
       try {
         unmapped = b.vfioUnmapDma(flags, iova, size);
       } finally {
         // The size unmapped is written back whether or not the unmap succeeded.
-        view.setBigUint64(16, unmapped, true);
+        view.setBigUint64(f.size, unmapped, true);
       }
       return 0;
     }
@@ -326,7 +352,7 @@ function vfioIoctl(b: SimBackend, request: number, arg: Uint8Array | number | nu
 /** get_compat_ioas(): ENODEV without one (VFIO_DMA_CC_IOMMU asks it and changes nothing). */
 function compatIoas(b: SimBackend, name: string): void {
   try {
-    b.vfioCheckExtension(4);
+    b.vfioCheckExtension(L.constants.VFIO_DMA_CC_IOMMU);
   } catch (e) {
     if (e instanceof IommufdError) throw new RawErrno(e.errno, name);
     throw e;
@@ -335,9 +361,14 @@ function compatIoas(b: SimBackend, name: string): void {
 
 /** iommufd_vfio_iommu_get_info() writing into the caller's argsz bytes. */
 function getInfo(b: SimBackend, bytes: Uint8Array, view: DataView, name: string): void {
-  const argsz = view.getUint32(0, true);
-  if (argsz < 16) fail('EINVAL', name);
-  const minsz = Math.min(argsz, 24);
+  const I = S.vfio_iommu_type1_info;
+  const H = S.vfio_info_cap_header.offsets;
+  const avail = S.vfio_iommu_type1_info_dma_avail;
+  const cap = S.vfio_iommu_type1_info_cap_iova_range;
+  const range = S.vfio_iova_range;
+  const argsz = view.getUint32(I.offsets.argsz, true);
+  if (argsz < V.VFIO_IOMMU_GET_INFO.minsz) fail('EINVAL', name);
+  const minsz = Math.min(argsz, I.size);
   let info;
   try {
     info = b.vfioIommuGetInfo();
@@ -346,48 +377,50 @@ function getInfo(b: SimBackend, bytes: Uint8Array, view: DataView, name: string)
     throw e;
   }
   const ranges = info.iovaRanges ?? [];
+  const header = (at: number, id: number) => {
+    view.setUint16(at + H.id, id, true);
+    view.setUint16(at + H.version, 1, true);
+    view.setUint32(at + H.next, 0, true);
+  };
   // The capabilities in the driver's order, each written only if it fits.
-  const fills: ((at: number, avail: number) => number)[] = [
-    (at, avail) => {
+  const fills: ((at: number, room: number) => number)[] = [
+    (at, room) => {
       // VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL { header, u32 avail = U32_MAX }
-      if (avail >= 12) {
-        view.setUint16(at, 3, true);
-        view.setUint16(at + 2, 1, true);
-        view.setUint32(at + 4, 0, true);
-        view.setUint32(at + 8, 0xffffffff, true);
+      if (room >= avail.size) {
+        header(at, L.constants.VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL);
+        view.setUint32(at + avail.offsets.avail, 0xffffffff, true);
       }
-      return 12;
+      return avail.size;
     },
-    (at, avail) => {
+    (at, room) => {
       // VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE { header, nr_iovas, reserved, ranges[] }
+      const first = cap.offsets.iova_ranges;
       ranges.forEach((r, i) => {
-        if (avail >= 16 + 16 * (i + 1)) {
-          view.setBigUint64(at + 16 + 16 * i, r.start, true);
-          view.setBigUint64(at + 24 + 16 * i, r.last, true);
+        if (room >= first + range.size * (i + 1)) {
+          view.setBigUint64(at + first + range.size * i + range.offsets.start, r.start, true);
+          view.setBigUint64(at + first + range.size * i + range.offsets.end, r.last, true);
         }
       });
-      if (avail >= 16 + 16 * ranges.length) {
-        view.setUint16(at, 1, true);
-        view.setUint16(at + 2, 1, true);
-        view.setUint32(at + 4, 0, true);
-        view.setUint32(at + 8, ranges.length, true);
-        view.setUint32(at + 12, 0, true);
+      if (room >= first + range.size * ranges.length) {
+        header(at, L.constants.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE);
+        view.setUint32(at + cap.offsets.nr_iovas, ranges.length, true);
+        view.setUint32(at + cap.offsets.reserved, 0, true);
       }
-      return 16 + 16 * ranges.length;
+      return first + range.size * ranges.length;
     },
   ];
-  let total = 24;
+  let total = I.size;
   let lastCap = -1;
   for (const fill of fills) {
     const capSize = argsz > total ? fill(total, argsz - total) : fill(-1, 0);
-    if (lastCap >= 0 && argsz >= total) view.setUint32(lastCap + 4, total, true);
+    if (lastCap >= 0 && argsz >= total) view.setUint32(lastCap + H.next, total, true);
     lastCap = total;
     total += Math.ceil(capSize / 8) * 8;
   }
-  const out = new Cmd(24);
-  out.set32(0, total);
-  out.set32(4, info.flags);
-  out.set64(8, info.iovaPgsizes);
-  out.set32(16, argsz >= total ? 24 : 0);
+  const out = new Cmd(I.size);
+  out.set32(I.offsets.argsz, total);
+  out.set32(I.offsets.flags, info.flags);
+  out.set64(I.offsets.iova_pgsizes, info.iovaPgsizes);
+  out.set32(I.offsets.cap_offset, argsz >= total ? I.size : 0);
   bytes.set(out.bytes.subarray(0, minsz));
 }
