@@ -11,7 +11,7 @@ import {
   IOMMU_OPTION_OP_SET,
   U64_MAX,
 } from './uapi.js';
-import { expectRecords, setOwner, toOptions, toU32, toU64 } from './validate.js';
+import { expectInstance, expectRecords, setOwner, toOptions, toU32, toU64 } from './validate.js';
 
 export interface MapOptions extends RangeOptions {
   /** Default true. */
@@ -228,9 +228,7 @@ export class Ioas implements Disposable {
    * here) would map pages that no reference keeps alive.
    */
   #checkSource(src: Ioas): void {
-    if (!(src instanceof Ioas)) throw new TypeError('src must be an Ioas');
-    if (src.#backend !== this.#backend) throw new TypeError(`IOAS ${src.id} belongs to another iommufd`);
-    src.#checkAlive();
+    expectInstance(src, [Ioas], 'src', 'an Ioas', this.#backend).#checkAlive();
   }
 
   /** @internal For Batch: the checks of copyFrom() on its source. */

@@ -70,7 +70,7 @@ const ASAN_ADDON = join(root, 'build-asan', 'Release', 'iommufd.node');
 const ASAN_RUNTIME = '/usr/lib/gcc/x86_64-linux-gnu/12/libasan.so';
 
 function buildAsanAddon() {
-  const sources = Math.max(...readdirSync(join(root, 'native')).filter((f) => f !== 'build').map((f) => newest(join(root, 'native', f))));
+  const sources = nativeSourcesTime();
   if (existsSync(ASAN_ADDON) && newest(ASAN_ADDON) >= sources) return true;
   console.log('=== the ASan + UBSan addon for the hostile-input fuzzer (build-asan/) ===');
   const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
@@ -99,6 +99,11 @@ async function runKernel(kernel, project = 'kernel', profile = 'default') {
   return { code, counts: c };
 }
 
+/** Newest modification time of the addon's sources (native/, but its build output). */
+function nativeSourcesTime() {
+  return Math.max(...readdirSync(join(root, 'native')).filter((f) => f !== 'build').map((f) => newest(join(root, 'native', f))));
+}
+
 /** Newest modification time under `path` (a file or a directory tree). */
 function newest(path) {
   const st = statSync(path);
@@ -114,7 +119,7 @@ function build() {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   if (!step([tsc, '-p', 'tsconfig.json'])) return false;
   const addon = join(root, 'native', 'build', 'Release', 'iommufd.node');
-  const sources = Math.max(...readdirSync(join(root, 'native')).filter((f) => f !== 'build').map((f) => newest(join(root, 'native', f))));
+  const sources = nativeSourcesTime();
   if (existsSync(addon) && newest(addon) >= sources) return true;
   return step([join(root, 'scripts', 'build-addon.mjs'), '--werror']);
 }
