@@ -48,10 +48,7 @@ const PROFILES = {
   vtd: {
     machine: ['-machine', 'q35,kernel-irqchip=split'],
     devices: ['-device', 'intel-iommu,intremap=on,caching-mode=on', '-device', 'edu'],
-    // no_timer_check: under TCG on a busy host the boot-time IO-APIC timer test
-    // can miss its ticks, which with interrupt remapping is a panic ("timer
-    // doesn't work through Interrupt-remapped IO-APIC"), not a fallback.
-    cmdline: ['intel_iommu=on', 'no_timer_check'],
+    cmdline: ['intel_iommu=on'],
   },
 };
 const KVM_WATCHDOG_MS = 20_000; // a working KVM guest reaches the start marker in ~2 s
@@ -397,6 +394,10 @@ function qemuArgs({ kernel, accel, icount = false, memory, outDir, profile = 'de
     // vCPU threads of a busy host (TCG) stall long enough to trip the clocksource
     // watchdog, whose warnings would land in the command's output.
     'tsc=reliable',
+    // Under TCG on a busy host the boot-time IO-APIC timer test can miss its
+    // ticks, which is a panic ("IO-APIC + timer doesn't work", or with interrupt
+    // remapping "timer doesn't work through Interrupt-remapped IO-APIC").
+    'no_timer_check',
     ...extra.cmdline,
     ...initArgs(),
   ].join(' ');
