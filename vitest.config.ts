@@ -50,6 +50,7 @@ export default defineConfig({
           env: { IOMMUFD_TEST_BACKEND: 'native' },
           setupFiles: ['test/kernel/require-kernel.ts'],
           testTimeout: 300_000,
+          // scripts/run-vitest.mjs runs this project without isolation (see there).
         },
       },
       {
@@ -58,6 +59,7 @@ export default defineConfig({
           include: ['test/selftest/**/*.test.ts'],
           env: { IOMMUFD_TEST_BACKEND: 'sim' },
           testTimeout: 120_000,
+          // Without isolation too, as selftest-kernel.
         },
       },
       {

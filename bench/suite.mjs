@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `npm run bench:suite`: what the test rig costs — the scenario suite and the
-// port of the kernel's selftest (190 instances) on the simulator (host) vs on
-// the kernel (inside the VM), a bare VM boot, and the kernel build (cached;
-// cold with --cold, which builds into a fresh cache).
+// port of the kernel's selftest on the simulator (host) vs on the kernel (inside
+// the VM), a bare VM boot, the kernel build (cached; cold with --cold, which
+// builds into a fresh cache), and per kernel version the kernel's own C selftest
+// (iommufd, iommufd_fail_nth; bench/cselftest.mjs builds it) against our port of
+// it, both timed in the same VM (bench/suite-in-vm.sh).
 // Writes bench/results/suite.json. Not a test.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { testedKernels } from '../scripts/kernels.mjs';
 import { runInVm } from '../scripts/vm.mjs';
+import { buildCSelftest } from './cselftest.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cold = process.argv.includes('--cold');
@@ -52,6 +56,44 @@ figures.selftestPortKernelInVmSeconds = await seconds(
 figures.selftestPortKernelOverSim = figures.selftestPortKernelInVmSeconds / figures.selftestPortSimSeconds;
 
 for (const [name, value] of Object.entries(figures)) console.log(`${name.padEnd(28)} ${value.toFixed(1)}`);
+
+/** bench/suite-in-vm.sh in one VM of `version`: { name: { rc, seconds, summary } }. */
+async function cSelftestVsPort(version, cDir) {
+  let out = '';
+  const collect = new Writable({ write: (chunk, _e, done) => ((out += chunk), done()) });
+  const code = await runInVm(['bench/suite-in-vm.sh', cDir], { cwd: root, stdout: collect, kernelVersion: version });
+  if (code !== 0) throw new Error(`bench/suite-in-vm.sh on ${version} exited with ${code}`);
+  const runs = {};
+  for (const m of out.matchAll(/^@@bench (\S+) rc=(\d+) ms=(\d+) ?(.*)$/gm))
+    runs[m[1]] = { rc: Number(m[2]), seconds: Number(m[3]) / 1000, summary: m[4].trim() };
+  for (const name of ['c-iommufd', 'c-fail-nth', 'port-iommufd', 'port-fail-nth'])
+    if (!runs[name]) throw new Error(`bench/suite-in-vm.sh on ${version} printed no figure for ${name}`);
+  // The port must pass; the C selftest's own failures (rc 1) are reported, not fatal.
+  for (const name of ['port-iommufd', 'port-fail-nth'])
+    if (runs[name].rc !== 0) throw new Error(`${name} failed on ${version}: ${runs[name].summary}`);
+  return runs;
+}
+
+const selftestVsC = {};
+for (const version of testedKernels()) {
+  const { dir, patch } = buildCSelftest(version);
+  const runs = await cSelftestVsPort(version, dir);
+  const ratio = (port, c) => runs[port].seconds / runs[c].seconds;
+  selftestVsC[version] = {
+    cPatched: patch !== null,
+    runs,
+    portOverC: ratio('port-iommufd', 'c-iommufd'),
+    failNthPortOverC: ratio('port-fail-nth', 'c-fail-nth'),
+  };
+  console.log(`${version}: C selftest ${runs['c-iommufd'].seconds.toFixed(1)} s (${runs['c-iommufd'].summary}${patch ? '; patched to compile' : ''})`);
+  console.log(`${version}: port       ${runs['port-iommufd'].seconds.toFixed(1)} s (${runs['port-iommufd'].summary}), ${selftestVsC[version].portOverC.toFixed(1)}× C`);
+  console.log(`${version}: C fail_nth ${runs['c-fail-nth'].seconds.toFixed(1)} s (${runs['c-fail-nth'].summary})`);
+  console.log(`${version}: port       ${runs['port-fail-nth'].seconds.toFixed(1)} s (${runs['port-fail-nth'].summary}), ${selftestVsC[version].failNthPortOverC.toFixed(1)}× C`);
+}
+
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-writeFileSync(join(root, 'bench', 'results', 'suite.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, figures }, null, 2));
+writeFileSync(
+  join(root, 'bench', 'results', 'suite.json'),
+  JSON.stringify({ date: new Date().toISOString(), node: process.version, figures, selftestVsC }, null, 2),
+);
 console.log('wrote bench/results/suite.json');

@@ -24,7 +24,8 @@ export const BUFFER_SIZE = 16 * PAGE_SIZE;
 let sharedBuffer: DmaBuffer | undefined;
 
 /**
- * The selftest's global `buffer` (one per test file, like one per selftest process):
+ * The selftest's global `buffer` (one per vitest worker, which runs several files
+ * without isolation, like the one a selftest process makes before its tests):
  * MAP_SHARED anonymous memory, so a forked child writes the parent's pages. Not a
  * huge page: MD_CHECK_REFS skips compound pages, which would make refs checks vacuous.
  */

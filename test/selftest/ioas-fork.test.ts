@@ -7,13 +7,18 @@
 // (fixtures/ioas-fork-child.ts) that inherits the iommufd (fd 3) and the memfd of
 // the global MAP_SHARED buffer (fd 4), adopts the iommufd (Iommufd.open({ fd }))
 // and maps that memory from its own address space, as the forked child maps its
-// copy of the shared mapping. On the simulator these instances are skipped: its
+// copy of the shared mapping. The child is bundled into one plain JS file once
+// per run (esbuild): a child that transpiled itself (tsx) took ~3 s to start under
+// TCG, most of this file's time. On the simulator these instances are skipped: its
 // iommufd state lives inside this process, which no second process can share.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { expect } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
+import { afterAll, expect } from 'vitest';
 import { MOCK_APERTURE_START } from '../../lib/index.js';
 import { addonPath } from '../../lib/native/binding.js';
 import { BACKEND } from '../backend.js';
@@ -24,8 +29,21 @@ import { type IoasSelf, iommufd_ioas } from './ioas-fixture.js';
 import { checkAccessRw } from './ioas-utils-b.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/ioas-fork-child.ts', import.meta.url));
-const CLOEXEC = new URL('./fixtures/ioas-fork-cloexec.mjs', import.meta.url).href;
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+let bundled: { dir: string; script: string } | undefined;
+/** fixtures/ioas-fork-child.ts and the lib modules it imports, as one .mjs (built on first use). */
+function childScript(): string {
+  if (!bundled) {
+    const dir = mkdtempSync(join(tmpdir(), 'iommufd-fork-child-'));
+    const script = join(dir, 'child.mjs');
+    buildSync({ entryPoints: [CHILD], outfile: script, bundle: true, platform: 'node', format: 'esm', logLevel: 'error' });
+    bundled = { dir, script };
+  }
+  return bundled.script;
+}
+afterAll(() => {
+  if (bundled) rmSync(bundled.dir, { recursive: true, force: true });
+});
 
 function skipOnSimulator(ctx: { skip: (note?: string) => void }): void {
   if (BACKEND !== 'sim') return;
@@ -38,7 +56,7 @@ function skipOnSimulator(ctx: { skip: (note?: string) => void }): void {
 function spawnChild(self: IoasSelf, mode: 'gone' | 'present'): ChildProcess {
   const memfd = buffer().memfd;
   if (memfd === null) throw new Error('the global buffer has no memfd to share');
-  const args = ['--import', CLOEXEC, '--import', TSX, CHILD, String(self.ioas.id), String(BUFFER_SIZE), mode];
+  const args = [childScript(), String(self.ioas.id), String(BUFFER_SIZE), mode];
   return spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'inherit', self.fd.fileDescriptor, memfd],
     env: { ...process.env, IOMMUFD_ADDON: addonPath() },
