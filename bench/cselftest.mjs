@@ -58,6 +58,8 @@ function sourceTree(version) {
  * programs and the patch applied (null when the tree compiled as it is).
  */
 export function buildCSelftest(version) {
+  // The tests link libcap (lib.mk's LDLIBS); not part of the test rig's packages.
+  if (!existsSync('/usr/include/sys/capability.h')) throw new Error('the C selftest needs libcap: apt-get install libcap-dev');
   const { src, sum } = sourceTree(version);
   // Keyed by the tree and by this file (its flags and patches).
   const recipe = createHash('sha256').update(readFileSync(new URL(import.meta.url))).digest('hex').slice(0, 12);
