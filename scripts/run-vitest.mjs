@@ -22,41 +22,52 @@ const dir = mkdtempSync(join(tmpdir(), 'iommufd-vitest-'));
 const readOnly = !writable(join(root, 'node_modules'));
 const loader = readOnly ? ['--configLoader', 'runner'] : [];
 if (readOnly) process.env.IOMMUFD_VITE_CACHE = join(dir, 'vite-cache');
-const report = join(dir, 'report.json');
 // Tests that skip append {test, reason} lines here (test/selftest/harness.ts logSkip).
 const skipLog = join(dir, 'skips.jsonl');
 process.env.IOMMUFD_SKIP_LOG = skipLog;
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
-// The selftest port runs one module graph per worker, not one per file: under TCG
-// importing lib and the harness again for every file cost more than the instances
-// themselves (the 7.3 port: 55 s -> 30 s). Each instance sets up and tears down its
-// own fixture, as the C harness does; only the global buffer is shared. (Vitest
-// takes isolation from the root config or the command line only, not per project.)
-const isolation = project.startsWith('selftest-') ? ['--no-isolate'] : [];
-const result = spawnSync(
-  process.execPath,
-  [vitest, 'run', ...loader, ...isolation, '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extra],
-  { cwd: root, stdio: 'inherit' },
-);
 
-let counts;
-try {
-  const json = JSON.parse(readFileSync(report, 'utf8'));
-  counts = {
-    passed: json.numPassedTests,
-    // A file that failed to load has no failed tests; count it as one failure.
-    failed: json.numFailedTests || (result.status === 0 ? 0 : 1),
-    skipped: json.numPendingTests + json.numTodoTests,
-  };
-} catch {
-  counts = null;
+// Under TCG, importing lib and the harness again for every test file costs more than
+// many files' tests (the 7.3 selftest port: 55 s -> 30 s without it), so these
+// projects run one module graph per worker instead of one per file. Every test sets
+// up and tears down what it uses; the files listed measure process-wide state (GC
+// of unreferenced objects, open fds, live buffers, the addon loaded) and keep a
+// process of their own, in a second run. (Vitest takes isolation from the root
+// config or the command line only, not per project.)
+const SHARED_WORKERS = {
+  'selftest-kernel': [],
+  'selftest-sim': [],
+  kernel: ['test/kernel/gc.test.ts', 'test/scenarios/memory-safety.test.ts', 'test/kernel/uapi-layout.test.ts'],
+};
+// A caller naming files or options gets one plain run.
+const runs =
+  Object.hasOwn(SHARED_WORKERS, project) && extra.length === 0
+    ? [['--no-isolate', ...SHARED_WORKERS[project].flatMap((f) => ['--exclude', f])], ...(SHARED_WORKERS[project].length ? [SHARED_WORKERS[project]] : [])]
+    : [extra];
+
+let status = 0;
+let counts = { passed: 0, failed: 0, skipped: 0 };
+for (const [i, args] of runs.entries()) {
+  const report = join(dir, `report-${i}.json`);
+  const result = spawnSync(
+    process.execPath,
+    [vitest, 'run', ...loader, '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args],
+    { cwd: root, stdio: 'inherit' },
+  );
+  status ||= result.status ?? 1;
+  const c = readCounts(report, result.status);
+  if (!c) {
+    counts = null;
+    console.error(`vitest produced no report (exit ${result.status ?? result.signal})`);
+    break;
+  }
+  for (const k of Object.keys(counts)) counts[k] += c[k];
 }
 const skips = readSkips(skipLog);
 rmSync(dir, { recursive: true, force: true });
 
 if (!counts) {
   console.log(`${project}: 0 passed, 1 failed, 0 skipped`);
-  console.error(`vitest produced no report (exit ${result.status ?? result.signal})`);
   process.exit(1);
 }
 console.log(`${project}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
@@ -75,7 +86,22 @@ if (counts.passed === 0 && counts.failed === 0) {
   console.error(`no ${project} tests ran`);
   process.exit(1);
 }
-process.exit(result.status === 0 && counts.failed === 0 ? 0 : 1);
+process.exit(status === 0 && counts.failed === 0 ? 0 : 1);
+
+/** passed/failed/skipped of one vitest JSON report, or null if there is none. */
+function readCounts(report, exitStatus) {
+  try {
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    return {
+      passed: json.numPassedTests,
+      // A file that failed to load has no failed tests; count it as one failure.
+      failed: json.numFailedTests || (exitStatus === 0 ? 0 : 1),
+      skipped: json.numPendingTests + json.numTodoTests,
+    };
+  } catch {
+    return null;
+  }
+}
 
 /** Skip reasons logged by the tests, grouped: reason -> test names. */
 function readSkips(path) {
