@@ -31,13 +31,13 @@ const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 // many files' tests (the 7.3 selftest port: 55 s -> 30 s without it), so these
 // projects run one module graph per worker instead of one per file. Every test sets
 // up and tears down what it uses; the files listed measure process-wide state (GC
-// of unreferenced objects, open fds, live buffers, the addon loaded) and keep a
+// of unreferenced objects, open fds, live buffers) and keep a
 // process of their own, in a second run. (Vitest takes isolation from the root
 // config or the command line only, not per project.)
 const SHARED_WORKERS = {
   'selftest-kernel': [],
   'selftest-sim': [],
-  kernel: ['test/kernel/gc.test.ts', 'test/scenarios/memory-safety.test.ts', 'test/kernel/uapi-layout.test.ts'],
+  kernel: ['test/kernel/gc.test.ts', 'test/scenarios/memory-safety.test.ts'],
 };
 // A caller naming files or options gets one plain run.
 const runs =
