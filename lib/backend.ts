@@ -174,6 +174,16 @@ export interface Backend {
   /** Bytes of scratch memory for page batches (global to the kernel). */
   setTempMemoryLimit(bytes: number): void;
 
+  // PASID test ops of 7.3's mock (a MOCK_FLAGS_DEVICE_PASID device); 6.12 answers EOPNOTSUPP.
+  /** IOMMU_TEST_OP_PASID_ATTACH; returns the HWPT id attached (automatic for an IOAS). */
+  pasidAttach(stdevId: number, pasid: number, ptId: number): number;
+  /** IOMMU_TEST_OP_PASID_REPLACE; returns the HWPT id now attached. */
+  pasidReplace(stdevId: number, pasid: number, ptId: number): number;
+  /** IOMMU_TEST_OP_PASID_DETACH: never fails for a PASID that is not attached. */
+  pasidDetach(stdevId: number, pasid: number): void;
+  /** IOMMU_TEST_OP_PASID_CHECK_HWPT: EINVAL unless `pasid` is attached to `hwptId` (0: to nothing). */
+  pasidCheckHwpt(stdevId: number, pasid: number, hwptId: number): void;
+
   /**
    * One ioctl with caller-built argument bytes (lib/raw-ioctl.ts has the rule,
    * already checked by the caller); the kernel's results are written back into

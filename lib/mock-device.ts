@@ -85,6 +85,45 @@ export class MockDevice implements MockDomainIds, Disposable {
     return this.#hwptId;
   }
 
+  // ---- PASIDs (7.3's PASID test ops; a device made with MOCK_FLAGS_DEVICE_PASID) ----
+
+  /**
+   * IOMMU_TEST_OP_PASID_ATTACH: attach `pasid` to a HWPT allocated with
+   * IOMMU_HWPT_ALLOC_PASID (paging or nested). EBUSY if the PASID is attached
+   * already (use replacePasid()), EINVAL for an IOAS or a HWPT without that flag,
+   * or while the RID is on one without it. Returns the HWPT id.
+   */
+  attachPasid(pasid: number, target: Hwpt | Ioas | number): number {
+    this.#checkAlive();
+    return this.#backend.pasidAttach(this.stdevId, toPasid(pasid), this.#ptId(target));
+  }
+
+  /** IOMMU_TEST_OP_PASID_REPLACE: move an attached `pasid` to another HWPT (EINVAL if not attached). */
+  replacePasid(pasid: number, target: Hwpt | Ioas | number): number {
+    this.#checkAlive();
+    return this.#backend.pasidReplace(this.stdevId, toPasid(pasid), this.#ptId(target));
+  }
+
+  /** IOMMU_TEST_OP_PASID_DETACH: detach `pasid`; nothing happens if it is not attached. */
+  detachPasid(pasid: number): void {
+    this.#checkAlive();
+    this.#backend.pasidDetach(this.stdevId, toPasid(pasid));
+  }
+
+  /**
+   * IOMMU_TEST_OP_PASID_CHECK_HWPT: `pasid` is attached to `hwpt` (null: to
+   * nothing). Throws EINVAL otherwise.
+   */
+  checkPasidHwpt(pasid: number, hwpt: Hwpt | number | null): void {
+    this.#checkAlive();
+    const hwptId = hwpt === null ? 0 : typeof hwpt === 'number' ? toU32(hwpt, 'hwpt') : expectInstance<Hwpt>(hwpt, [Hwpt], 'hwpt', 'a Hwpt, an id or null', this.#backend).id;
+    this.#backend.pasidCheckHwpt(this.stdevId, toPasid(pasid), hwptId);
+  }
+
+  #ptId(target: Hwpt | Ioas | number): number {
+    return typeof target === 'number' ? toU32(target, 'ptId') : expectInstance<Ioas | Hwpt>(target, [Ioas, Hwpt], 'target', 'an Ioas, a Hwpt or an id', this.#backend).id;
+  }
+
   /** IOMMU_TEST_OP_TRIGGER_IOPF: the device reports an I/O page fault. */
   triggerIopf(options: IopfOptions): void {
     this.#checkAlive();
@@ -127,4 +166,11 @@ export class MockDevice implements MockDomainIds, Disposable {
   #checkAlive(): void {
     if (this.destroyed) throw new ClosedError(`mock device ${this.stdevId} has been destroyed or its iommufd closed`);
   }
+}
+
+/** A PASID for the PASID ops: a u32 other than 0 (IOMMU_NO_PASID, the RID: see replace()). */
+function toPasid(pasid: number): number {
+  toU32(pasid, 'pasid');
+  if (pasid === 0) throw new RangeError('pasid 0 is IOMMU_NO_PASID, the device itself: use replace() for it');
+  return pasid;
 }

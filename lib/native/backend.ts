@@ -217,6 +217,22 @@ export class NativeBackend implements Backend {
     this.#addon.testTriggerIopf(this.#fd, devId, pasid, grpid, perm, addr);
   }
 
+  pasidAttach(stdevId: number, pasid: number, ptId: number): number {
+    return this.#addon.testPasidAttach(this.#fd, stdevId, pasid, ptId);
+  }
+
+  pasidReplace(stdevId: number, pasid: number, ptId: number): number {
+    return this.#addon.testPasidReplace(this.#fd, stdevId, pasid, ptId);
+  }
+
+  pasidDetach(stdevId: number, pasid: number): void {
+    this.#addon.testPasidDetach(this.#fd, stdevId, pasid);
+  }
+
+  pasidCheckHwpt(stdevId: number, pasid: number, hwptId: number): void {
+    this.#addon.testPasidCheckHwpt(this.#fd, stdevId, pasid, hwptId);
+  }
+
   runBatch(batch: EncodedBatch, out: BigUint64Array, failNth: number): BatchRun {
     return this.#addon.batch(this.#fd, batch.code, batch.wide, out, batch.memories, batch.tuples, failNth);
   }

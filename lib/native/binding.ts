@@ -74,6 +74,11 @@ export interface Addon {
   testSetTempMemoryLimit(fd: number, limit: number): void;
   testDirty(fd: number, hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: Bytes): bigint;
   testTriggerIopf(fd: number, devId: number, pasid: number, grpid: number, perm: number, addr: bigint): void;
+  // pasid.cc (7.3)
+  testPasidAttach(fd: number, stdevId: number, pasid: number, ptId: number): number;
+  testPasidReplace(fd: number, stdevId: number, pasid: number, ptId: number): number;
+  testPasidDetach(fd: number, stdevId: number, pasid: number): void;
+  testPasidCheckHwpt(fd: number, stdevId: number, pasid: number, hwptId: number): void;
   // vfio_compat.cc
   vfioGetApiVersion(fd: number): number;
   vfioCheckExtension(fd: number, extension: number): number;

@@ -84,6 +84,15 @@ import {
 } from './selftest.js';
 import { parseVfioIommuInfo } from '../vfio-info.js';
 import { simRawIoctl } from './raw.js';
+import {
+  NO_PASID,
+  pasidAttach as simPasidAttach,
+  pasidCheckHwpt as simPasidCheckHwpt,
+  pasidDetach as simPasidDetach,
+  pasidHandle,
+  pasidHwpt,
+  pasidReplace as simPasidReplace,
+} from './device-pasid.js';
 import { checkArgumentsOf } from '../backend-args.js';
 
 // uapi flags (include/uapi/linux/iommufd.h, iommufd_test.h)
@@ -111,6 +120,8 @@ const SIMULATED_TEST_OPS = new Set(Object.keys(IOMMU_TEST_OPS));
  */
 const SIMULATED_7_3_IOCTLS = new Set<string>();
 const SIMULATED_7_3_TEST_OPS = new Set<string>();
+// device-pasid.ts: 7.3's PASID attach/replace/detach/check on a mock device.
+for (const op of ['PASID_ATTACH', 'PASID_REPLACE', 'PASID_DETACH', 'PASID_CHECK_HWPT']) SIMULATED_7_3_TEST_OPS.add(op);
 
 // ---- process-wide state: file descriptors of accesses, the mock's globals ----
 
@@ -819,6 +830,47 @@ export class SimBackend implements Backend {
   }
 
   /** iommufd_test_mock_domain_replace(): returns the HWPT id now attached. */
+  // ---- 7.3's PASID test ops (device-pasid.ts); pasid 0 is the RID -----------------
+
+  /** iommufd_test_pasid_attach() */
+  pasidAttach(stdevId: number, pasid: number, ptId: number): number {
+    return this.#run('IOMMU_TEST_OP_PASID_ATTACH', () => {
+      const idev = this.#pasidDevice(stdevId);
+      if (pasid !== NO_PASID) return simPasidAttach(this.#ctx, idev, pasid, ptId);
+      if (idev.hwpt) fail('EBUSY'); // iommufd_hw_pagetable_attach(): the RID is attached already
+      return this.#ctx.deviceAttach(idev, ptId);
+    });
+  }
+
+  /** iommufd_test_pasid_replace() */
+  pasidReplace(stdevId: number, pasid: number, ptId: number): number {
+    return this.#run('IOMMU_TEST_OP_PASID_REPLACE', () => {
+      const idev = this.#pasidDevice(stdevId);
+      if (pasid !== NO_PASID) return simPasidReplace(this.#ctx, idev, pasid, ptId);
+      return this.#ctx.deviceReplace(idev, ptId);
+    });
+  }
+
+  /** iommufd_test_pasid_detach() */
+  pasidDetach(stdevId: number, pasid: number): void {
+    this.#run('IOMMU_TEST_OP_PASID_DETACH', () => {
+      const idev = this.#pasidDevice(stdevId);
+      if (pasid !== NO_PASID) simPasidDetach(this.#ctx, idev, pasid);
+      else this.#ctx.deviceDetach(idev);
+    });
+  }
+
+  /** iommufd_test_pasid_check_hwpt() */
+  pasidCheckHwpt(stdevId: number, pasid: number, hwptId: number): void {
+    this.#run('IOMMU_TEST_OP_PASID_CHECK_HWPT', () => simPasidCheckHwpt(this.#ctx, this.#pasidDevice(stdevId), pasid, hwptId));
+  }
+
+  /** The op is 7.3's (6.12's iommufd_test() answers EOPNOTSUPP); then iommufd_test_get_selftest_obj(). */
+  #pasidDevice(stdevId: number): Idev {
+    if (this.kernel === '6.12') fail('EOPNOTSUPP');
+    return this.#ctx.get<SelftestObj>(stdevId, ObjType.SELFTEST).idev;
+  }
+
   mockDomainReplace(stdevId: number, ptId: number): number {
     return this.#run('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', () => {
       const sobj = this.#ctx.get<SelftestObj>(stdevId, ObjType.SELFTEST);
@@ -889,13 +941,15 @@ export class SimBackend implements Backend {
       const idev = this.#ctx.get<Idev>(devId, ObjType.DEVICE);
       let flags = PGFAULT_FLAGS_LAST_PAGE;
       if (pasid !== 0) flags |= PGFAULT_FLAGS_PASID_VALID;
-      // find_fault_handler(): nothing is attached to a PASID, so a PASID fault goes to
+      // find_fault_handler(): the PASID's own attachment (7.3), else a PASID fault goes to
       // a NESTED domain on the RID (user_pasid_table); without a handler it is dropped.
-      const hwpt = idev.hwpt;
-      if (!hwpt || !idev.handle) return;
-      if (pasid !== 0 && !(hwpt instanceof HwptNested)) return;
+      const onPasid = pasid !== 0 ? pasidHwpt(idev, pasid) : null;
+      const hwpt = onPasid ?? idev.hwpt;
+      const handle = onPasid ? pasidHandle(idev, pasid) : idev.handle;
+      if (!hwpt || !handle) return;
+      if (pasid !== 0 && !onPasid && !(hwpt instanceof HwptNested)) return;
       if (!hwpt.fault) return;
-      hwpt.fault.deliver.push({ faults: [{ flags, pasid, grpid, perm, addr }], idev, handle: idev.handle, cookie: 0 });
+      hwpt.fault.deliver.push({ faults: [{ flags, pasid, grpid, perm, addr }], idev, handle, cookie: 0 });
     });
   }
 

@@ -18,6 +18,7 @@ import {
   MOCK_FLAGS_DEVICE_NO_DIRTY,
   MOCK_IOMMUPT_HUGE,
 } from '../uapi.js';
+import { checkRidPasidCompat } from './device-pasid.js';
 
 
 export const MOCK_IO_PAGE_SIZE = 2048n;
@@ -581,6 +582,7 @@ export class SimContext {
     if (idev.hwpt !== null && idev.hwpt !== hwpt) fail('EINVAL');
     if (idev.hwpt === null) {
       // iommufd_hwpt_attach_device(): iopf enable (the mock has a queue), attach with a handle.
+      checkRidPasidCompat(idev, hwpt);
       this.#mockAttach(hwpt, idev);
       idev.handle = {};
     }
@@ -727,6 +729,7 @@ export class SimContext {
     const old = idev.hwpt;
     if (!old) fail('EINVAL');
     if (hwpt === old) return null;
+    checkRidPasidCompat(idev, hwpt); // iommufd_hwpt_replace_device()
     this.#mockAttach(hwpt, idev);
     // iommufd_hwpt_replace_device(): faults of the old attachment are answered INVALID.
     if (old.fault) old.fault.autoRespond(idev.handle);

@@ -4,16 +4,18 @@
 import { expect } from 'vitest';
 import {
   DmaBuffer,
+  IOMMU_HWPT_ALLOC_PASID,
   IOMMU_HW_CAP_DIRTY_TRACKING,
+  MOCK_FLAGS_DEVICE_PASID,
   MOCK_APERTURE_START,
   type Hwpt,
   type Iommufd,
   type Ioas,
   type MockDevice,
 } from '../../lib/index.js';
-import { kernelVersion, openIommufd } from '../backend.js';
+import { capabilities, kernelVersion, openIommufd } from '../backend.js';
 import { expectErrno } from '../helpers.js';
-import { HUGEPAGE_SIZE, MOCK_HUGE_PAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, fixture, hugetlbShared, teardownIommufd } from './harness.js';
+import { HUGEPAGE_SIZE, MOCK_HUGE_PAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, fixture, hugetlbShared, kernelLacks, teardownIommufd } from './harness.js';
 
 interface DirtyVariant {
   bufferSize: number;
@@ -165,6 +167,26 @@ iommufd_dirty_tracking.test('set_dirty_tracking', (self) => {
   hwpt.setDirtyTracking(true);
   hwpt.setDirtyTracking(false);
 
+  stddev.destroy();
+  hwpt.destroy();
+});
+
+// 7.3: a PASID of a MOCK_FLAGS_DEVICE_PASID device on a PASID-capable dirty-tracking HWPT.
+iommufd_dirty_tracking.test('pasid_set_dirty_tracking', (self, _variant, ctx) => {
+  if (!capabilities().testOps.PASID_ATTACH) kernelLacks(ctx, 'IOMMU_TEST_OP_PASID_ATTACH');
+  const pasid = 100;
+  const hwpt = self.fd.allocHwpt(self.mock, self.ioas, { flags: IOMMU_HWPT_ALLOC_PASID, dirtyTracking: true });
+  let stddev = self.fd.mockDomain(hwpt, { flags: MOCK_FLAGS_DEVICE_PASID });
+  stddev.attachPasid(pasid, hwpt);
+  hwpt.setDirtyTracking(true);
+  hwpt.setDirtyTracking(false);
+  stddev.detachPasid(pasid);
+  stddev.destroy();
+
+  // A device that cannot track dirty pages, its RID on an IOAS's automatic domain.
+  const ioas = self.fd.allocIoas();
+  stddev = self.fd.mockDomain(ioas, { flags: MOCK_FLAGS_DEVICE_PASID, noDirty: true });
+  expectErrno('EINVAL', () => stddev.attachPasid(pasid, hwpt), 'IOMMU_TEST_OP_PASID_ATTACH');
   stddev.destroy();
   hwpt.destroy();
 });

@@ -1,0 +1,151 @@
+// The PASID half of 7.3's device.c (iommufd_device_attach/replace/detach with a
+// pasid other than IOMMU_NO_PASID) for a mock device, with the iommu core's
+// iommu_attach/replace_device_pasid() and the mock's set_dev_pasid op, and the
+// selftest ops that drive them (selftest.c: iommufd_test_pasid_*).
+import { MOCK_PASID_WIDTH, MOCK_FLAGS_DEVICE_PASID } from '../uapi.js';
+import { fail } from './io-pagetable.js';
+import { type AnyHwpt, HwptNested, HwptPaging, type Idev, IoasObj, type SimContext } from './selftest.js';
+
+/** IOMMU_NO_PASID: pasid 0 is the RID, which the RID paths of selftest.ts handle. */
+export const NO_PASID = 0;
+/** The mock's "special pasid replace test" (IOMMU_TEST_PASID_RESERVED). */
+const FAKE_ERROR_PASID = 1024;
+
+/** One entry of igroup->pasid_attach (the mock device is alone in its group). */
+interface PasidAttach {
+  hwpt: AnyHwpt;
+  /** The iommufd_attach_handle: faults remember it. */
+  handle: object;
+}
+
+interface PasidState {
+  attached: Map<number, PasidAttach>;
+  /** mdev->pasid_1024_fake_error */
+  fakeError1024: boolean;
+}
+
+const states = new WeakMap<Idev, PasidState>();
+
+function state(idev: Idev): PasidState {
+  let s = states.get(idev);
+  if (!s) states.set(idev, (s = { attached: new Map(), fakeError1024: false }));
+  return s;
+}
+
+/** dev->iommu->max_pasids: 2^MOCK_PASID_WIDTH for a PASID device, else 0 (no set_dev_pasid calls). */
+function maxPasids(idev: Idev): number {
+  return idev.devFlags & MOCK_FLAGS_DEVICE_PASID ? 2 ** MOCK_PASID_WIDTH : 0;
+}
+
+/** The HWPT attached to `pasid` (not the RID), if any. */
+export function pasidHwpt(idev: Idev, pasid: number): AnyHwpt | null {
+  return states.get(idev)?.attached.get(pasid)?.hwpt ?? null;
+}
+
+/** The attach handle of `pasid`, for find_fault_handler(). */
+export function pasidHandle(idev: Idev, pasid: number): object | null {
+  return states.get(idev)?.attached.get(pasid)?.handle ?? null;
+}
+
+/**
+ * iommufd_hwpt_pasid_compat() for the RID (IOMMU_NO_PASID): a HWPT without
+ * IOMMU_HWPT_ALLOC_PASID cannot take the RID while any PASID is attached.
+ */
+export function checkRidPasidCompat(idev: Idev, hwpt: AnyHwpt): void {
+  if (!hwpt.pasidCompat && (states.get(idev)?.attached.size ?? 0) > 0) fail('EINVAL');
+}
+
+/** iommufd_hwpt_pasid_compat() for a PASID. */
+function checkPasidCompat(idev: Idev, hwpt: AnyHwpt): void {
+  if (!hwpt.pasidCompat) fail('EINVAL');
+  if (idev.hwpt && !idev.hwpt.pasidCompat) fail('EINVAL');
+}
+
+/**
+ * mock_domain_set_dev_pasid_nop(), called only for a device with max_pasids
+ * (__iommu_set_group_pasid()): pasid 1024's first attach arms a fake ENOMEM for
+ * the next one (a replace); the blocked domain (detach) disarms it.
+ */
+function setDevPasid(idev: Idev, pasid: number, blocked: boolean): void {
+  if (maxPasids(idev) === 0 || pasid !== FAKE_ERROR_PASID) return;
+  const s = state(idev);
+  if (blocked) s.fakeError1024 = false;
+  else if (s.fakeError1024) {
+    s.fakeError1024 = false;
+    fail('ENOMEM');
+  } else s.fakeError1024 = true;
+}
+
+/** What a pt_id names (iommufd_device_change_pt()): a HWPT, or an IOAS; anything else is EINVAL. */
+function pasidTarget(ctx: SimContext, ptId: number): AnyHwpt | IoasObj {
+  const pt = ctx.get(ptId);
+  if (pt instanceof HwptPaging || pt instanceof HwptNested || pt instanceof IoasObj) return pt;
+  fail('EINVAL');
+}
+
+/** iommufd_device_attach(idev, pasid, &pt_id) for pasid != IOMMU_NO_PASID. Returns the HWPT id. */
+export function pasidAttach(ctx: SimContext, idev: Idev, pasid: number, ptId: number): number {
+  const hwpt = pasidTarget(ctx, ptId);
+  const s = state(idev);
+  // iommufd_hw_pagetable_attach(): the device is in this PASID's device_array already
+  // (an IOAS gets there too, through an automatic domain).
+  if (s.attached.has(pasid)) fail('EBUSY');
+  // iommufd_device_auto_get_domain(): automatic domains are never pasid_compat, so every
+  // existing one answers EINVAL and so does the new one, which is then aborted.
+  if (hwpt instanceof IoasObj) fail('EINVAL');
+  // iommufd_hwpt_attach_device()
+  checkPasidCompat(idev, hwpt);
+  // iommu_attach_device_pasid(): a PASID past the device's width (if it has one).
+  const max = maxPasids(idev);
+  if (max > 0 && pasid >= max) fail('EINVAL');
+  setDevPasid(idev, pasid, false);
+  s.attached.set(pasid, { hwpt, handle: {} });
+  hwpt.users++;
+  idev.users++;
+  return hwpt.id;
+}
+
+/** iommufd_device_replace(idev, pasid, &pt_id) for pasid != IOMMU_NO_PASID. Returns the HWPT id. */
+export function pasidReplace(ctx: SimContext, idev: Idev, pasid: number, ptId: number): number {
+  const hwpt = pasidTarget(ctx, ptId);
+  const cur = states.get(idev)?.attached.get(pasid);
+  // iommufd_device_do_replace(): nothing attached to this PASID; an IOAS's automatic
+  // domains are not pasid_compat.
+  if (!cur || hwpt instanceof IoasObj) fail('EINVAL');
+  if (cur.hwpt === hwpt) return hwpt.id;
+  // iommufd_hwpt_replace_device() + iommu_replace_device_pasid()
+  checkPasidCompat(idev, hwpt);
+  setDevPasid(idev, pasid, false);
+  const old = cur.hwpt;
+  if (old.fault) old.fault.autoRespond(cur.handle);
+  cur.hwpt = hwpt;
+  cur.handle = {};
+  hwpt.users++;
+  ctx.hwptPut(old);
+  return hwpt.id;
+}
+
+/** iommufd_device_detach(idev, pasid): nothing happens for a PASID never attached. */
+export function pasidDetach(ctx: SimContext, idev: Idev, pasid: number): void {
+  const s = states.get(idev);
+  const cur = s?.attached.get(pasid);
+  if (!s || !cur) return;
+  // iommu_detach_device_pasid(): the blocked domain's set_dev_pasid.
+  setDevPasid(idev, pasid, true);
+  if (cur.hwpt.fault) cur.hwpt.fault.autoRespond(cur.handle);
+  s.attached.delete(pasid);
+  ctx.hwptPut(cur.hwpt);
+  idev.users--;
+}
+
+/** iommufd_test_pasid_check_hwpt(): EINVAL unless `pasid` is on `hwptId` (0: on nothing). */
+export function pasidCheckHwpt(ctx: SimContext, idev: Idev, pasid: number, hwptId: number): void {
+  const attached = pasid === NO_PASID ? idev.hwpt : pasidHwpt(idev, pasid);
+  if (hwptId === 0) {
+    if (attached) fail('EINVAL');
+    return;
+  }
+  const pt = ctx.get(hwptId);
+  if (!(pt instanceof HwptPaging || pt instanceof HwptNested)) fail('EINVAL');
+  if (attached !== pt) fail('EINVAL');
+}
