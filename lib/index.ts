@@ -3,6 +3,7 @@ export type {
   Backend,
   Capabilities,
   Fault,
+  FileRef,
   HwInfo,
   HwptAllocRequest,
   IovaRange,
@@ -19,7 +20,7 @@ export { ClosedError, IommufdError, errnoName, errnoNumber } from './errors.js';
 export { failNthSweep, setupFailslab, type SweepResult } from './fail-nth.js';
 export { FaultQueue } from './fault-queue.js';
 export { Hwpt, type DirtyBitmapOptions, type RawInvalidation, type SelftestInvalidation } from './hwpt.js';
-export { Ioas, type CopyOptions, type MapOptions } from './ioas.js';
+export { Ioas, type CopyOptions, type MapFileOptions, type MapOptions, type MappableFile } from './ioas.js';
 export {
   Iommufd,
   type AccessOptions,
@@ -29,6 +30,7 @@ export {
   type MockDomainOptions,
   type OpenOptions,
 } from './iommufd.js';
+export { MemFile, type MemFileOptions } from './mem-file.js';
 export type { Memory, RangeOptions } from './memory.js';
 export { MockDevice, type IopfOptions } from './mock-device.js';
 export { NativeBackend } from './native/backend.js';
