@@ -34,6 +34,7 @@ export { MemFile, type MemFileOptions } from './mem-file.js';
 export type { Memory, RangeOptions } from './memory.js';
 export { MockDevice, type IopfOptions } from './mock-device.js';
 export { NativeBackend } from './native/backend.js';
+export { setCapIpcLock } from './process-caps.js';
 export { VFIO_REQUESTS, checkRawIoctl, iommufdIoctl, ioctlRequest, type RawArg } from './raw-ioctl.js';
 export { addonAvailable } from './native/binding.js';
 export { DEFAULT_SIM_KERNEL, SIM_KERNELS, SimBackend, type SimKernel } from './sim/backend.js';

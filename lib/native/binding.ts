@@ -119,6 +119,8 @@ export interface Addon {
   rawIoctl(fd: number, request: number, arg: Bytes | number | null, name: string): number;
   /** FD_CLOEXEC on a descriptor this process inherited, so its own children do not. */
   fdSetCloexec(fd: number): void;
+  /** CAP_IPC_LOCK in the calling thread's effective capability set (on or off). */
+  setCapIpcLockEffective(enabled: boolean): void;
   /** A MAP_PRIVATE mapping of a file's first `length` bytes. */
   dmaMapFile(path: string, length: number): ArrayBuffer;
   /** A close-on-exec memfd of `length` bytes (MFD_HUGETLB with hugetlb), owned by the caller. */
