@@ -61,9 +61,9 @@ void Finalize(Napi::Env, void*, Mapping* m) {
 
 size_t RoundUp(size_t value, size_t to) { return (value + to - 1) / to * to; }
 
-// A memfd of `length` bytes, or throws.
-int NewMemfd(Napi::Env env, size_t length) {
-  int fd = memfd_create("iommufd-dma", MFD_CLOEXEC);
+// A memfd of `length` bytes (memfd_create() flags `extra` besides MFD_CLOEXEC), or throws.
+int NewMemfd(Napi::Env env, size_t length, unsigned extra = 0) {
+  int fd = memfd_create("iommufd-dma", MFD_CLOEXEC | extra);
   if (fd < 0) ThrowErrno(env, errno, "memfd_create");
   if (ftruncate(fd, static_cast<off_t>(length)) != 0) {
     int err = errno;
@@ -283,15 +283,7 @@ Napi::Value DmaUnmapRange(const Napi::CallbackInfo& info) {
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t length = ArgSize(Args(info), 0, "length");
-  unsigned flags = MFD_CLOEXEC | (info[1].ToBoolean() ? MFD_HUGETLB : 0);
-  int fd = memfd_create("iommufd-memfile", flags);
-  if (fd < 0) ThrowErrno(env, errno, "memfd_create");
-  if (ftruncate(fd, static_cast<off_t>(length)) != 0) {
-    int err = errno;
-    close(fd);
-    ThrowErrno(env, err, "ftruncate");
-  }
-  return Napi::Number::New(env, fd);
+  return Napi::Number::New(env, NewMemfd(env, length, info[1].ToBoolean() ? MFD_HUGETLB : 0));
 }
 
 // (fd, length): ftruncate() a memfd the caller owns
