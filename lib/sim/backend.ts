@@ -1149,6 +1149,9 @@ export class SimBackend implements Backend {
         // the slow path over several pages reads pinned pages through their pins,
         // so it still works after the process unmapped them; here it is EFAULT.)
         if (write && !area.pages.writable) fail('EPERM');
+        // A file's pages are always read through their pins (iopt_pages_rw_slow()).
+        const pinFailure = area.pages.file ? area.pages.pinFailure(area.indexOf(cur), area.indexOf(end)) : null;
+        if (pinFailure) fail(pinFailure);
         const view = area.pages.view(area.startByteOf(cur), bytes);
         if (!view) fail('EFAULT');
         if (write) view.set(tmp.subarray(at, at + bytes));

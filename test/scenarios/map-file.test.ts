@@ -137,6 +137,13 @@ describe('7.3 file mappings', () => {
       fd.mockDomain(ioas);
       expectErrno('EINVAL', () => ioas.mapFile(regular, { length: PAGE_SIZE, writeable: false }));
       expectErrno('EINVAL', () => ioas.mapFile(file, { offset: PAGE_SIZE, length: 4 * PAGE_SIZE }));
+      // An access reads a file through pins too (in an IOAS with no domain to pin it first).
+      const lazy = fd.allocIoas();
+      const access = fd.createAccess(lazy);
+      const past = lazy.mapFile(file, { offset: 2 * PAGE_SIZE, length: 4 * PAGE_SIZE });
+      expectErrno('EINVAL', () => access.read(past + BigInt(3 * PAGE_SIZE), 16), 'IOMMU_TEST_OP_ACCESS_RW');
+      expect(access.read(past, 16).length).toBe(16);
+      access.close();
       // An empty file has nothing to pin.
       const empty = MemFile.create(0);
       expectErrno('EINVAL', () => ioas.mapFile(empty, { length: PAGE_SIZE }));
