@@ -5,7 +5,7 @@
 // engine message from deep inside the simulator or the addon's marshalling.
 import { describe } from './validate.js';
 
-type Kind = 'u32' | 'u64' | 'count' | 'bool' | 'bytes' | 'words' | 'u64s' | 'range' | 'ranges' | 'responses' | 'hwpt' | 'object' | 'string' | 'raw';
+type Kind = 'u32' | 'u64' | 'count' | 'bool' | 'bytes' | 'words' | 'u64s' | 'range' | 'ranges' | 'responses' | 'hwpt' | 'file' | 'object' | 'string' | 'raw';
 /** A kind, '?' for may be undefined, '|null' for may be null. */
 type Param = Kind | `${Kind}?` | `${Kind}|null`;
 
@@ -18,6 +18,8 @@ export const BACKEND_PARAMS: Record<string, Param[]> = {
   destroy: ['u32'],
   ioasAlloc: [],
   ioasMap: ['u32', 'u32', 'range', 'u64'],
+  ioasMapFile: ['u32', 'u32', 'file', 'u64', 'u64', 'u64'],
+  ioasChangeProcess: [],
   ioasUnmap: ['u32', 'u64', 'u64'],
   ioasIovaRanges: ['u32'],
   ioasIovaRangesInto: ['u32', 'u64s', 'count'],
@@ -91,6 +93,11 @@ const CHECKS: Record<Kind, [(v: unknown) => boolean, string, string?]> = {
       (v.data === null || isMemory(v.data)) &&
       (v.nullDataLen === undefined || isU32(v.nullDataLen)),
     'a HwptAllocRequest',
+  ],
+  // fd -1: a MemFile made without the addon (simulator only), which has its bytes and no descriptor.
+  file: [
+    (v) => isObject(v) && Number.isInteger(v.fd) && (v.fd as number) >= -1 && (v.fd as number) <= 0x7fffffff && (v.bytes === null || v.bytes instanceof Uint8Array),
+    'a FileRef { fd, bytes }',
   ],
   object: [isObject, 'an object'],
   string: [(v) => typeof v === 'string', 'a string'],

@@ -11,6 +11,17 @@ export interface UserRange {
   readonly length: number;
 }
 
+/** A file to map (IOMMU_IOAS_MAP_FILE). */
+export interface FileRef {
+  /** Its descriptor; the kernel takes its own reference to the file (fget()). */
+  readonly fd: number;
+  /**
+   * The whole file as this process maps it MAP_SHARED (a MemFile's view): the
+   * simulator's file pages are these bytes. Null for a descriptor alone.
+   */
+  readonly bytes: Uint8Array | null;
+}
+
 export interface IovaRange {
   start: bigint;
   last: bigint;
@@ -103,6 +114,17 @@ export interface Backend {
   ioasAlloc(): number;
   /** Returns the IOVA used (the kernel's choice unless FIXED_IOVA). */
   ioasMap(ioasId: number, flags: number, memory: UserRange, iova: bigint): bigint;
+  /**
+   * IOMMU_IOAS_MAP_FILE (7.3; 6.12 answers ENOTTY): bytes [start, start + length)
+   * of `file`. Returns the IOVA used (the kernel's choice unless FIXED_IOVA).
+   */
+  ioasMapFile(ioasId: number, flags: number, file: FileRef, start: bigint, length: bigint, iova: bigint): bigint;
+  /**
+   * IOMMU_IOAS_CHANGE_PROCESS (7.3; 6.12 answers ENOTTY): charge the pinned pages
+   * of every mapping to the calling process; EINVAL while any mapping is of user
+   * memory rather than a file.
+   */
+  ioasChangeProcess(): void;
   /** Returns the number of bytes unmapped. */
   ioasUnmap(ioasId: number, iova: bigint, length: bigint): bigint;
   ioasIovaRanges(ioasId: number): IovaRanges;

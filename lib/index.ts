@@ -3,6 +3,7 @@ export type {
   Backend,
   Capabilities,
   Fault,
+  FileRef,
   HwInfo,
   HwptAllocRequest,
   IovaRange,
@@ -19,7 +20,7 @@ export { ClosedError, IommufdError, errnoName, errnoNumber } from './errors.js';
 export { failNthSweep, setupFailslab, type SweepResult } from './fail-nth.js';
 export { FaultQueue } from './fault-queue.js';
 export { Hwpt, type DirtyBitmapOptions, type RawInvalidation, type SelftestInvalidation } from './hwpt.js';
-export { Ioas, type CopyOptions, type MapOptions } from './ioas.js';
+export { Ioas, type CopyOptions, type MapFileOptions, type MapOptions, type MappableFile } from './ioas.js';
 export {
   Iommufd,
   type AccessOptions,
@@ -29,9 +30,11 @@ export {
   type MockDomainOptions,
   type OpenOptions,
 } from './iommufd.js';
+export { MemFile, type MemFileOptions } from './mem-file.js';
 export type { Memory, RangeOptions } from './memory.js';
 export { MockDevice, type IopfOptions } from './mock-device.js';
 export { NativeBackend } from './native/backend.js';
+export { setCapIpcLock } from './process-caps.js';
 export { VFIO_REQUESTS, checkRawIoctl, iommufdIoctl, ioctlRequest, type RawArg } from './raw-ioctl.js';
 export { addonAvailable } from './native/binding.js';
 export { DEFAULT_SIM_KERNEL, SIM_KERNELS, SimBackend, type SimKernel } from './sim/backend.js';

@@ -1,6 +1,7 @@
-import type { Backend, IovaRanges } from './backend.js';
+import type { Backend, FileRef, IovaRanges } from './backend.js';
 import { ClosedError } from './errors.js';
 import { MappingRefs } from './mapping-refs.js';
+import { MemFile } from './mem-file.js';
 import { type Memory, type RangeOptions, mappableRange } from './memory.js';
 import {
   IOMMU_IOAS_MAP_FIXED_IOVA,
@@ -11,7 +12,7 @@ import {
   IOMMU_OPTION_OP_SET,
   U64_MAX,
 } from './uapi.js';
-import { expectInstance, expectRecords, setOwner, toOptions, toU32, toU64 } from './validate.js';
+import { describe, expectInstance, expectRecords, setOwner, toOptions, toU32, toU64 } from './validate.js';
 
 export interface MapOptions extends RangeOptions {
   /** Default true. */
@@ -25,6 +26,26 @@ export function mapFlags(flags: number, options: { readable?: boolean; writeable
   if (options.readable ?? true) flags |= IOMMU_IOAS_MAP_READABLE;
   if (options.writeable ?? true) flags |= IOMMU_IOAS_MAP_WRITEABLE;
   return flags;
+}
+
+/**
+ * A file for mapFile(): a MemFile (its bytes readable in this process), or a
+ * descriptor this process opened itself, as a number (fs.openSync()) or a
+ * FileHandle (fs.promises.open()).
+ */
+export type MappableFile = MemFile | number | { readonly fd: number };
+
+export interface MapFileOptions {
+  /** Byte offset in the file where the mapping starts (the uAPI's `start`). Default 0. */
+  offset?: bigint | number;
+  /** Bytes to map. Default: a MemFile's length from `offset`; required for a descriptor. */
+  length?: bigint | number;
+  /** IOMMU_IOAS_MAP_FIXED_IOVA at this IOVA. Default: an IOVA the kernel allocates. */
+  iova?: bigint | number;
+  /** Default true. */
+  readable?: boolean;
+  /** Default true. */
+  writeable?: boolean;
 }
 
 export interface CopyOptions {
@@ -77,6 +98,38 @@ export class Ioas implements Disposable {
     const range = mappableRange(memory, options);
     const mapped = this.#backend.ioasMap(this.id, mapFlags(flags, options), range, iova);
     this.#mappings.add(mapped, range.length, memory);
+    return mapped;
+  }
+
+  /**
+   * IOMMU_IOAS_MAP_FILE (7.3): map bytes [offset, offset + length) of a file.
+   * Returns the IOVA used. The kernel holds the file itself (its pages are pinned
+   * from the file, not from this process's mappings); a MemFile is also kept
+   * alive, and its close()/resize() refused, until the mapping is unmapped.
+   * Ranges past the file's end are the kernel's to judge: EINVAL when it pins
+   * them (at once with a domain attached).
+   */
+  mapFile(file: MappableFile, options: MapFileOptions = {}): bigint {
+    options = toOptions(options);
+    this.#checkAlive();
+    const start = toU64(options.offset ?? 0, 'offset');
+    let ref: FileRef;
+    let length: bigint;
+    if (file instanceof MemFile) {
+      const size = file.length; // ClosedError once closed
+      if (options.length === undefined && start > BigInt(size))
+        throw new RangeError(`offset ${start} is past the end of the ${size}-byte MemFile`);
+      length = options.length === undefined ? BigInt(size) - start : toU64(options.length, 'length');
+      ref = { fd: file.fd ?? -1, bytes: size === 0 ? new Uint8Array(0) : file.bytes };
+    } else {
+      if (options.length === undefined) throw new TypeError('length is required to map a file descriptor');
+      length = toU64(options.length, 'length');
+      ref = { fd: descriptorOf(file), bytes: null };
+    }
+    const fixed = options.iova !== undefined;
+    const flags = mapFlags(fixed ? IOMMU_IOAS_MAP_FIXED_IOVA : 0, options);
+    const mapped = this.#backend.ioasMapFile(this.id, flags, ref, start, length, fixed ? toU64(options.iova!, 'iova') : 0n);
+    if (file instanceof MemFile) this.#mappings.add(mapped, length, file);
     return mapped;
   }
 
@@ -239,4 +292,17 @@ export class Ioas implements Disposable {
   #checkAlive(): void {
     if (this.#destroyed) throw new ClosedError(`IOAS ${this.id} has been destroyed or its iommufd closed`);
   }
+}
+
+/** The descriptor of a number or a FileHandle given to mapFile(), checked. */
+function descriptorOf(file: number | { readonly fd: number }): number {
+  if (typeof file === 'number') {
+    if (!Number.isInteger(file) || file < 0 || file > 0x7fffffff) throw new RangeError(`fd must be a file descriptor number, got ${file}`);
+    return file;
+  }
+  if (typeof file !== 'object' || file === null || typeof file.fd !== 'number' || typeof (file as { close?: unknown }).close !== 'function')
+    throw new TypeError(`file must be a MemFile, a file descriptor number or a FileHandle, got ${describe(file)}`);
+  // A closed FileHandle's fd is -1.
+  if (file.fd < 0) throw new RangeError('the FileHandle is closed');
+  return descriptorOf(file.fd);
 }

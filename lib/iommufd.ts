@@ -275,6 +275,17 @@ export class Iommufd implements Disposable {
     return this.#own(new Ioas(this.backend, this.backend.ioasAlloc(), (gone) => this.#disown(gone)));
   }
 
+  /**
+   * IOMMU_IOAS_CHANGE_PROCESS (7.3): charge the pinned pages of every mapping
+   * of this iommufd to the calling process (e.g. a child that took the iommufd
+   * over). Only file mappings (Ioas.mapFile()) can move: EINVAL while any IOAS
+   * maps user memory.
+   */
+  changeProcess(): void {
+    this.#checkOpen();
+    this.backend.ioasChangeProcess();
+  }
+
   #own(ioas: Ioas): Ioas {
     this.#ioases.add(ioas);
     this.#remains.refs.add(ioas.mappingRefs());

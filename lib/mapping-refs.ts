@@ -4,12 +4,16 @@
 // so that free() can refuse while one exists, whether the mapping was given the
 // DmaBuffer or a view of its bytes (buf.bytes, buf.bytes.subarray(...)).
 import { DmaBuffer, releaseBuffer, retainBuffer } from './dma-buffer.js';
+import { MemFile, releaseMemFile, retainMemFile } from './mem-file.js';
 import type { Memory } from './memory.js';
+
+/** What a mapping maps: memory of this process, or a file (IOMMU_IOAS_MAP_FILE). */
+export type Mapped = Memory | MemFile;
 import { bigintOf } from './validate.js';
 
 interface Entry {
   /** One Memory (a map: no array per call) or several (a copy). */
-  memories: Memory | Memory[];
+  memories: Mapped | Mapped[];
   /**
    * A map's length stays the number it was given (no bigint per call); a
    * copy's is a bigint. Either is exact: a number length is a safe integer.
@@ -33,7 +37,7 @@ export class MappingRefs {
   #last: Entry | null = null;
 
   /** `length` as a number must be a safe integer (a JS memory's byte count). */
-  add(iova: bigint, length: number | bigint, memories: Memory | Memory[]): void {
+  add(iova: bigint, length: number | bigint, memories: Mapped | Mapped[]): void {
     const last = this.#last;
     if (last !== null) {
       const lastIova = this.#lastIova!;
@@ -55,9 +59,9 @@ export class MappingRefs {
   }
 
   /** The memory behind any mapping that overlaps [start, start + length). */
-  overlapping(start: bigint, length: bigint): Memory[] {
+  overlapping(start: bigint, length: bigint): Mapped[] {
     const last = start + length - 1n;
-    const out: Memory[] = [];
+    const out: Mapped[] = [];
     for (const [iova, e] of this.#all())
       if (iova <= last && iova + big(e.length) - 1n >= start) {
         if (Array.isArray(e.memories)) out.push(...e.memories);
@@ -120,12 +124,14 @@ export class MappingRefs {
   }
 }
 
-function retainOwner(memory: Memory): void {
+function retainOwner(memory: Mapped): void {
+  if (memory instanceof MemFile) return retainMemFile(memory);
   const owner = ownerOf(memory);
   if (owner) retainBuffer(owner);
 }
 
-function releaseOwner(memory: Memory): void {
+function releaseOwner(memory: Mapped): void {
+  if (memory instanceof MemFile) return releaseMemFile(memory);
   const owner = ownerOf(memory);
   if (owner) releaseBuffer(owner);
 }

@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <limits>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -167,6 +169,22 @@ static Napi::Value FdSetCloexec(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// (enabled): CAP_IPC_LOCK in the calling thread's effective set (the JS thread
+// issues every ioctl). Without it, iopt_alloc_pages() accounts pinned pages to
+// the process (VmPin); the selftest's drop_cap_ipc_lock(). Raising it again
+// needs it in the permitted set, which clearing the effective bit keeps.
+static Napi::Value SetCapIpcLockEffective(const Napi::CallbackInfo& info) {
+  bool enabled = info[0].ToBoolean();
+  __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (syscall(SYS_capget, &header, data) != 0) ThrowErrno(info.Env(), errno, "capget");
+  const uint32_t bit = 1u << (CAP_IPC_LOCK % 32);
+  auto& effective = data[CAP_IPC_LOCK / 32].effective;
+  effective = enabled ? effective | bit : effective & ~bit;
+  if (syscall(SYS_capset, &header, data) != 0) ThrowErrno(info.Env(), errno, "capset");
+  return info.Env().Undefined();
+}
+
 static Napi::Value PageSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(sysconf(_SC_PAGESIZE)));
 }
@@ -222,6 +240,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("fdSetCloexec", Napi::Function::New(env, FdSetCloexec));
+  exports.Set("setCapIpcLockEffective", Napi::Function::New(env, SetCapIpcLockEffective));
   exports.Set("batch", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                  return GuardOutOfMemory(info.Env(), [&] { return Batch(info); });
                }));

@@ -94,6 +94,9 @@ void Ioctl(Napi::Env env, int fd, unsigned long request, void* arg, const char* 
 int IoctlErrno(int fd, unsigned long request, void* arg);
 // Ioctl() of the iommufd command `io` with `cmd`.
 inline void CmdIoctl(Napi::Env env, int fd, const uapi::IoctlInfo& io, Cmd& cmd, const char* op) {
+  // An ioctl the running kernel's uAPI lacks (7.3's on 6.12) has no number to
+  // send: answer what that kernel's iommufd_fops_ioctl() answers for it.
+  if (io.nr == uapi::kAbsent) ThrowErrno(env, ENOTTY, op);
   Ioctl(env, fd, IommufdRequest(io.nr), cmd.data(), op);
 }
 

@@ -61,9 +61,9 @@ void Finalize(Napi::Env, void*, Mapping* m) {
 
 size_t RoundUp(size_t value, size_t to) { return (value + to - 1) / to * to; }
 
-// A memfd of `length` bytes, or throws.
-int NewMemfd(Napi::Env env, size_t length) {
-  int fd = memfd_create("iommufd-dma", MFD_CLOEXEC);
+// A memfd of `length` bytes (memfd_create() flags `extra` besides MFD_CLOEXEC), or throws.
+int NewMemfd(Napi::Env env, size_t length, unsigned extra = 0) {
+  int fd = memfd_create("iommufd-dma", MFD_CLOEXEC | extra);
   if (fd < 0) ThrowErrno(env, errno, "memfd_create");
   if (ftruncate(fd, static_cast<off_t>(length)) != 0) {
     int err = errno;
@@ -277,6 +277,25 @@ Napi::Value DmaUnmapRange(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// (length, hugetlb: boolean) -> fd: a close-on-exec memfd of `length` bytes
+// (MFD_HUGETLB: of hugetlbfs pages, `length` a multiple of their size), owned
+// by the caller (MemFile), which maps it with dmaMapFd().
+Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t length = ArgSize(Args(info), 0, "length");
+  return Napi::Number::New(env, NewMemfd(env, length, info[1].ToBoolean() ? MFD_HUGETLB : 0));
+}
+
+// (fd, length): ftruncate() a memfd the caller owns
+Napi::Value MemfdResize(const Napi::CallbackInfo& info) {
+  Args args(info);
+  int fd = ArgFd(args, 0);
+  size_t length = ArgSize(args, 1, "length");
+  if (RetryOnEintr([&] { return ftruncate(fd, static_cast<off_t>(length)); }) != 0)
+    ThrowErrno(info.Env(), errno, "ftruncate");
+  return info.Env().Undefined();
+}
+
 // Where `bytes` starts inside its 2 MiB-aligned block of the address space: the
 // simulator gives memory the real alignment, which drives the IOVA allocator.
 Napi::Value AddressIn2MiB(const Napi::CallbackInfo& info) {
@@ -302,6 +321,8 @@ void InitDmaBuffer(Napi::Env env, Napi::Object exports) {
   exports.Set("dmaFd", Napi::Function::New(env, DmaFd));
   exports.Set("dmaMapFd", Napi::Function::New(env, DmaMapFd));
   exports.Set("dmaMapFile", Napi::Function::New(env, DmaMapFile));
+  exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
+  exports.Set("memfdResize", Napi::Function::New(env, MemfdResize));
   exports.Set("dmaUnmapRange", Napi::Function::New(env, DmaUnmapRange));
   exports.Set("addressIn2MiB", Napi::Function::New(env, AddressIn2MiB));
 }

@@ -1,5 +1,5 @@
 // IOAS and object ioctls: DESTROY, IOAS_{ALLOC,MAP,UNMAP,COPY,IOVA_RANGES,
-// ALLOW_IOVAS}, OPTION, VFIO_IOAS.
+// ALLOW_IOVAS}, OPTION, VFIO_IOAS, and 7.3's IOAS_MAP_FILE and IOAS_CHANGE_PROCESS.
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -45,6 +45,34 @@ Napi::Value IoasMap(const Args& args) {
   // A fixed map answers the IOVA it was given: return that bigint, not a new equal one.
   if (cmd.Get64(f.iova) == iova) return args[6];
   return Napi::BigInt::New(env, cmd.Get64(f.iova));
+}
+
+// (fd, ioasId, flags, fileFd, start, length, iova) -> iova. The file is the
+// kernel's from here on (iopt_alloc_file_pages() takes its own reference), so
+// only the descriptor number crosses: no user memory to bounds-check.
+Napi::Value IoasMapFile(const Args& args) {
+  Napi::Env env = args.Env();
+  const auto& L = Uapi();
+  const auto& f = L.iommu_ioas_map_file;
+  Cmd cmd(f.sizeof_);
+  cmd.Set32(f.ioas_id, ArgU32(args, 1, "ioasId"));
+  cmd.Set32(f.flags, ArgU32(args, 2, "flags"));
+  cmd.Set32(f.fd, static_cast<uint32_t>(ArgFd(args, 3)));
+  cmd.Set64(f.start, ArgU64(args, 4, "start"));
+  cmd.Set64(f.length, ArgU64(args, 5, "length"));
+  const uint64_t iova = ArgU64(args, 6, "iova");
+  cmd.Set64(f.iova, iova);
+  CmdIoctl(env, ArgFd(args, 0), L.ioctl.ioas_map_file, cmd, "IOMMU_IOAS_MAP_FILE");
+  if (cmd.Get64(f.iova) == iova) return args[6];
+  return Napi::BigInt::New(env, cmd.Get64(f.iova));
+}
+
+// (fd): charge the pinned pages of every (file) mapping to the calling process
+Napi::Value IoasChangeProcess(const Args& args) {
+  const auto& L = Uapi();
+  Cmd cmd(L.iommu_ioas_change_process.sizeof_);
+  CmdIoctl(args.Env(), ArgFd(args, 0), L.ioctl.ioas_change_process, cmd, "IOMMU_IOAS_CHANGE_PROCESS");
+  return args.Env().Undefined();
 }
 
 // (fd, ioasId, iova, length) -> unmapped length
@@ -213,6 +241,8 @@ const std::vector<OpEntry> kIoasOps = {
     {"destroy", Destroy},
     {"ioasAlloc", IoasAlloc},
     {"ioasMap", IoasMap},
+    {"ioasMapFile", IoasMapFile},
+    {"ioasChangeProcess", IoasChangeProcess},
     {"ioasUnmap", IoasUnmap},
     {"ioasCopy", IoasCopy},
     {"ioasIovaRanges", IoasIovaRanges},

@@ -7,6 +7,7 @@ import type {
   Backend,
   Capabilities,
   Fault,
+  FileRef,
   HwInfo,
   HwptAllocRequest,
   IovaRange,
@@ -90,6 +91,14 @@ export class NativeBackend implements Backend {
   ioasMap(ioasId: number, flags: number, m: UserRange, iova: bigint): bigint {
     if (typeof m !== 'object' || m === null) badRange('ioasMap', m);
     return this.#addon.ioasMap(this.#fd, ioasId, flags, m.bytes, m.offset, m.length, iova);
+  }
+
+  ioasMapFile(ioasId: number, flags: number, file: FileRef, start: bigint, length: bigint, iova: bigint): bigint {
+    return this.#addon.ioasMapFile(this.#fd, ioasId, flags, file.fd, start, length, iova);
+  }
+
+  ioasChangeProcess(): void {
+    this.#addon.ioasChangeProcess(this.#fd);
   }
 
   ioasUnmap(ioasId: number, iova: bigint, length: bigint): bigint {

@@ -39,6 +39,9 @@ export interface Addon {
   destroy(fd: number, id: number): void;
   ioasAlloc(fd: number): number;
   ioasMap(fd: number, ioasId: number, flags: number, memory: Bytes, offset: number, length: number, iova: bigint): bigint;
+  // 7.3 (ENOTTY where the running kernel lacks them)
+  ioasMapFile(fd: number, ioasId: number, flags: number, fileFd: number, start: bigint, length: bigint, iova: bigint): bigint;
+  ioasChangeProcess(fd: number): void;
   ioasUnmap(fd: number, ioasId: number, iova: bigint, length: bigint): bigint;
   ioasCopy(fd: number, dst: number, src: number, flags: number, dstIova: bigint, srcIova: bigint, length: bigint): bigint;
   ioasIovaRanges(fd: number, ioasId: number): { ranges: BigUint64Array; alignment: bigint };
@@ -116,8 +119,14 @@ export interface Addon {
   rawIoctl(fd: number, request: number, arg: Bytes | number | null, name: string): number;
   /** FD_CLOEXEC on a descriptor this process inherited, so its own children do not. */
   fdSetCloexec(fd: number): void;
+  /** CAP_IPC_LOCK in the calling thread's effective capability set (on or off). */
+  setCapIpcLockEffective(enabled: boolean): void;
   /** A MAP_PRIVATE mapping of a file's first `length` bytes. */
   dmaMapFile(path: string, length: number): ArrayBuffer;
+  /** A close-on-exec memfd of `length` bytes (MFD_HUGETLB with hugetlb), owned by the caller. */
+  memfdCreate(length: number, hugetlb: boolean): number;
+  /** ftruncate() of a memfd. */
+  memfdResize(fd: number, length: number): void;
   /** Make whole pages of a dmaAlloc()/dmaMapFile() buffer inaccessible. */
   dmaUnmapRange(buffer: ArrayBuffer, offset: number, length: number): void;
   /** The address of the memory's first byte modulo 2 MiB (its alignment, for the simulator). */

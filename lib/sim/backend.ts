@@ -7,6 +7,7 @@ import type {
   Backend,
   Capabilities,
   Fault,
+  FileRef,
   HwInfo,
   HwptAllocRequest,
   IovaRange,
@@ -69,7 +70,7 @@ import {
 import { firstUnmapped } from '../user-pages.js';
 import { IOMMU_READ, IOMMU_WRITE, type IoPagetable, SimErrno, ULONG_MAX, U64_MAX, fail } from './io-pagetable.js';
 import { ObjType } from './objects.js';
-import { IoptPages, PAGE_SIZE, checkedUptr, firstPinCountMismatch } from './pages.js';
+import { IoptPages, PAGE_SIZE, type SimFile, checkedUptr, firstPinCountMismatch } from './pages.js';
 import {
   AccessObj,
   FaultObj,
@@ -94,6 +95,7 @@ import {
   pasidReplace as simPasidReplace,
 } from './device-pasid.js';
 import { checkArgumentsOf } from '../backend-args.js';
+import { fstatSync, readSync, readlinkSync } from 'node:fs';
 
 // uapi flags (include/uapi/linux/iommufd.h, iommufd_test.h)
 const ACCESS_SYZ = 1 << 16;
@@ -120,6 +122,8 @@ const SIMULATED_TEST_OPS = new Set(Object.keys(IOMMU_TEST_OPS));
  */
 const SIMULATED_7_3_IOCTLS = new Set<string>();
 const SIMULATED_7_3_TEST_OPS = new Set<string>();
+// io-pagetable.ts mapFilePages() / pages.ts SimFile: 7.3's file mappings, and moving them to another process.
+for (const ioctl of ['IOMMU_IOAS_MAP_FILE', 'IOMMU_IOAS_CHANGE_PROCESS']) SIMULATED_7_3_IOCTLS.add(ioctl);
 // device-pasid.ts: 7.3's PASID attach/replace/detach/check on a mock device.
 for (const op of ['PASID_ATTACH', 'PASID_REPLACE', 'PASID_DETACH', 'PASID_CHECK_HWPT']) SIMULATED_7_3_TEST_OPS.add(op);
 
@@ -257,6 +261,33 @@ export class SimBackend implements Backend {
       const pages = IoptPages.alloc(memory, uptr, (prot & IOMMU_WRITE) !== 0);
       if (typeof pages === 'string') fail(pages);
       return ioas.iopt.mapPages(pages, uptr, memory.length, iova, prot, !(flags & MAP_FIXED_IOVA));
+    });
+  }
+
+  /** iommufd_ioas_map_file() (7.3; 6.12's iommufd_fops_ioctl() does not know the ioctl) */
+  ioasMapFile(ioasId: number, flags: number, file: FileRef, start: bigint, length: bigint, iova: bigint): bigint {
+    return this.#run('IOMMU_IOAS_MAP_FILE', () => {
+      if (this.kernel === '6.12') fail('ENOTTY');
+      if (flags & ~(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE)) fail('EOPNOTSUPP');
+      if (iova >= ULONG_MAX || length >= ULONG_MAX) fail('EOVERFLOW');
+      if (!(flags & (MAP_WRITEABLE | MAP_READABLE))) fail('EINVAL');
+      const ioas = this.#ctx.getIoas(ioasId);
+      return ioas.iopt.mapFilePages(() => simFileOf(file), start, length, iova, convProt(flags), !(flags & MAP_FIXED_IOVA));
+    });
+  }
+
+  /**
+   * iommufd_ioas_change_process() (7.3): only file mappings may move to another
+   * process (a user mapping's pages belong to its mm). The simulator is one
+   * process and accounts no pinned pages, so a move changes nothing it models.
+   */
+  ioasChangeProcess(): void {
+    this.#run('IOMMU_IOAS_CHANGE_PROCESS', () => {
+      if (this.kernel === '6.12') fail('ENOTTY');
+      for (const obj of this.#ctx.objects) {
+        if (!(obj instanceof IoasObj)) continue;
+        for (const area of obj.iopt.areas) if (!area.pages.file) fail('EINVAL');
+      }
     });
   }
 
@@ -1118,6 +1149,9 @@ export class SimBackend implements Backend {
         // the slow path over several pages reads pinned pages through their pins,
         // so it still works after the process unmapped them; here it is EFAULT.)
         if (write && !area.pages.writable) fail('EPERM');
+        // A file's pages are always read through their pins (iopt_pages_rw_slow()).
+        const pinFailure = area.pages.file ? area.pages.pinFailure(area.indexOf(cur), area.indexOf(end)) : null;
+        if (pinFailure) fail(pinFailure);
         const view = area.pages.view(area.startByteOf(cur), bytes);
         if (!view) fail('EFAULT');
         if (write) view.set(tmp.subarray(at, at + bytes));
@@ -1152,6 +1186,32 @@ export class SimBackend implements Backend {
 }
 
 /**
+ * The file behind `ref` (fget(): EBADF for a descriptor that is not open). A
+ * MemFile's view is the file's memory itself; a bare descriptor's bytes are
+ * read once, as a copy (the simulator cannot map the file), and it counts as a
+ * memfd when /proc says so (memfd_pin_folios() pins nothing else).
+ */
+function simFileOf(ref: FileRef): SimFile {
+  if (ref.bytes) return { buffer: ref.bytes.buffer, size: ref.bytes.byteLength, memfd: true };
+  let size: number;
+  try {
+    const st = fstatSync(ref.fd);
+    size = st.isFile() ? st.size : 0;
+  } catch {
+    fail('EBADF');
+  }
+  let memfd = false;
+  try {
+    memfd = readlinkSync(`/proc/self/fd/${ref.fd}`).startsWith('/memfd:');
+  } catch {
+    // no /proc (another OS): a regular file
+  }
+  const copy = new Uint8Array(size);
+  if (size > 0) readSync(ref.fd, copy, 0, size, 0);
+  return { buffer: copy.buffer, size, memfd };
+}
+
+/**
  * iommufd_access_pin_pages(): pin every page of [iova, iova + length) through
  * the contiguous areas under it. Returns the page frames, in order.
  */
@@ -1175,7 +1235,8 @@ function pinPages(access: AccessObj, iova: bigint, length: bigint, write: boolea
       // iopt_area_add_access()
       if (write && !area.pages.writable) fail('EPERM');
       // A new interval reads the pages nobody holds yet from the process.
-      if (!area.pages.hasExactAccess(index, lastIndex) && area.pages.faultsUnpinned(index, lastIndex)) fail('EFAULT');
+      const failure = area.pages.hasExactAccess(index, lastIndex) ? null : area.pages.unpinnedPinFailure(index, lastIndex);
+      if (failure) fail(failure);
       area.pages.addAccess(index, lastIndex);
       area.numAccesses++;
       added.push([area, index, lastIndex]);

@@ -5,7 +5,7 @@
 // function names say which kernel function each block mirrors.
 
 import { AreaTree, type Interval } from './area-tree.js';
-import { IoptPages, PAGE_SIZE, type PageSpan } from './pages.js';
+import { IoptPages, PAGE_SIZE, type PageSpan, type SimFile } from './pages.js';
 
 export const U64_MAX = (1n << 64n) - 1n;
 /** ULONG_MAX on the 64-bit kernels iommufd runs on. */
@@ -287,18 +287,32 @@ export class IoPagetable {
     if (mask && BigInt(startByte % PAGE_SIZE) & mask) fail('EINVAL');
     const area = new Area(iova, iova + len - 1n, pages, startByte, prot);
     // iopt_fill_domains_pages() pins the pages: a hole in the user memory is EFAULT.
-    if (this.domains.length > 0 && pages.faults(area.firstIndex, area.lastIndex)) fail('EFAULT');
+    const failure = this.domains.length > 0 ? pages.pinFailure(area.firstIndex, area.lastIndex) : null;
+    if (failure) fail(failure);
     this.#checkDomainsMap(this.domains, prot);
     this.areas.insert(area);
     if (this.domains.length > 0) this.#store(area);
     return iova;
   }
 
+  /**
+   * iopt_map_file_pages(): [start, start + length) of the file `fileOf()` opens
+   * (fget(): EBADF), mapped like user pages. Returns the IOVA used.
+   */
+  mapFilePages(fileOf: () => SimFile, start: bigint, length: bigint, iova: bigint, prot: number, allocIova: boolean): bigint {
+    if (!length) fail('EINVAL');
+    if (start + length - 1n > U64_MAX) fail('EOVERFLOW'); // check_add_overflow()
+    const startByte = Number(start % PAGE);
+    const pages = IoptPages.allocFile(fileOf(), startByte, start, length, (prot & IOMMU_WRITE) !== 0);
+    if (typeof pages === 'string') fail(pages);
+    return this.mapPagesList([{ pages, startByte, length }], length, iova, prot, allocIova);
+  }
+
   /** iopt_map_pages(): iopt_alloc_area_pages() then iopt_fill_domains_pages(). Returns the IOVA used. */
   mapPagesList(list: PagesSlice[], len: bigint, iova: bigint, prot: number, allocIova: boolean): bigint {
     // iopt_alloc_area_pages()
     if (len & (this.iovaAlignment - 1n) || !len) fail('EINVAL');
-    if (allocIova) iova = this.allocIova(list[0]!.pages.uptr + list[0]!.startByte, len);
+    if (allocIova) iova = this.allocIova(list[0]!.pages.alignmentBase + list[0]!.startByte, len);
     else this.checkIova(iova, len);
     const areas: Area[] = [];
     try {
@@ -320,9 +334,10 @@ export class IoPagetable {
     // iopt_fill_domains_pages(): every domain maps the area; one pin per page of
     // the pages, read from the process where nothing holds them yet.
     if (this.domains.length > 0) {
-      if (areas.some((area) => area.pages.faultsUnpinned(area.firstIndex, area.lastIndex))) {
+      const failure = areas.map((area) => area.pages.unpinnedPinFailure(area.firstIndex, area.lastIndex)).find((f) => f !== null);
+      if (failure) {
         for (const area of areas) this.areas.remove(area);
-        fail('EFAULT');
+        fail(failure);
       }
       try {
         this.#checkDomainsMap(this.domains, prot);
@@ -527,9 +542,10 @@ export class IoPagetable {
     // its pages read from the process unless an access holds them already.
     if (this.domains.length === 0) {
       for (const area of this.areas) {
-        if (area.pages.faultsUnpinned(area.firstIndex, area.lastIndex)) {
+        const failure = area.pages.unpinnedPinFailure(area.firstIndex, area.lastIndex);
+        if (failure) {
           this.removeReserved(domain);
-          fail('EFAULT');
+          fail(failure);
         }
       }
       for (const area of this.areas) this.#store(area);

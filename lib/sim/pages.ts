@@ -60,6 +60,21 @@ export function checkedUptr(range: UserRange, before = 0, after = 0): number {
   return bufferBase(bytes.buffer) + bytes.byteOffset + offset;
 }
 
+// ---- files (7.3's IOMMU_IOAS_MAP_FILE) -------------------------------------------
+
+/**
+ * A file whose pages an IOAS maps: its bytes, which are the memory the process
+ * sees through its MAP_SHARED view (a MemFile's), so page identity stays
+ * (ArrayBuffer, page index) with the file offset equal to the byte offset.
+ */
+export interface SimFile {
+  readonly buffer: AnyBuffer;
+  /** i_size */
+  readonly size: number;
+  /** shmem or hugetlbfs (a memfd): the only files memfd_pin_folios() pins. */
+  readonly memfd: boolean;
+}
+
 // ---- pins --------------------------------------------------------------------
 
 /** An interval of page indexes in an iopt_pages. */
@@ -105,12 +120,15 @@ export class IoptPages {
   #pins: Pins | null = null;
   /** WRITABLE | REGISTERED */
   #flags: number;
+  /** IOPT_ADDRESS_FILE: the file, whose offset of page 0 is pageBase (pages->start); null for user memory. */
+  readonly file: SimFile | null;
 
-  private constructor(buffer: AnyBuffer, pageBase: number, npages: number, writable: boolean) {
+  private constructor(buffer: AnyBuffer, pageBase: number, npages: number, writable: boolean, file: SimFile | null = null) {
     this.buffer = buffer;
     this.pageBase = pageBase;
     this.npages = npages;
     this.#flags = writable ? WRITABLE : 0;
+    this.file = file;
   }
 
   get writable(): boolean {
@@ -128,9 +146,28 @@ export class IoptPages {
     return new IoptPages(range.bytes.buffer, pageBase, npages, writable);
   }
 
-  /** The user address of page 0. */
+  /**
+   * iopt_alloc_file_pages(): `length` bytes of `file` from byte `start`
+   * (startByte = start % PAGE_SIZE). Nothing is read from the file until pinned.
+   */
+  static allocFile(file: SimFile, startByte: number, start: bigint, length: bigint, writable: boolean): IoptPages | 'EINVAL' {
+    // iopt_alloc_pages(): the iommu API's size_t, and DIV_ROUND_UP's overflow.
+    if (length === 0n || length > 2n ** 64n - 1n - BigInt(PAGE_SIZE)) return 'EINVAL';
+    const npages = Number((length + BigInt(startByte) + BigInt(PAGE_SIZE) - 1n) / BigInt(PAGE_SIZE));
+    return new IoptPages(file.buffer, Number(start) - startByte, npages, writable, file);
+  }
+
+  /** The user address of page 0 (of a file: of page 0 in the process's view of it). */
   get uptr(): number {
     return bufferBase(this.buffer) + this.pageBase;
+  }
+
+  /**
+   * iopt_alloc_area_pages()'s guess at the ideal IOVA alignment reads this plus
+   * the start byte: the user address of page 0, or for a file its offset (pages->start).
+   */
+  get alignmentBase(): number {
+    return this.file ? this.pageBase : this.uptr;
   }
 
   /** A page's identity across the process: its fake user page frame number. */
@@ -146,30 +183,37 @@ export class IoptPages {
     return new Uint8Array(this.buffer, at, length);
   }
 
-  /** Whether a page of [first, last] is not user memory (GUP would fail with EFAULT). */
-  faults(first: number, last: number): boolean {
+  /**
+   * Why pinning pages [first, last] fails, or null. User memory: a page that is
+   * not the process's (GUP: EFAULT). A file: memfd_pin_folios() pins only a
+   * memfd's pages, and none at or past i_size (EINVAL); the process's view of
+   * the file plays no part.
+   */
+  pinFailure(first: number, last: number): 'EFAULT' | 'EINVAL' | null {
     const start = this.pageBase + first * PAGE_SIZE;
     const end = this.pageBase + (last + 1) * PAGE_SIZE;
-    return start < 0 || end > Math.ceil(this.buffer.byteLength / PAGE_SIZE) * PAGE_SIZE || overlapsUnmapped(this.buffer, start, end);
+    if (this.file) return !this.file.memfd || end - 1 >= this.file.size ? 'EINVAL' : null;
+    const outside = start < 0 || end > Math.ceil(this.buffer.byteLength / PAGE_SIZE) * PAGE_SIZE;
+    return outside || overlapsUnmapped(this.buffer, start, end) ? 'EFAULT' : null;
   }
 
   /**
-   * iopt_pages_fill_xarray()'s and pfn_reader's holes: whether a page of
-   * [first, last] that no access or domain already holds is missing from the
-   * process (reading it with GUP would be EFAULT). Held pages come from the
-   * xarray or a domain, not from the process, so those never fault.
+   * iopt_pages_fill_xarray()'s and pfn_reader's holes: why pinning the pages of
+   * [first, last] that no access or domain already holds fails (pinFailure()),
+   * or null. Held pages come from the xarray or a domain, not from the process.
    */
-  faultsUnpinned(first: number, last: number): boolean {
+  unpinnedPinFailure(first: number, last: number): 'EFAULT' | 'EINVAL' | null {
     const held = this.#heldSpans();
     let at = first;
     for (const span of held) {
       if (span.last < at) continue;
       if (span.start > last) break;
-      if (span.start > at && this.faults(at, span.start - 1)) return true;
+      const failure = span.start > at ? this.pinFailure(at, span.start - 1) : null;
+      if (failure) return failure;
       at = span.last + 1;
-      if (at > last) return false;
+      if (at > last) return null;
     }
-    return this.faults(at, last);
+    return this.pinFailure(at, last);
   }
 
   /** Every span a domain or an access holds, by start (they may overlap). */

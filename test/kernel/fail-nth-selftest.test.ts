@@ -1,5 +1,6 @@
-// tools/testing/selftests/iommu/iommufd_fail_nth.c (6.12): every scenario of
-// the basic_fail_nth fixture swept with fail-nth on the real kernel. Each run
+// tools/testing/selftests/iommu/iommufd_fail_nth.c (6.12, and 7.3's
+// map_file_domain): every scenario of the basic_fail_nth fixture swept with
+// fail-nth on the real kernel. Each run
 // must fail cleanly (an IommufdError out of the ioctl) and leave nothing
 // behind (see fail-nth-utils.ts for the harness and its checks).
 //
@@ -13,14 +14,18 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
   DmaBuffer,
   IOMMU_HWPT_DATA_NONE,
+  IOMMU_IOAS_MAP_READABLE,
+  IOMMU_IOAS_MAP_WRITEABLE,
   type Ioas,
   MOCK_ACCESS_RW_SLOW_PATH,
   MOCK_ACCESS_RW_WRITE,
   MOCK_APERTURE_START,
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
   Iommufd,
+  MemFile,
   setupFailslab,
 } from '../../lib/index.js';
+import { capabilities } from '../backend.js';
 import { kernelLacks } from '../selftest/harness.js';
 import { type FailNthReport, type Step, sweepFailNth } from './fail-nth-utils.js';
 
@@ -34,10 +39,13 @@ const RANGES_SIZE = 10 * 16;
 const DEFAULT_TEMP_MEMORY_LIMIT = 65536;
 
 let buffer: DmaBuffer;
+// The C file's global mfd / mfd_buffer (7.3): a memfd of BUFFER_SIZE.
+let mfd: MemFile;
 let haveFaultInjection = false;
 
 beforeAll(() => {
   buffer = DmaBuffer.alloc(BUFFER_SIZE, { shared: true });
+  mfd = MemFile.create(BUFFER_SIZE);
   haveFaultInjection = setupFailslab();
 });
 
@@ -46,6 +54,7 @@ afterAll(() => {
   fd.setTempMemoryLimit(DEFAULT_TEMP_MEMORY_LIMIT);
   expect(buffer.mappings).toBe(0);
   buffer.free();
+  mfd.close();
 });
 
 function report(name: string, result: FailNthReport): void {
@@ -58,9 +67,10 @@ function report(name: string, result: FailNthReport): void {
   expect(result.iterations).toBeGreaterThan(1);
 }
 
-// TEST_FAIL_NTH: skipped only where the kernel has no fault injection.
-function failNthTest(name: string, body: () => FailNthReport): void {
+// TEST_FAIL_NTH: skipped only where the kernel has no fault injection (or lacks the ioctl `needs`).
+function failNthTest(name: string, body: () => FailNthReport, needs?: 'IOMMU_IOAS_MAP_FILE'): void {
   test(`basic_fail_nth.${name}`, (ctx) => {
+    if (needs && !capabilities().ioctls[needs]) kernelLacks(ctx, needs);
     if (!haveFaultInjection) kernelLacks(ctx, 'fault injection');
     report(name, body());
   }, 600_000);
@@ -96,15 +106,19 @@ failNthTest('basic', () =>
   ),
 );
 
-// iopt_area_fill_domains() and iopt_area_fill_domain().
-failNthTest('map_domain', () =>
-  sweepFailNth(buffer, (fd) => {
+/**
+ * map_domain and map_file_domain: iopt_area_fill_domains() and
+ * iopt_area_fill_domain() around the area `map` adds (of `memory`, whose pages
+ * must end every run unpinned).
+ */
+function sweepMapDomain(memory: DmaBuffer, map: (ioas: Ioas) => Step): FailNthReport {
+  return sweepFailNth(memory, (fd) => {
     const ioas = fd.allocIoas();
     fd.setTempMemoryLimit(32);
     return {
       steps: {
         domain: (b) => b.raw('testMockDomain', ioas.id),
-        iova: (b) => b.mapAnywhere(ioas, buffer, { length: 262144 }),
+        iova: map(ioas),
         destroyDomain: (b, r) => b.raw('destroy', r.domain.stdevId),
         domain2: (b) => b.raw('testMockDomain', ioas.id),
       },
@@ -115,7 +129,19 @@ failNthTest('map_domain', () =>
         ioas.destroy();
       },
     };
-  }),
+  });
+}
+
+failNthTest('map_domain', () => sweepMapDomain(buffer, (ioas) => (b) => b.mapAnywhere(ioas, buffer, { length: 262144 })));
+
+// The same with the pages of a file (7.3's IOMMU_IOAS_MAP_FILE).
+failNthTest(
+  'map_file_domain',
+  () =>
+    sweepMapDomain(mfd.view, (ioas) => (b) =>
+      b.raw('ioasMapFile', ioas.id, IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE, mfd.fd, 0n, 262144n, 0n),
+    ),
+  'IOMMU_IOAS_MAP_FILE',
 );
 
 failNthTest('map_two_domains', () =>

@@ -57,6 +57,9 @@ const SIM_7_3_MODELLED = new Set<string>([
   'PASID_REPLACE',
   'PASID_DETACH',
   'PASID_CHECK_HWPT',
+  // lib/sim/io-pagetable.ts mapFilePages(), lib/sim/backend.ts ioasChangeProcess()
+  'IOMMU_IOAS_MAP_FILE',
+  'IOMMU_IOAS_CHANGE_PROCESS',
 ]);
 
 test('the capability probe finds the whole 6.12 uAPI on both kernels and the 7.3 additions exactly on 7.3', () => {

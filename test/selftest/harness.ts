@@ -8,7 +8,7 @@
 // in a few places; those parts call `kernelLacks()` after probing the running
 // kernel, which skips the instance with the reason "kernel lacks X".
 import { test as vitestTest } from 'vitest';
-import { DmaBuffer, type DmaBufferOptions, type Iommufd } from '../../lib/index.js';
+import { DmaBuffer, type DmaBufferOptions, type Iommufd, MemFile } from '../../lib/index.js';
 import { BACKEND, openIommufd } from '../backend.js';
 import { logSkip } from '../skip-log.js';
 
@@ -32,6 +32,17 @@ let sharedBuffer: DmaBuffer | undefined;
 export function buffer(): DmaBuffer {
   sharedBuffer ??= DmaBuffer.alloc(BUFFER_SIZE, { shared: true });
   return sharedBuffer;
+}
+
+let sharedMemFile: MemFile | undefined;
+
+/**
+ * The selftest's global `mfd` and `mfd_buffer` (7.3): a memfd of BUFFER_SIZE
+ * bytes and its MAP_SHARED view (`.view`), made once per worker like buffer().
+ */
+export function memFile(): MemFile {
+  sharedMemFile ??= MemFile.create(BUFFER_SIZE);
+  return sharedMemFile;
 }
 
 /**

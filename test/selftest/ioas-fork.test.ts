@@ -4,70 +4,29 @@
 // or while it still exists.
 //
 // The C test forks; a Node process cannot, so it spawns a child Node process
-// (fixtures/ioas-fork-child.ts) that inherits the iommufd (fd 3) and the memfd of
-// the global MAP_SHARED buffer (fd 4), adopts the iommufd (Iommufd.open({ fd }))
-// and maps that memory from its own address space, as the forked child maps its
-// copy of the shared mapping. The child is bundled into one plain JS file once
-// per run (esbuild): a child that transpiled itself (tsx) took ~3 s to start under
-// TCG, most of this file's time. On the simulator these instances are skipped: its
-// iommufd state lives inside this process, which no second process can share.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// (fixtures/ioas-fork-child.ts, see child-process.ts) that inherits the iommufd
+// (fd 3) and the memfd of the global MAP_SHARED buffer (fd 4), adopts the iommufd
+// (Iommufd.open({ fd })) and maps that memory from its own address space, as the
+// forked child maps its copy of the shared mapping. On the simulator these
+// instances are skipped: its iommufd state lives inside this process, which no
+// second process can share.
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { buildSync } from 'esbuild';
-import { afterAll, expect } from 'vitest';
+import { expect } from 'vitest';
 import { MOCK_APERTURE_START } from '../../lib/index.js';
-import { addonPath } from '../../lib/native/binding.js';
-import { BACKEND } from '../backend.js';
 import { expectErrno } from '../helpers.js';
-import { logSkip } from '../skip-log.js';
+import { skipOnSimulator, spawnChild as spawnScript, waitChild } from './child-process.js';
 import { BUFFER_SIZE, buffer } from './harness.js';
 import { type IoasSelf, iommufd_ioas } from './ioas-fixture.js';
 import { checkAccessRw } from './ioas-utils-b.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/ioas-fork-child.ts', import.meta.url));
 
-let bundled: { dir: string; script: string } | undefined;
-/** fixtures/ioas-fork-child.ts and the lib modules it imports, as one .mjs (built on first use). */
-function childScript(): string {
-  if (!bundled) {
-    const dir = mkdtempSync(join(tmpdir(), 'iommufd-fork-child-'));
-    const script = join(dir, 'child.mjs');
-    buildSync({ entryPoints: [CHILD], outfile: script, bundle: true, platform: 'node', format: 'esm', logLevel: 'error' });
-    bundled = { dir, script };
-  }
-  return bundled.script;
-}
-afterAll(() => {
-  if (bundled) rmSync(bundled.dir, { recursive: true, force: true });
-});
-
-function skipOnSimulator(ctx: { skip: (note?: string) => void }): void {
-  if (BACKEND !== 'sim') return;
-  const reason = 'simulator: its iommufd lives in this process, a child process cannot share it';
-  logSkip(reason);
-  ctx.skip(reason);
-}
-
 /** Start the child: it maps the global buffer at MOCK_APERTURE_START of the fixture's IOAS. */
 function spawnChild(self: IoasSelf, mode: 'gone' | 'present'): ChildProcess {
   const memfd = buffer().memfd;
   if (memfd === null) throw new Error('the global buffer has no memfd to share');
-  const args = [childScript(), String(self.ioas.id), String(BUFFER_SIZE), mode];
-  return spawn(process.execPath, args, {
-    stdio: ['pipe', 'pipe', 'inherit', self.fd.fileDescriptor, memfd],
-    env: { ...process.env, IOMMUFD_ADDON: addonPath() },
-  });
-}
-
-/** waitpid(): the child's exit status. */
-async function waitChild(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return code;
+  return spawnScript(CHILD, [String(self.ioas.id), String(BUFFER_SIZE), mode], [self.fd.fileDescriptor, memfd]);
 }
 
 iommufd_ioas.test('fork_gone', async (self, _variant, ctx) => {

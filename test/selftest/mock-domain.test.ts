@@ -1,9 +1,12 @@
 // FIXTURE(iommufd_mock_domain) of tools/testing/selftests/iommu/iommufd.c: an
 // IOAS with one or two mock domains, and user memory of normal or hugetlb pages
-// to map into it.
+// to map into it, or (7.3's file variants) a memfd mapped with IOMMU_IOAS_MAP_FILE.
+// On a kernel without MAP_FILE the file variants' tests that map a file skip
+// with "kernel lacks"; the others run as on the memory variants.
 import {
   DmaBuffer,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
+  MemFile,
   MOCK_APERTURE_START,
   type DmaBufferOptions,
   type Hwpt,
@@ -12,14 +15,29 @@ import {
   type Memory,
   type MockDevice,
 } from '../../lib/index.js';
-import { openIommufd } from '../backend.js';
+import { capabilities, openIommufd } from '../backend.js';
 import { expectErrno } from '../helpers.js';
-import { BUFFER_SIZE, HUGEPAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, buffer, fixture, hugetlbShared, teardownIommufd } from './harness.js';
+import {
+  BUFFER_SIZE,
+  HUGEPAGE_SIZE,
+  MOCK_PAGE_SIZE,
+  PAGE_SIZE,
+  buffer,
+  fixture,
+  hugetlbShared,
+  kernelLacks,
+  memFile,
+  teardownIommufd,
+} from './harness.js';
 
 interface MockDomainVariant {
   mockDomains: number;
   hugepages: boolean;
+  /** Map memfds (IOMMU_IOAS_MAP_FILE) instead of memory. */
+  file: boolean;
 }
+
+type Ctx = { skip: (note?: string) => void };
 
 interface MockDomainSelf {
   fd: Iommufd;
@@ -36,10 +54,12 @@ interface MockDomainSelf {
 const iommufd_mock_domain = fixture<MockDomainSelf, MockDomainVariant>(
   'iommufd_mock_domain',
   {
-    one_domain: { mockDomains: 1, hugepages: false },
-    two_domains: { mockDomains: 2, hugepages: false },
-    one_domain_hugepage: { mockDomains: 1, hugepages: true },
-    two_domains_hugepage: { mockDomains: 2, hugepages: true },
+    one_domain: { mockDomains: 1, hugepages: false, file: false },
+    two_domains: { mockDomains: 2, hugepages: false, file: false },
+    one_domain_hugepage: { mockDomains: 1, hugepages: true, file: false },
+    two_domains_hugepage: { mockDomains: 2, hugepages: true, file: false },
+    one_domain_file: { mockDomains: 1, hugepages: false, file: true },
+    one_domain_file_hugepage: { mockDomains: 1, hugepages: true, file: true },
   },
   (variant) => {
     const fd = openIommufd();
@@ -77,7 +97,32 @@ function pageWindow(start: number, end: number): { offset: number; length: numbe
   return { offset: first, length: Math.floor(end / PAGE_SIZE) * PAGE_SIZE - first };
 }
 
-iommufd_mock_domain.test('basic', (self) => {
+/** A file variant's test maps files: only on a kernel with IOMMU_IOAS_MAP_FILE (7.3). */
+function checkMapFile(variant: MockDomainVariant, ctx: Ctx): void {
+  if (variant.file && !capabilities().ioctls.IOMMU_IOAS_MAP_FILE) kernelLacks(ctx, 'IOMMU_IOAS_MAP_FILE');
+}
+
+/** test_basic_file() */
+function basicFile(self: MockDomainSelf): void {
+  const bufSize = self.mmapBufSize;
+
+  // One page of the global memfd.
+  const iova = self.ioas.mapFile(memFile(), { length: PAGE_SIZE });
+  checkMockIova(self, memFile().view, 0, iova, PAGE_SIZE);
+
+  const tmp = MemFile.create(bufSize);
+  // A length that is no whole number of IO pages.
+  expectErrno('EINVAL', () => self.ioas.mapFile(tmp, { length: bufSize + 1 }));
+
+  // An empty file: memfd_pin_folios() finds nothing to pin.
+  tmp.resize(0);
+  expectErrno('EINVAL', () => self.ioas.mapFile(tmp, { length: bufSize }));
+  tmp.close();
+}
+
+iommufd_mock_domain.test('basic', (self, variant, ctx) => {
+  checkMapFile(variant, ctx);
+  if (variant.file) return basicFile(self);
   const bufSize = self.mmapBufSize;
 
   // One page of the global buffer.
@@ -123,30 +168,35 @@ function allAligns(
   const testStep = variant.hugepages ? self.mmapBufSize / 16 : MOCK_PAGE_SIZE;
   const bufSize = self.mmapBufSize;
 
-  const buf = DmaBuffer.alloc(bufSize, self.mmapOptions);
+  // The file variants map [start, end) of a memfd; `buf` is its view.
+  const file = variant.file ? MemFile.create(bufSize) : null;
+  const buf = file ? file.view : DmaBuffer.alloc(bufSize, self.mmapOptions);
   self.fd.checkRefs(buf, 0);
 
   for (let start = 0; start < bufSize; start += testStep) {
     let end = variant.hugepages ? bufSize : start + MOCK_PAGE_SIZE;
     for (; end < bufSize; end += MOCK_PAGE_SIZE) {
       const length = end - start;
-      const iova = self.ioas.mapAnywhere(buf, { offset: start, length });
+      const iova = file ? self.ioas.mapFile(file, { offset: start, length }) : self.ioas.mapAnywhere(buf, { offset: start, length });
       check(buf, start, end, iova);
       self.ioas.unmap(iova, length);
     }
   }
   self.fd.checkRefs(buf, 0);
-  buf.free();
+  if (file) file.close();
+  else buf.free();
 }
 
-iommufd_mock_domain.test('all_aligns', (self, variant) => {
+iommufd_mock_domain.test('all_aligns', (self, variant, ctx) => {
+  checkMapFile(variant, ctx);
   allAligns(self, variant, (buf, start, end, iova) => {
     checkMockIova(self, buf, start, iova, end - start);
     self.fd.checkRefs(buf, 1, pageWindow(start, end));
   });
 });
 
-iommufd_mock_domain.test('all_aligns_copy', (self, variant) => {
+iommufd_mock_domain.test('all_aligns_copy', (self, variant, ctx) => {
+  checkMapFile(variant, ctx);
   // As all_aligns, with a mock domain attached and destroyed while each area exists.
   allAligns(self, variant, (buf, start, end, iova) => {
     const old = self.hwpts[1];
@@ -161,22 +211,27 @@ iommufd_mock_domain.test('all_aligns_copy', (self, variant) => {
   });
 });
 
-iommufd_mock_domain.test('user_copy', (self) => {
+iommufd_mock_domain.test('user_copy', (self, variant, ctx) => {
+  checkMapFile(variant, ctx);
   const copy = { dstIova: MOCK_APERTURE_START, readable: false, writeable: true };
+  // The global buffer, or the global memfd's view for the file variants.
+  const buf = variant.file ? memFile().view : buffer();
+  const mapWhole = (ioas: Ioas) =>
+    variant.file ? ioas.mapFile(memFile(), { length: BUFFER_SIZE }) : ioas.mapAnywhere(buf, { length: BUFFER_SIZE });
 
   // Pages pinned through an access on an IOAS without domains, copied into the fixture's IOAS.
   const ioas = self.fd.allocIoas();
-  let srcIova = ioas.mapAnywhere(buffer(), { length: BUFFER_SIZE });
+  let srcIova = mapWhole(ioas);
 
   const access = self.fd.createAccess(ioas, { needsPinPages: true });
 
-  access.pinPages(srcIova, BUFFER_SIZE, { verify: { memory: buffer() } });
+  access.pinPages(srcIova, BUFFER_SIZE, { verify: { memory: buf } });
   self.ioas.copyFrom(ioas, srcIova, BUFFER_SIZE, copy);
-  checkMockIova(self, buffer(), 0, MOCK_APERTURE_START, BUFFER_SIZE);
+  checkMockIova(self, buf, 0, MOCK_APERTURE_START, BUFFER_SIZE);
 
   // Move the access to a new IOAS.
   const newIoas = self.fd.allocIoas();
-  srcIova = newIoas.mapAnywhere(buffer(), { length: BUFFER_SIZE });
+  srcIova = mapWhole(newIoas);
   access.replaceIoas(newIoas);
 
   // Drop the copy and the old IOAS.
@@ -184,9 +239,9 @@ iommufd_mock_domain.test('user_copy', (self) => {
   ioas.destroy();
 
   // The same again from the new IOAS.
-  const pinned = access.pinPages(srcIova, BUFFER_SIZE, { verify: { memory: buffer() } });
+  const pinned = access.pinPages(srcIova, BUFFER_SIZE, { verify: { memory: buf } });
   self.ioas.copyFrom(newIoas, srcIova, BUFFER_SIZE, copy);
-  checkMockIova(self, buffer(), 0, MOCK_APERTURE_START, BUFFER_SIZE);
+  checkMockIova(self, buf, 0, MOCK_APERTURE_START, BUFFER_SIZE);
 
   pinned.unpin();
   access.close();
