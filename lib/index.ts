@@ -4,12 +4,14 @@ export type {
   Capabilities,
   Fault,
   HwInfo,
+  HwQueueAllocRequest,
   HwptAllocRequest,
   IovaRange,
   IovaRanges,
   MockDomainIds,
   UserRange,
   VfioIommuInfo,
+  ViommuAllocRequest,
 } from './backend.js';
 export { Batch, type BatchResult } from './batch.js';
 export { DmaBuffer, type DmaBufferOptions, type HugePages } from './dma-buffer.js';
@@ -25,8 +27,11 @@ export {
   type AccessOptions,
   type HwInfoOptions,
   type HwInfoResult,
+  type HwQueueOptions,
   type HwptOptions,
   type MockDomainOptions,
+  type VeventqOptions,
+  type ViommuOptions,
   type OpenOptions,
 } from './iommufd.js';
 export type { Memory, RangeOptions } from './memory.js';
@@ -37,6 +42,17 @@ export { addonAvailable } from './native/binding.js';
 export { DEFAULT_SIM_KERNEL, SIM_KERNELS, SimBackend, type SimKernel } from './sim/backend.js';
 export * from './uapi.js';
 export { VfioCompat, type VfioMapOptions } from './vfio-compat.js';
+export {
+  HwQueue,
+  MAX_VEVENTS_PER_READ,
+  Vdevice,
+  Veventq,
+  Viommu,
+  ViommuMapping,
+  type Vevent,
+  type ViommuInvalidation,
+  type ViommuSelftestData,
+} from './viommu.js';
 export * from './vfio-device.js';
 export * from './vtd.js';
 export {
