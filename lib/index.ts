@@ -45,6 +45,10 @@ export { VfioCompat, type VfioMapOptions } from './vfio-compat.js';
 export {
   HwQueue,
   MAX_VEVENTS_PER_READ,
+  SIZEOF_IOMMUFD_VEVENT_HEADER,
+  SIZEOF_IOMMU_VIOMMU_EVENT_SELFTEST,
+  SIZEOF_IOMMU_VIOMMU_INVALIDATE_SELFTEST,
+  SIZEOF_IOMMU_VIOMMU_SELFTEST,
   Vdevice,
   Veventq,
   Viommu,

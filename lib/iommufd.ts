@@ -29,7 +29,6 @@ import {
   IOMMU_HW_QUEUE_TYPE_SELFTEST,
   IOMMU_VEVENTQ_TYPE_SELFTEST,
   IOMMU_VIOMMU_TYPE_SELFTEST,
-  SIZEOF_IOMMU_VIOMMU_SELFTEST,
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
@@ -38,7 +37,7 @@ import {
 import { type RawArg, checkRawIoctl, ioctlRequest, rawIoctlName } from './raw-ioctl.js';
 import { describe, expectInstance, toOptions, toU32, toU64 } from './validate.js';
 import { VfioCompat } from './vfio-compat.js';
-import { HwQueue, Vdevice, Veventq, Viommu, type ViommuMapping, type ViommuOwner, type ViommuSelftestData } from './viommu.js';
+import { HwQueue, SIZEOF_IOMMU_VIOMMU_SELFTEST, Vdevice, Veventq, Viommu, type ViommuMapping, type ViommuOwner, type ViommuSelftestData } from './viommu.js';
 
 export interface OpenOptions {
   /** Character device to open; default /dev/iommu. */

@@ -124,11 +124,6 @@ export const MOCK_DEV_CACHE_ID_MAX: number = K73.MOCK_DEV_CACHE_ID_MAX;
 export const MOCK_DEV_CACHE_NUM: number = K73.MOCK_DEV_CACHE_NUM;
 /** How many HW queues a selftest vIOMMU has (index 0 .. max - 1, each after the one before). */
 export const IOMMU_TEST_HW_QUEUE_MAX: number = K73.IOMMU_TEST_HW_QUEUE_MAX;
-/** Sizes of the vIOMMU structs of 7.3 (iommufd.h, iommufd_test.h). */
-export const SIZEOF_IOMMUFD_VEVENT_HEADER: number = L73.structs.iommufd_vevent_header.size;
-export const SIZEOF_IOMMU_VIOMMU_SELFTEST: number = L73.structs.iommu_viommu_selftest.size;
-export const SIZEOF_IOMMU_VIOMMU_INVALIDATE_SELFTEST: number = L73.structs.iommu_viommu_invalidate_selftest.size;
-export const SIZEOF_IOMMU_VIOMMU_EVENT_SELFTEST: number = L73.structs.iommu_viommu_event_selftest.size;
 
 /** The selftest ops, IOMMU_TEST_OP_* (iommufd_test.h of 6.12). */
 export const IOMMU_TEST_OPS = column(L612.testOps, 'op') as Ops<typeof L612.testOps>;

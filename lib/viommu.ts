@@ -12,11 +12,19 @@ import {
   IOMMU_VEVENTQ_FLAG_LOST_EVENTS,
   IOMMU_VEVENTQ_TYPE_SELFTEST,
   IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-  SIZEOF_IOMMUFD_VEVENT_HEADER,
-  SIZEOF_IOMMU_VIOMMU_EVENT_SELFTEST,
-  SIZEOF_IOMMU_VIOMMU_INVALIDATE_SELFTEST,
 } from './uapi.js';
+import { UAPI_LAYOUTS } from './uapi-layout.js';
 import { expectRecords, setOwner, toByteCount, toOptions, toU32, toU64 } from './validate.js';
+
+const S73 = UAPI_LAYOUTS['7.3'].structs;
+/** sizeof(struct iommufd_vevent_header): what precedes each vEVENT's payload in a read(). */
+export const SIZEOF_IOMMUFD_VEVENT_HEADER: number = S73.iommufd_vevent_header.size;
+/** sizeof(struct iommu_viommu_selftest): the selftest vIOMMU's driver data. */
+export const SIZEOF_IOMMU_VIOMMU_SELFTEST: number = S73.iommu_viommu_selftest.size;
+/** sizeof(struct iommu_viommu_invalidate_selftest): one entry of Viommu.invalidate(). */
+export const SIZEOF_IOMMU_VIOMMU_INVALIDATE_SELFTEST: number = S73.iommu_viommu_invalidate_selftest.size;
+/** sizeof(struct iommu_viommu_event_selftest): the mock's vEVENT payload. */
+export const SIZEOF_IOMMU_VIOMMU_EVENT_SELFTEST: number = S73.iommu_viommu_event_selftest.size;
 
 /** The selftest vIOMMU's answer to its driver data (struct iommu_viommu_selftest). */
 export interface ViommuSelftestData {

@@ -20,9 +20,6 @@ import {
   IOMMU_VIOMMU_TYPE_DEFAULT as VIOMMU_TYPE_DEFAULT,
   IOMMU_VIOMMU_TYPE_SELFTEST as VIOMMU_TYPE_SELFTEST,
   MOCK_DEV_CACHE_ID_MAX,
-  SIZEOF_IOMMUFD_VEVENT_HEADER as VEVENT_HEADER_SIZE,
-  SIZEOF_IOMMU_VIOMMU_INVALIDATE_SELFTEST as INVALIDATE_SELFTEST_SIZE,
-  SIZEOF_IOMMU_VIOMMU_SELFTEST as VIOMMU_SELFTEST_SIZE,
 } from '../uapi.js';
 import { UAPI_LAYOUTS } from '../uapi-layout.js';
 import { firstUnmapped } from '../user-pages.js';
@@ -32,10 +29,14 @@ import { PAGE_SIZE } from './pages.js';
 import { AccessObj, HwptNested, type HwptPaging, type Idev, type SimContext, hwptSelftestSize } from './selftest.js';
 
 const PAGE = BigInt(PAGE_SIZE);
+const S73 = UAPI_LAYOUTS['7.3'].structs;
+const VEVENT_HEADER_SIZE = S73.iommufd_vevent_header.size;
+const INVALIDATE_SELFTEST_SIZE = S73.iommu_viommu_invalidate_selftest.size;
+const VIOMMU_SELFTEST_SIZE = S73.iommu_viommu_selftest.size;
 /** eventq.c's VEVENTQ_MAX_DEPTH: a kernel-private bound, in no uapi header. */
 export const VEVENTQ_MAX_DEPTH = 1 << 19;
 /** iommu_copy_struct_from_user(..., out_data): the data must reach offsetofend(struct iommu_viommu_selftest, out_data). */
-const VIOMMU_SELFTEST_MIN = UAPI_LAYOUTS['7.3'].structs.iommu_viommu_selftest.offsets.out_data + 4;
+const VIOMMU_SELFTEST_MIN = S73.iommu_viommu_selftest.offsets.out_data + 4;
 /** INT_MAX: the vEVENT sequence wraps there (iommufd_vevent_handler()). */
 const INT_MAX = 0x7fff_ffff;
 
