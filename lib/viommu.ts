@@ -67,29 +67,63 @@ export interface ViommuOwner extends Owner {
   untrackMapping(mapping: ViommuMapping): void;
 }
 
-/** A vIOMMU (IOMMU_VIOMMU_ALLOC): made by Iommufd.allocViommu(). */
-export class Viommu implements Disposable {
+/**
+ * What the vIOMMU objects share: an object id of this iommufd, IOMMU_DESTROY
+ * (EBUSY while another object uses it), and `using`.
+ */
+abstract class ViommuFamilyObject implements Disposable {
   readonly id: number;
-  readonly type: number;
-  /** The selftest vIOMMU's answer when it was given driver data; null otherwise. */
-  readonly selftestData: ViommuSelftestData | null;
-  readonly #backend: Backend;
-  readonly #owner: ViommuOwner;
+  protected readonly backend: Backend;
+  readonly #owner: Owner;
   #destroyed = false;
 
   /** @internal */
-  constructor(backend: Backend, id: number, type: number, selftestData: ViommuSelftestData | null, owner: ViommuOwner) {
+  constructor(backend: Backend, id: number, owner: Owner) {
     setOwner(this, backend);
-    this.#backend = backend;
+    this.backend = backend;
     this.id = id;
-    this.type = type;
-    this.selftestData = selftestData;
     this.#owner = owner;
   }
+
+  /** What the object is, for messages ("vIOMMU 5"). */
+  protected abstract readonly kind: string;
 
   /** destroy() ran, or the iommufd was closed. */
   get destroyed(): boolean {
     return this.#destroyed || this.#owner.closed;
+  }
+
+  /** IOMMU_DESTROY; EBUSY while another object uses this one. */
+  destroy(): void {
+    this.checkAlive();
+    this.backend.destroy(this.id);
+    this.#destroyed = true;
+  }
+
+  /** destroy() unless gone already; a refusal (EBUSY) is thrown: dispose of the users first. */
+  [Symbol.dispose](): void {
+    if (!this.destroyed) this.destroy();
+  }
+
+  protected checkAlive(): void {
+    if (this.destroyed) throw new ClosedError(`${this.kind} ${this.id} has been destroyed or its iommufd closed`);
+  }
+}
+
+/** A vIOMMU (IOMMU_VIOMMU_ALLOC): made by Iommufd.allocViommu(). */
+export class Viommu extends ViommuFamilyObject {
+  protected readonly kind = 'vIOMMU';
+  readonly type: number;
+  /** The selftest vIOMMU's answer when it was given driver data; null otherwise. */
+  readonly selftestData: ViommuSelftestData | null;
+  readonly #owner: ViommuOwner;
+
+  /** @internal */
+  constructor(backend: Backend, id: number, type: number, selftestData: ViommuSelftestData | null, owner: ViommuOwner) {
+    super(backend, id, owner);
+    this.type = type;
+    this.selftestData = selftestData;
+    this.#owner = owner;
   }
 
   /**
@@ -99,12 +133,12 @@ export class Viommu implements Disposable {
    * kernel handled; on failure the IommufdError carries that count as `handled`.
    */
   invalidate(entries: ViommuInvalidation[] | RawInvalidation): number {
-    this.#checkAlive();
+    this.checkAlive();
     if (typeof entries !== 'object' || entries === null) throw new TypeError('entries must be an array of invalidations or a RawInvalidation');
     if (!Array.isArray(entries)) {
       const { dataType, entryLen, entries: bytes, entryNum } = entries;
       if (bytes !== null && !(bytes instanceof Uint8Array)) throw new TypeError('entries.entries must be a Uint8Array or null');
-      return this.#backend.hwptInvalidate(this.id, toU32(dataType, 'dataType'), toU32(entryLen, 'entryLen'), bytes, toU32(entryNum, 'entryNum'));
+      return this.backend.hwptInvalidate(this.id, toU32(dataType, 'dataType'), toU32(entryLen, 'entryLen'), bytes, toU32(entryNum, 'entryNum'));
     }
     expectRecords(entries, 'entries');
     const size = SIZEOF_IOMMU_VIOMMU_INVALIDATE_SELFTEST;
@@ -115,7 +149,7 @@ export class Viommu implements Disposable {
       view.setUint32(size * i + 4, toU32(e.vdevId, 'vdevId'), true);
       view.setUint32(size * i + 8, toU32(e.cacheId ?? 0, 'cacheId'), true);
     });
-    return this.#backend.hwptInvalidate(this.id, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, bytes, entries.length);
+    return this.backend.hwptInvalidate(this.id, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, bytes, entries.length);
   }
 
   /**
@@ -125,30 +159,19 @@ export class Viommu implements Disposable {
    */
   mmap(options: { offset?: bigint | number; length?: bigint | number } = {}): ViommuMapping {
     options = toOptions(options);
-    this.#checkAlive();
+    this.checkAlive();
     const offset = toU64(options.offset ?? this.selftestData?.mmapOffset ?? missing('offset'), 'offset');
     const length = toByteCount(options.length ?? this.selftestData?.mmapLength ?? missing('length'), 'length');
     if (length === 0) throw new RangeError('length must be > 0');
     if (offset % 4096n !== 0n) throw new RangeError(`offset ${offset} is not page aligned (mmap() takes page offsets)`);
-    const mapping = new ViommuMapping(this.#backend, this.#backend.mmap(offset, length), length, (m) => this.#owner.untrackMapping(m));
+    const mapping = new ViommuMapping(this.backend, this.backend.mmap(offset, length), length, (m) => this.#owner.untrackMapping(m));
     this.#owner.trackMapping(mapping);
     return mapping;
   }
 
   /** IOMMU_DESTROY; EBUSY while a vDEVICE, nested HWPT, vEVENTQ, HW queue or mapping uses it. */
-  destroy(): void {
-    this.#checkAlive();
-    this.#backend.destroy(this.id);
-    this.#destroyed = true;
-  }
-
-  /** destroy() unless gone already; a refusal (EBUSY) is thrown: dispose of its users first. */
-  [Symbol.dispose](): void {
-    if (!this.destroyed) this.destroy();
-  }
-
-  #checkAlive(): void {
-    if (this.destroyed) throw new ClosedError(`vIOMMU ${this.id} has been destroyed or its iommufd closed`);
+  override destroy(): void {
+    super.destroy();
   }
 }
 
@@ -197,72 +220,40 @@ export class ViommuMapping implements Disposable {
 }
 
 /** A vDEVICE (IOMMU_VDEVICE_ALLOC): a device's virtual id behind a vIOMMU. */
-export class Vdevice implements Disposable {
-  readonly id: number;
+export class Vdevice extends ViommuFamilyObject {
+  protected readonly kind = 'vDEVICE';
   /** The device's id in the VM (e.g. a virtual Stream ID), a u64. */
   readonly virtId: bigint;
-  readonly #backend: Backend;
-  readonly #owner: Owner;
-  #destroyed = false;
 
   /** @internal */
   constructor(backend: Backend, id: number, virtId: bigint, owner: Owner) {
-    setOwner(this, backend);
-    this.#backend = backend;
-    this.id = id;
+    super(backend, id, owner);
     this.virtId = virtId;
-    this.#owner = owner;
-  }
-
-  get destroyed(): boolean {
-    return this.#destroyed || this.#owner.closed;
   }
 
   /**
    * IOMMU_DESTROY. Destroying the device first removes the vDEVICE and leaves
    * its id a tombstone: then this is ENOENT.
    */
-  destroy(): void {
-    if (this.destroyed) throw new ClosedError(`vDEVICE ${this.id} has been destroyed or its iommufd closed`);
-    this.#backend.destroy(this.id);
-    this.#destroyed = true;
-  }
-
-  [Symbol.dispose](): void {
-    if (!this.destroyed) this.destroy();
+  override destroy(): void {
+    super.destroy();
   }
 }
 
 /** A HW queue (IOMMU_HW_QUEUE_ALLOC): guest queue memory pinned (and locked against unmap) for the hardware. */
-export class HwQueue implements Disposable {
-  readonly id: number;
+export class HwQueue extends ViommuFamilyObject {
+  protected readonly kind = 'HW queue';
   readonly index: number;
-  readonly #backend: Backend;
-  readonly #owner: Owner;
-  #destroyed = false;
 
   /** @internal */
   constructor(backend: Backend, id: number, index: number, owner: Owner) {
-    setOwner(this, backend);
-    this.#backend = backend;
-    this.id = id;
+    super(backend, id, owner);
     this.index = index;
-    this.#owner = owner;
-  }
-
-  get destroyed(): boolean {
-    return this.#destroyed || this.#owner.closed;
   }
 
   /** IOMMU_DESTROY; EBUSY while the queue of the next index depends on it (destroy in descending order). */
-  destroy(): void {
-    if (this.destroyed) throw new ClosedError(`HW queue ${this.id} has been destroyed or its iommufd closed`);
-    this.#backend.destroy(this.id);
-    this.#destroyed = true;
-  }
-
-  [Symbol.dispose](): void {
-    if (!this.destroyed) this.destroy();
+  override destroy(): void {
+    super.destroy();
   }
 }
 
