@@ -22,13 +22,15 @@ import {
   MOCK_DEV_CACHE_ID_MAX,
 } from '../uapi.js';
 import { UAPI_LAYOUTS } from '../uapi-layout.js';
-import { firstUnmapped } from '../user-pages.js';
+import { firstUnmapped, isHugeBacked } from '../user-pages.js';
 import { U64_MAX, ULONG_MAX, fail } from './io-pagetable.js';
 import { ObjType, SimObject } from './objects.js';
 import { PAGE_SIZE } from './pages.js';
 import { AccessObj, HwptNested, type HwptPaging, type Idev, type SimContext, hwptSelftestSize } from './selftest.js';
 
 const PAGE = BigInt(PAGE_SIZE);
+/** CPU pages per 2 MiB huge page. */
+const HUGE_PAGES = (2 * 1024 * 1024) / PAGE_SIZE;
 const S73 = UAPI_LAYOUTS['7.3'].structs;
 const VEVENT_HEADER_SIZE = S73.iommufd_vevent_header.size;
 const INVALIDATE_SELFTEST_SIZE = S73.iommu_viommu_invalidate_selftest.size;
@@ -374,13 +376,13 @@ export function viommuInvalidate(viommu: ViommuObj, dataType: number, entryLen: 
  * iommufd_hw_queue_alloc_ioctl() + iommufd_hw_queue_alloc_phys() +
  * mock_hw_queue_init_phys(). The queue memory is pinned through an internal
  * access, which locks its areas against unmap (EBUSY) until the queue goes.
- * The simulator cannot tell physical contiguity: a queue over more than one
- * CPU page is EFAULT, as for anonymous memory whose pages are not contiguous.
+ * Its pages must be physically contiguous (EFAULT otherwise): the simulator
+ * takes that to hold only inside one huge page of huge-backed memory.
  */
 export function hwQueueAlloc(
   ctx: SimContext,
   request: { flags: number; viommuId: number; type: number; index: number; nestingParentIova: bigint; length: bigint },
-  pin: (access: AccessObj, iova: bigint, length: bigint) => void,
+  pin: (access: AccessObj, iova: bigint, length: bigint) => number[],
 ): number {
   const { flags, viommuId, type, index, nestingParentIova: iova, length } = request;
   if (flags || type === HW_QUEUE_TYPE_DEFAULT) fail('EOPNOTSUPP');
@@ -396,21 +398,25 @@ export function hwQueueAlloc(
   const pinned = { iova: aligned, length: npages * PAGE };
   const access = new AccessObj(ctx, true);
   ctx.accessChangeIoas(access, viommu.hwpt.ioas);
+  let frames: number[];
   try {
-    pin(access, pinned.iova, pinned.length);
+    frames = pin(access, pinned.iova, pinned.length);
   } catch (e) {
     ctx.accessChangeIoas(access, null);
     throw e;
   }
   // iopt_area_add_access(..., lock_area): an internal access locks what it pins.
+  let hugeBacked = true;
   viommu.hwpt.ioas.iopt.contig(pinned.iova, pinned.iova + pinned.length - 1n, (area) => {
     area.numLocks++;
+    hugeBacked &&= isHugeBacked(area.pages.buffer);
   });
+  const contiguous = frames.length <= 1 || (hugeBacked && frames.every((f, i) => f === frames[0]! + i && Math.floor(f / HUGE_PAGES) === Math.floor(frames[0]! / HUGE_PAGES)));
   const hwQueue = new HwQueueObj(viommu, access, pinned);
   ctx.add(hwQueue);
   viommu.users++;
   try {
-    if (npages > 1n) fail('EFAULT');
+    if (!contiguous) fail('EFAULT');
     // mock_hw_queue_init_phys(): indexes in order, each depending on the one before.
     if (index >= HW_QUEUE_MAX) fail('EINVAL');
     if (viommu.hwQueues[index]) fail('EEXIST');
