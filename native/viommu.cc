@@ -14,6 +14,14 @@
 namespace iommufd_addon {
 namespace {
 
+// CmdIoctl() of an ioctl the running kernel's table may lack (6.12): there the
+// request number would be built from kAbsent, so answer as the kernel does for an
+// ioctl it does not know (ENOTTY) instead of sending that.
+void ViommuIoctl(Napi::Env env, int fd, const uapi::IoctlInfo& io, Cmd& cmd, const char* op) {
+  if (io.nr == uapi::kAbsent) ThrowErrno(env, ENOTTY, op);
+  CmdIoctl(env, fd, io, cmd, op);
+}
+
 // (fd, flags, type, devId, hwptId, data | null) -> viommu id
 // The driver writes its answer back into data (iommu_copy_struct_to_user()).
 Napi::Value ViommuAlloc(const Args& args) {
@@ -31,7 +39,7 @@ Napi::Value ViommuAlloc(const Args& args) {
     cmd.Set32(f.data_len, static_cast<uint32_t>(data.length));
     cmd.Set64(f.data_uptr, data.length == 0 ? 0 : CheckedUptr(env, data, 0, data.length));
   }
-  CmdIoctl(env, ArgFd(args, 0), L.ioctl.viommu_alloc, cmd, "IOMMU_VIOMMU_ALLOC");
+  ViommuIoctl(env, ArgFd(args, 0), L.ioctl.viommu_alloc, cmd, "IOMMU_VIOMMU_ALLOC");
   return Napi::Number::New(env, cmd.Get32(f.out_viommu_id));
 }
 
@@ -44,7 +52,7 @@ Napi::Value VdeviceAlloc(const Args& args) {
   cmd.Set32(f.viommu_id, ArgU32(args, 1, "viommuId"));
   cmd.Set32(f.dev_id, ArgU32(args, 2, "devId"));
   cmd.Set64(f.virt_id, ArgU64(args, 3, "virtId"));
-  CmdIoctl(env, ArgFd(args, 0), L.ioctl.vdevice_alloc, cmd, "IOMMU_VDEVICE_ALLOC");
+  ViommuIoctl(env, ArgFd(args, 0), L.ioctl.vdevice_alloc, cmd, "IOMMU_VDEVICE_ALLOC");
   return Napi::Number::New(env, cmd.Get32(f.out_vdevice_id));
 }
 
@@ -58,7 +66,7 @@ Napi::Value VeventqAlloc(const Args& args) {
   cmd.Set32(f.viommu_id, ArgU32(args, 2, "viommuId"));
   cmd.Set32(f.type, ArgU32(args, 3, "type"));
   cmd.Set32(f.veventq_depth, ArgU32(args, 4, "depth"));
-  CmdIoctl(env, ArgFd(args, 0), L.ioctl.veventq_alloc, cmd, "IOMMU_VEVENTQ_ALLOC");
+  ViommuIoctl(env, ArgFd(args, 0), L.ioctl.veventq_alloc, cmd, "IOMMU_VEVENTQ_ALLOC");
   Napi::Object out = NewObject(env);
   out.Set("veventqId", Napi::Number::New(env, cmd.Get32(f.out_veventq_id)));
   out.Set("veventqFd", Napi::Number::New(env, cmd.Get32(f.out_veventq_fd)));
@@ -91,7 +99,7 @@ Napi::Value HwQueueAlloc(const Args& args) {
   cmd.Set32(f.index, ArgU32(args, 4, "index"));
   cmd.Set64(f.nesting_parent_iova, ArgU64(args, 5, "nestingParentIova"));
   cmd.Set64(f.length, ArgU64(args, 6, "length"));
-  CmdIoctl(env, ArgFd(args, 0), L.ioctl.hw_queue_alloc, cmd, "IOMMU_HW_QUEUE_ALLOC");
+  ViommuIoctl(env, ArgFd(args, 0), L.ioctl.hw_queue_alloc, cmd, "IOMMU_HW_QUEUE_ALLOC");
   return Napi::Number::New(env, cmd.Get32(f.out_hw_queue_id));
 }
 
