@@ -201,14 +201,13 @@ export function viommuAlloc(ctx: SimContext, flags: number, type: number, devId:
 }
 
 /**
- * copy_struct_from_user() of driver data: at least `min` bytes (EINVAL: the
- * iommu_copy_struct_from_user() minimum), any bytes past `size` zero (E2BIG),
- * and the process must have the pages (EFAULT).
+ * __iommu_copy_struct_from_user() of driver data: from `min` bytes (the struct's
+ * first version) up to the kernel's `size` (EINVAL either side), and the process
+ * must have the pages (EFAULT).
  */
 function copyStructFromUser(data: Uint8Array, min: number, size: number): void {
-  if (data.length < min) fail('EINVAL');
+  if (data.length < min || data.length > size) fail('EINVAL');
   if (firstUnmapped(data.buffer, data.byteOffset, data.byteOffset + data.length) >= 0) fail('EFAULT');
-  for (let i = size; i < data.length; i++) if (data[i]) fail('E2BIG');
 }
 
 /** iommufd_vdevice_alloc_ioctl() */

@@ -108,11 +108,9 @@ describe('7.3 vIOMMU objects', () => {
     // The IOAS is no HWPT; a paging HWPT without NEST_PARENT is no nesting parent.
     alloc('ENOENT', {}, ioas.id);
     alloc('EINVAL', {}, fd.allocHwpt(dev, ioas));
-    // Driver data: at least up to out_data; longer only with zeros past the struct.
+    // Driver data: at least up to out_data, at most the kernel's struct, zeros past it or not.
     alloc('EINVAL', { data: new Uint8Array(4) });
-    const long = new Uint8Array(SIZEOF_IOMMU_VIOMMU_SELFTEST + 8);
-    long[SIZEOF_IOMMU_VIOMMU_SELFTEST] = 1;
-    alloc('E2BIG', { data: long });
+    alloc('EINVAL', { data: new Uint8Array(SIZEOF_IOMMU_VIOMMU_SELFTEST + 8) });
     expectErrno('ENOENT', () => fd.allocViommu(0xffff, parent), 'IOMMU_VIOMMU_ALLOC');
   });
 
@@ -144,6 +142,13 @@ describe('7.3 vIOMMU objects', () => {
     expectErrno('EEXIST', () => fd.allocVdevice(viommu, dev, 2), 'IOMMU_VDEVICE_ALLOC');
     const dev2 = fd.mockDomain(ioas);
     expectErrno('EEXIST', () => fd.allocVdevice(viommu, dev2, top), 'IOMMU_VDEVICE_ALLOC');
+    // Longer entries are read with copy_struct_from_user(): zeros past the struct or E2BIG.
+    const long = new Uint8Array(16);
+    new DataView(long.buffer).setUint32(4, 0xffff_ffff, true);
+    const invalidateLong = () => viommu.invalidate({ dataType: IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, entryLen: 16, entries: long, entryNum: 1 });
+    expectErrno('EINVAL', invalidateLong, 'IOMMU_HWPT_INVALIDATE'); // (vdev_id 0xffffffff names no vDEVICE)
+    long[12] = 1;
+    expectErrno('E2BIG', invalidateLong, 'IOMMU_HWPT_INVALIDATE');
     // The invalidation format has a u32 vdev_id: it reaches no u64 id past it.
     expectErrno('EINVAL', () => viommu.invalidate([{ vdevId: 0xffff_ffff }]), 'IOMMU_HWPT_INVALIDATE');
     vdev.destroy();
