@@ -110,7 +110,10 @@ abstract class ViommuFamilyObject implements Disposable {
   }
 }
 
-/** A vIOMMU (IOMMU_VIOMMU_ALLOC): made by Iommufd.allocViommu(). */
+/**
+ * A vIOMMU (IOMMU_VIOMMU_ALLOC): made by Iommufd.allocViommu(). destroy() is
+ * EBUSY while a vDEVICE, nested HWPT, vEVENTQ, HW queue or mapping uses it.
+ */
 export class Viommu extends ViommuFamilyObject {
   protected readonly kind = 'vIOMMU';
   readonly type: number;
@@ -168,11 +171,6 @@ export class Viommu extends ViommuFamilyObject {
     this.#owner.trackMapping(mapping);
     return mapping;
   }
-
-  /** IOMMU_DESTROY; EBUSY while a vDEVICE, nested HWPT, vEVENTQ, HW queue or mapping uses it. */
-  override destroy(): void {
-    super.destroy();
-  }
 }
 
 function missing(name: string): never {
@@ -219,7 +217,11 @@ export class ViommuMapping implements Disposable {
   }
 }
 
-/** A vDEVICE (IOMMU_VDEVICE_ALLOC): a device's virtual id behind a vIOMMU. */
+/**
+ * A vDEVICE (IOMMU_VDEVICE_ALLOC): a device's virtual id behind a vIOMMU.
+ * Destroying the device first removes the vDEVICE and leaves its id a
+ * tombstone: then destroy() is ENOENT.
+ */
 export class Vdevice extends ViommuFamilyObject {
   protected readonly kind = 'vDEVICE';
   /** The device's id in the VM (e.g. a virtual Stream ID), a u64. */
@@ -230,17 +232,13 @@ export class Vdevice extends ViommuFamilyObject {
     super(backend, id, owner);
     this.virtId = virtId;
   }
-
-  /**
-   * IOMMU_DESTROY. Destroying the device first removes the vDEVICE and leaves
-   * its id a tombstone: then this is ENOENT.
-   */
-  override destroy(): void {
-    super.destroy();
-  }
 }
 
-/** A HW queue (IOMMU_HW_QUEUE_ALLOC): guest queue memory pinned (and locked against unmap) for the hardware. */
+/**
+ * A HW queue (IOMMU_HW_QUEUE_ALLOC): guest queue memory pinned (and locked
+ * against unmap) for the hardware. destroy() is EBUSY while the queue of the
+ * next index depends on it: destroy in descending order.
+ */
 export class HwQueue extends ViommuFamilyObject {
   protected readonly kind = 'HW queue';
   readonly index: number;
@@ -249,11 +247,6 @@ export class HwQueue extends ViommuFamilyObject {
   constructor(backend: Backend, id: number, index: number, owner: Owner) {
     super(backend, id, owner);
     this.index = index;
-  }
-
-  /** IOMMU_DESTROY; EBUSY while the queue of the next index depends on it (destroy in descending order). */
-  override destroy(): void {
-    super.destroy();
   }
 }
 
