@@ -23,7 +23,7 @@ import {
 } from '../uapi.js';
 import { UAPI_LAYOUTS } from '../uapi-layout.js';
 import { firstUnmapped, isHugeBacked } from '../user-pages.js';
-import { U64_MAX, ULONG_MAX, fail } from './io-pagetable.js';
+import { SimErrno, U64_MAX, ULONG_MAX, fail } from './io-pagetable.js';
 import { ObjType, SimObject } from './objects.js';
 import { PAGE_SIZE } from './pages.js';
 import { AccessObj, HwptNested, type HwptPaging, type Idev, type SimContext, hwptSelftestSize } from './selftest.js';
@@ -137,12 +137,11 @@ export class HwQueueObj extends SimObject {
   readonly type = ObjType.HW_QUEUE;
   prev: HwQueueObj | null = null;
   index = -1;
-  constructor(
-    readonly viommu: ViommuObj,
-    /** The internal access pinning the queue memory, with the pinned (page-aligned) range. */
-    readonly access: AccessObj,
-    readonly pinned: { iova: bigint; length: bigint },
-  ) {
+  /** hw_queue->access and the (page-aligned) range it pinned; null until pinned. */
+  memory: QueueMemory | null = null;
+  /** hw_queue->viommu: its users reference is taken once the memory is pinned. */
+  viommuHeld = false;
+  constructor(readonly viommu: ViommuObj) {
     super();
   }
 
@@ -152,9 +151,16 @@ export class HwQueueObj extends SimObject {
       this.viommu.hwQueues[this.index] = null;
       if (this.prev) this.prev.users--; // iommufd_hw_queue_undepend()
     }
-    releaseQueueMemory(this.access, this.pinned);
-    this.viommu.users--;
+    if (this.memory) releaseQueueMemory(this.memory);
+    if (this.viommuHeld) this.viommu.users--;
   }
+}
+
+/** A HW queue's memory: the internal access pinning it, and the page-aligned range. */
+interface QueueMemory {
+  access: AccessObj;
+  iova: bigint;
+  length: bigint;
 }
 
 /** A mapping of the iommufd (iommufd_fops_mmap()) holds its owner's users. */
@@ -389,20 +395,36 @@ export function hwQueueAlloc(
   if (iova + length - 1n > U64_MAX) fail('EOVERFLOW');
   const viommu = ctx.get<ViommuObj>(viommuId, ObjType.VIOMMU);
   if (type !== HW_QUEUE_TYPE_SELFTEST) fail('EOPNOTSUPP');
-  // iommufd_hw_queue_alloc_phys(): whole pages around the queue.
+  // The object first (its id), then iommufd_hw_queue_alloc_phys(): whole pages around the queue.
+  const hwQueue = new HwQueueObj(viommu);
+  ctx.add(hwQueue);
+  const abort = (e: unknown): never => {
+    ctx.abort(hwQueue);
+    hwQueue.destroy();
+    throw e;
+  };
   const aligned = iova & ~(PAGE - 1n);
   const offset = iova - aligned;
-  if (offset + length + PAGE - 1n > U64_MAX) fail('ERANGE');
+  if (offset + length + PAGE - 1n > U64_MAX) abort(new SimErrno('ERANGE'));
   const npages = (offset + length + PAGE - 1n) / PAGE;
   const pinned = { iova: aligned, length: npages * PAGE };
-  const access = new AccessObj(ctx, true);
-  ctx.accessChangeIoas(access, viommu.hwpt.ioas);
-  let frames: number[];
+  // iommufd_access_create_internal(): an ACCESS object of its own id, which the
+  // driver holds (IOMMU_DESTROY of it is EBUSY) until the queue goes.
+  const access = new InternalAccessObj(ctx);
   try {
+    ctx.addFinalized(access);
+  } catch (e) {
+    abort(e);
+  }
+  access.users++;
+  let frames: number[] = [];
+  try {
+    ctx.accessChangeIoas(access, viommu.hwpt.ioas);
     frames = pin(access, pinned.iova, pinned.length);
   } catch (e) {
-    ctx.accessChangeIoas(access, null);
-    throw e;
+    if (access.ioas) ctx.accessChangeIoas(access, null);
+    ctx.destroyUser(access);
+    abort(e);
   }
   // iopt_area_add_access(..., lock_area): an internal access locks what it pins.
   let hugeBacked = true;
@@ -410,10 +432,10 @@ export function hwQueueAlloc(
     area.numLocks++;
     hugeBacked &&= isHugeBacked(area.pages.buffer);
   });
-  const contiguous = frames.length <= 1 || (hugeBacked && frames.every((f, i) => f === frames[0]! + i && Math.floor(f / HUGE_PAGES) === Math.floor(frames[0]! / HUGE_PAGES)));
-  const hwQueue = new HwQueueObj(viommu, access, pinned);
-  ctx.add(hwQueue);
+  hwQueue.memory = { access, ...pinned };
+  hwQueue.viommuHeld = true;
   viommu.users++;
+  const contiguous = frames.length <= 1 || (hugeBacked && frames.every((f, i) => f === frames[0]! + i && Math.floor(f / HUGE_PAGES) === Math.floor(frames[0]! / HUGE_PAGES)));
   try {
     if (!contiguous) fail('EFAULT');
     // mock_hw_queue_init_phys(): indexes in order, each depending on the one before.
@@ -425,22 +447,36 @@ export function hwQueueAlloc(
     hwQueue.index = index;
     viommu.hwQueues[index] = hwQueue;
   } catch (e) {
-    ctx.abort(hwQueue);
-    hwQueue.destroy();
-    throw e;
+    abort(e);
   }
   hwQueue.finalized = true;
   return hwQueue.id;
 }
 
-/** iommufd_hw_queue_destroy_access(): unpin, unlock, detach. */
-function releaseQueueMemory(access: AccessObj, pinned: { iova: bigint; length: bigint }): void {
+/**
+ * An internal access (iommufd_access_create_internal()): an ACCESS object in the
+ * table, with no fd and no reference on the context.
+ */
+class InternalAccessObj extends AccessObj {
+  constructor(ctx: SimContext) {
+    super(ctx, true);
+  }
+
+  /** iommufd_access_destroy_object() of an internal access. */
+  override destroy(): void {
+    if (this.ioas) this.ctx.accessChangeIoas(this, null);
+  }
+}
+
+/** iommufd_hw_queue_destroy_access(): unpin, unlock, detach, destroy the access. */
+function releaseQueueMemory({ access, iova, length }: QueueMemory): void {
   const iopt = access.ioas?.iopt;
   if (iopt) {
-    iopt.contig(pinned.iova, pinned.iova + pinned.length - 1n, (area) => {
+    iopt.contig(iova, iova + length - 1n, (area) => {
       area.numLocks--;
     });
   }
-  access.unpinPages(pinned.iova, pinned.length);
+  access.unpinPages(iova, length);
   access.ctx.accessChangeIoas(access, null);
+  access.ctx.destroyUser(access);
 }
