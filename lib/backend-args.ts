@@ -5,7 +5,7 @@
 // engine message from deep inside the simulator or the addon's marshalling.
 import { describe } from './validate.js';
 
-type Kind = 'u32' | 'u64' | 'count' | 'bool' | 'bytes' | 'words' | 'u64s' | 'range' | 'ranges' | 'responses' | 'hwpt' | 'file' | 'object' | 'string' | 'raw';
+type Kind = 'u32' | 'u64' | 'count' | 'bool' | 'bytes' | 'words' | 'u64s' | 'range' | 'ranges' | 'responses' | 'hwpt' | 'file' | 'viommu' | 'hwQueue' | 'object' | 'string' | 'raw';
 /** A kind, '?' for may be undefined, '|null' for may be null. */
 type Param = Kind | `${Kind}?` | `${Kind}|null`;
 
@@ -36,6 +36,15 @@ export const BACKEND_PARAMS: Record<string, Param[]> = {
   faultRead: ['u32', 'count'],
   faultRespond: ['u32', 'responses'],
   closeFault: ['u32'],
+  viommuAlloc: ['viommu'],
+  vdeviceAlloc: ['u32', 'u32', 'u64'],
+  veventqAlloc: ['u32', 'u32', 'u32', 'u32'],
+  veventqRead: ['u32', 'bytes'],
+  closeVeventq: ['u32'],
+  hwQueueAlloc: ['hwQueue'],
+  mmap: ['u64', 'count'],
+  mmapRead32: ['u32', 'count'],
+  munmap: ['u32'],
   vfioGetApiVersion: [],
   vfioCheckExtension: ['u32'],
   vfioSetIommu: ['u32'],
@@ -52,6 +61,8 @@ export const BACKEND_PARAMS: Record<string, Param[]> = {
   pasidReplace: ['u32', 'u32', 'u32'],
   pasidDetach: ['u32', 'u32'],
   pasidCheckHwpt: ['u32', 'u32', 'u32'],
+  devCheckCache: ['u32', 'u32', 'u32'],
+  triggerVevent: ['u32'],
   mdCheckMap: ['u32', 'u64', 'range'],
   mdCheckRefs: ['range', 'u32'],
   createAccess: ['u32', 'u32'],
@@ -98,6 +109,14 @@ const CHECKS: Record<Kind, [(v: unknown) => boolean, string, string?]> = {
   file: [
     (v) => isObject(v) && Number.isInteger(v.fd) && (v.fd as number) >= -1 && (v.fd as number) <= 0x7fffffff && (v.bytes === null || v.bytes instanceof Uint8Array),
     'a FileRef { fd, bytes }',
+  ],
+  viommu: [
+    (v) => isObject(v) && ['flags', 'type', 'devId', 'hwptId'].every((k) => isU32(v[k])) && (v.data === null || v.data instanceof Uint8Array),
+    'a ViommuAllocRequest',
+  ],
+  hwQueue: [
+    (v) => isObject(v) && ['flags', 'viommuId', 'type', 'index'].every((k) => isU32(v[k])) && isU64(v.nestingParentIova) && isU64(v.length),
+    'a HwQueueAllocRequest',
   ],
   object: [isObject, 'an object'],
   string: [(v) => typeof v === 'string', 'a string'],

@@ -75,6 +75,31 @@ export interface Fault {
   cookie: number;
 }
 
+/** IOMMU_VIOMMU_ALLOC's arguments. */
+export interface ViommuAllocRequest {
+  flags: number;
+  /** IOMMU_VIOMMU_TYPE_* (IOMMU_VIOMMU_TYPE_SELFTEST for the mock). */
+  type: number;
+  /** The device (idev) whose physical IOMMU the vIOMMU stands for. */
+  devId: number;
+  /** A nesting-parent paging HWPT: the stage-2 the vIOMMU nests on. */
+  hwptId: number;
+  /** Driver data the kernel reads and writes back (struct iommu_viommu_selftest), or null. */
+  data: Uint8Array | null;
+}
+
+/** IOMMU_HW_QUEUE_ALLOC's arguments. */
+export interface HwQueueAllocRequest {
+  flags: number;
+  viommuId: number;
+  /** IOMMU_HW_QUEUE_TYPE_* */
+  type: number;
+  index: number;
+  /** Guest queue memory: an IOVA of the vIOMMU's nesting-parent IOAS, pinned for the queue's life. */
+  nestingParentIova: bigint;
+  length: bigint;
+}
+
 export interface VfioIommuInfo {
   flags: number;
   iovaPgsizes: bigint;
@@ -165,6 +190,32 @@ export interface Backend {
   faultRespond(faultFd: number, responses: { cookie: number; code: number }[]): number;
   closeFault(faultFd: number): void;
 
+  // vIOMMU objects of kernels newer than 6.12 (viommu.c, eventq.c); 6.12 answers ENOTTY.
+  /** IOMMU_VIOMMU_ALLOC; returns the vIOMMU id. `data` is written back by the driver. */
+  viommuAlloc(request: ViommuAllocRequest): number;
+  /** IOMMU_VDEVICE_ALLOC: the device is `virtId` behind the vIOMMU; returns the vDEVICE id. */
+  vdeviceAlloc(viommuId: number, devId: number, virtId: bigint): number;
+  /** IOMMU_VEVENTQ_ALLOC; the fd holds a reference on the object until closeVeventq(). */
+  veventqAlloc(flags: number, viommuId: number, type: number, depth: number): { veventqId: number; veventqFd: number };
+  /**
+   * One read() of the vEVENTQ fd into `buffer` (its whole length is the count):
+   * struct iommufd_vevent_header + payload per event. Returns the bytes read, 0
+   * when nothing is queued (never blocks).
+   */
+  veventqRead(veventqFd: number, buffer: Uint8Array): number;
+  closeVeventq(veventqFd: number): void;
+  /** IOMMU_HW_QUEUE_ALLOC; returns the HW queue id. */
+  hwQueueAlloc(request: HwQueueAllocRequest): number;
+  /**
+   * mmap() of `length` bytes of the iommufd at `offset` (a region a driver
+   * offered, e.g. out_mmap_offset of the selftest vIOMMU), shared, read/write.
+   * Returns a handle for mmapRead32() and munmap().
+   */
+  mmap(offset: bigint, length: number): number;
+  /** A u32 load at `offset` of a mapping from mmap(). */
+  mmapRead32(handle: number, offset: number): number;
+  munmap(handle: number): void;
+
   vfioGetApiVersion(): number;
   vfioCheckExtension(extension: number): number;
   vfioSetIommu(type: number): void;
@@ -205,6 +256,12 @@ export interface Backend {
   pasidDetach(stdevId: number, pasid: number): void;
   /** IOMMU_TEST_OP_PASID_CHECK_HWPT: EINVAL unless `pasid` is attached to `hwptId` (0: to nothing). */
   pasidCheckHwpt(stdevId: number, pasid: number, hwptId: number): void;
+
+  // vIOMMU test ops of 7.3's mock; 6.12 answers EOPNOTSUPP.
+  /** IOMMU_TEST_OP_DEV_CHECK_CACHE: EINVAL unless cache entry `cacheId` of the device holds `value`. */
+  devCheckCache(devId: number, cacheId: number, value: number): void;
+  /** IOMMU_TEST_OP_TRIGGER_VEVENT: the device reports a vEVENT (ENOENT unless it sits behind a vIOMMU with its vDEVICE). */
+  triggerVevent(devId: number): void;
 
   /**
    * One ioctl with caller-built argument bytes (lib/raw-ioctl.ts has the rule,

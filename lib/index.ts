@@ -5,12 +5,14 @@ export type {
   Fault,
   FileRef,
   HwInfo,
+  HwQueueAllocRequest,
   HwptAllocRequest,
   IovaRange,
   IovaRanges,
   MockDomainIds,
   UserRange,
   VfioIommuInfo,
+  ViommuAllocRequest,
 } from './backend.js';
 export { Batch, type BatchResult } from './batch.js';
 export { DmaBuffer, type DmaBufferOptions, type HugePages } from './dma-buffer.js';
@@ -26,8 +28,11 @@ export {
   type AccessOptions,
   type HwInfoOptions,
   type HwInfoResult,
+  type HwQueueOptions,
   type HwptOptions,
   type MockDomainOptions,
+  type VeventqOptions,
+  type ViommuOptions,
   type OpenOptions,
 } from './iommufd.js';
 export { MemFile, type MemFileOptions } from './mem-file.js';
@@ -40,6 +45,21 @@ export { addonAvailable } from './native/binding.js';
 export { DEFAULT_SIM_KERNEL, SIM_KERNELS, SimBackend, type SimKernel } from './sim/backend.js';
 export * from './uapi.js';
 export { VfioCompat, type VfioMapOptions } from './vfio-compat.js';
+export {
+  HwQueue,
+  MAX_VEVENTS_PER_READ,
+  SIZEOF_IOMMUFD_VEVENT_HEADER,
+  SIZEOF_IOMMU_VIOMMU_EVENT_SELFTEST,
+  SIZEOF_IOMMU_VIOMMU_INVALIDATE_SELFTEST,
+  SIZEOF_IOMMU_VIOMMU_SELFTEST,
+  Vdevice,
+  Veventq,
+  Viommu,
+  ViommuMapping,
+  type Vevent,
+  type ViommuInvalidation,
+  type ViommuSelftestData,
+} from './viommu.js';
 export * from './vfio-device.js';
 export * from './vtd.js';
 export {

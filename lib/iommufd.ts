@@ -26,6 +26,9 @@ import {
   IOMMU_VFIO_IOAS_CLEAR,
   IOMMU_VFIO_IOAS_GET,
   IOMMU_VFIO_IOAS_SET,
+  IOMMU_HW_QUEUE_TYPE_SELFTEST,
+  IOMMU_VEVENTQ_TYPE_SELFTEST,
+  IOMMU_VIOMMU_TYPE_SELFTEST,
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
@@ -34,6 +37,7 @@ import {
 import { type RawArg, checkRawIoctl, ioctlRequest, rawIoctlName } from './raw-ioctl.js';
 import { describe, expectInstance, toOptions, toU32, toU64 } from './validate.js';
 import { VfioCompat } from './vfio-compat.js';
+import { HwQueue, SIZEOF_IOMMU_VIOMMU_SELFTEST, Vdevice, Veventq, Viommu, type ViommuMapping, type ViommuOwner, type ViommuSelftestData } from './viommu.js';
 
 export interface OpenOptions {
   /** Character device to open; default /dev/iommu. */
@@ -103,6 +107,41 @@ export interface HwptOptions {
   flags?: number;
 }
 
+export interface ViommuOptions {
+  /** IOMMU_VIOMMU_TYPE_*; default IOMMU_VIOMMU_TYPE_SELFTEST (the mock's). */
+  type?: number;
+  /**
+   * The selftest vIOMMU's driver data: in_data of struct iommu_viommu_selftest.
+   * The mock echoes it (Viommu.selftestData) and offers a region to mmap().
+   */
+  selftestData?: number;
+  /** Raw driver data of any length (bad-input tests), written back by the driver. */
+  data?: Uint8Array;
+  /** Raw flags, for bad-input tests (the kernel knows none). */
+  flags?: number;
+}
+
+export interface VeventqOptions {
+  /** IOMMU_VEVENTQ_TYPE_*; default IOMMU_VEVENTQ_TYPE_SELFTEST. One queue per type and vIOMMU. */
+  type?: number;
+  /** How many events it holds before it reports lost events (1 to 2^19 on 7.3). */
+  depth: number;
+  /** Raw flags, for bad-input tests. */
+  flags?: number;
+}
+
+export interface HwQueueOptions {
+  /** IOMMU_HW_QUEUE_TYPE_*; default IOMMU_HW_QUEUE_TYPE_SELFTEST. */
+  type?: number;
+  /** The queue's index; the selftest vIOMMU takes 0 first, then each index after the one before. */
+  index: number;
+  /** Where the guest queue is: an IOVA of the vIOMMU's nesting-parent IOAS, mapped. */
+  iova: bigint | number;
+  length: bigint | number;
+  /** Raw flags, for bad-input tests. */
+  flags?: number;
+}
+
 export interface HwInfoResult {
   dataType: number;
   /** The length of the driver data the kernel has. */
@@ -135,6 +174,10 @@ export class Iommufd implements Disposable {
   readonly #ioases = new Set<Ioas>();
   readonly #accesses = new Set<Access>();
   readonly #faultQueues = new Set<FaultQueue>();
+  readonly #veventqs = new Set<Veventq>();
+  readonly #mappings = new Set<ViommuMapping>();
+  /** What vIOMMU objects see of this fd: whether it is closed, and where mappings are kept. */
+  readonly #viommuOwner: ViommuOwner;
   // Objects that keep the kernel context alive after close() (bound VFIO
   // devices), and the mapping references kept for them meanwhile.
   readonly #contextHolders = new Set<object>();
@@ -148,6 +191,15 @@ export class Iommufd implements Disposable {
 
   constructor(backend: Backend) {
     this.backend = backend;
+    const mappings = this.#mappings;
+    const fd = this;
+    this.#viommuOwner = {
+      get closed() {
+        return fd.closed;
+      },
+      trackMapping: (m) => mappings.add(m),
+      untrackMapping: (m) => mappings.delete(m),
+    };
     this.#remains = {
       backend,
       refs: new Set(),
@@ -388,8 +440,12 @@ export class Iommufd implements Disposable {
     }
   }
 
-  /** IOMMU_HWPT_ALLOC for `device` on `parent` (an IOAS, or a nest-parent HWPT, or a raw id). */
-  allocHwpt(device: MockDevice | number, parent: Ioas | Hwpt | number, options: HwptOptions = {}): Hwpt {
+  /**
+   * IOMMU_HWPT_ALLOC for `device` on `parent`: an IOAS (a paging HWPT), a
+   * nest-parent HWPT or a vIOMMU (a nested one; selftestIotlb gives its data),
+   * or a raw id.
+   */
+  allocHwpt(device: MockDevice | number, parent: Ioas | Hwpt | Viommu | number, options: HwptOptions = {}): Hwpt {
     options = toOptions(options);
     this.#checkOpen();
     let flags = toU32(options.flags ?? 0, 'flags');
@@ -402,8 +458,8 @@ export class Iommufd implements Disposable {
     const raw = options.data !== undefined || options.unsafeNullData !== undefined;
     const huge = options.hugeIova ?? (device instanceof MockDevice && device.hugeIova && parent instanceof Ioas && !raw);
     if (huge && raw) throw new TypeError('hugeIova is selftest data of its own: do not combine it with data or unsafeNullData');
-    if (options.hugeIova !== undefined && parent instanceof Hwpt)
-      throw new TypeError('hugeIova is a property of a paging HWPT: its parent is an IOAS, not a HWPT');
+    if (options.hugeIova !== undefined && (parent instanceof Hwpt || parent instanceof Viommu))
+      throw new TypeError('hugeIova is a property of a paging HWPT: its parent is an IOAS, not a HWPT or vIOMMU');
     if (options.hugeIova !== undefined && this.#hasHugeIovaFlag()) {
       // 6.12: the device's MOCK_FLAGS_DEVICE_HUGE_IOVA decides, nothing in the HWPT data can.
       const deviceHuge = device instanceof MockDevice && device.hugeIova;
@@ -426,7 +482,10 @@ export class Iommufd implements Disposable {
       nullDataLen = toU32(options.unsafeNullData.length, 'unsafeNullData.length');
     }
     const devId = typeof device === 'number' ? toU32(device, 'device') : expectInstance(device, [MockDevice], 'device', 'a MockDevice or an id', this.backend).idevId;
-    const ptId = typeof parent === 'number' ? toU32(parent, 'parent') : expectInstance<Ioas | Hwpt>(parent, [Ioas, Hwpt], 'parent', 'an Ioas, a Hwpt or an id', this.backend).id;
+    const ptId =
+      typeof parent === 'number'
+        ? toU32(parent, 'parent')
+        : expectInstance<Ioas | Hwpt | Viommu>(parent, [Ioas, Hwpt, Viommu], 'parent', 'an Ioas, a Hwpt, a Viommu or an id', this.backend).id;
     const faultId = typeof options.fault === 'number' ? toU32(options.fault, 'fault') : (options.fault?.id ?? 0);
     // `|` yields an int32: bit 31 would turn the flags negative (and a u32 check refuse them).
     const request = { flags: flags >>> 0, devId, ptId, dataType, data, faultId, ...(nullDataLen ? { nullDataLen } : {}) };
@@ -449,6 +508,85 @@ export class Iommufd implements Disposable {
     const flags = inDataType !== IOMMU_HW_INFO_TYPE_DEFAULT ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
     const info = this.backend.getHwInfo(devId, data, flags, inDataType);
     return { ...info, data: data.subarray(0, Math.min(info.dataLen, data.length)) };
+  }
+
+  /**
+   * IOMMU_VIOMMU_ALLOC: a vIOMMU for `device`'s IOMMU nesting on `parent`, a
+   * nest-parent HWPT (EINVAL otherwise), which it holds (EBUSY) until destroyed.
+   */
+  allocViommu(device: MockDevice | number, parent: Hwpt | number, options: ViommuOptions = {}): Viommu {
+    options = toOptions(options);
+    this.#checkOpen();
+    const type = toU32(options.type ?? IOMMU_VIOMMU_TYPE_SELFTEST, 'type');
+    const flags = toU32(options.flags ?? 0, 'flags');
+    if (options.selftestData !== undefined && options.data !== undefined) throw new TypeError('pass selftestData or data, not both');
+    let data: Uint8Array | null = null;
+    if (options.selftestData !== undefined) {
+      data = new Uint8Array(SIZEOF_IOMMU_VIOMMU_SELFTEST);
+      new DataView(data.buffer).setUint32(0, toU32(options.selftestData, 'selftestData'), true);
+    } else if (options.data !== undefined) {
+      if (!(options.data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+      data = options.data;
+    }
+    const devId = typeof device === 'number' ? toU32(device, 'device') : expectInstance(device, [MockDevice], 'device', 'a MockDevice or an id', this.backend).idevId;
+    const hwptId = typeof parent === 'number' ? toU32(parent, 'parent') : expectInstance(parent, [Hwpt], 'parent', 'a Hwpt or an id', this.backend).id;
+    const id = this.backend.viommuAlloc({ flags, type, devId, hwptId, data });
+    let answer: ViommuSelftestData | null = null;
+    if (options.selftestData !== undefined && data) {
+      const view = new DataView(data.buffer);
+      answer = { inData: view.getUint32(0, true), outData: view.getUint32(4, true), mmapOffset: view.getBigUint64(8, true), mmapLength: view.getBigUint64(16, true) };
+    }
+    return new Viommu(this.backend, id, type, answer, this.#viommuOwner);
+  }
+
+  /**
+   * IOMMU_VDEVICE_ALLOC: `device` is `virtId` behind `viommu` (one vDEVICE per
+   * device, one device per virtual id: EEXIST). A nested HWPT of the vIOMMU
+   * accepts the device only once this exists.
+   */
+  allocVdevice(viommu: Viommu | number, device: MockDevice | number, virtId: bigint | number): Vdevice {
+    this.#checkOpen();
+    const viommuId = typeof viommu === 'number' ? toU32(viommu, 'viommu') : expectInstance(viommu, [Viommu], 'viommu', 'a Viommu or an id', this.backend).id;
+    const devId = typeof device === 'number' ? toU32(device, 'device') : expectInstance(device, [MockDevice], 'device', 'a MockDevice or an id', this.backend).idevId;
+    const id64 = toU64(virtId, 'virtId');
+    return new Vdevice(this.backend, this.backend.vdeviceAlloc(viommuId, devId, id64), id64, this.#viommuOwner);
+  }
+
+  /** IOMMU_VEVENTQ_ALLOC: a queue of `viommu`'s events of one type, read through its fd. */
+  allocVeventq(viommu: Viommu | number, options: VeventqOptions): Veventq {
+    options = toOptions(options);
+    this.#checkOpen();
+    const viommuId = typeof viommu === 'number' ? toU32(viommu, 'viommu') : expectInstance(viommu, [Viommu], 'viommu', 'a Viommu or an id', this.backend).id;
+    const type = toU32(options.type ?? IOMMU_VEVENTQ_TYPE_SELFTEST, 'type');
+    const ids = this.backend.veventqAlloc(toU32(options.flags ?? 0, 'flags'), viommuId, type, toU32(options.depth, 'depth'));
+    const queue = new Veventq(this.backend, ids, type, this.#viommuOwner, (closed) => {
+      this.#veventqs.delete(closed);
+      this.#remains.faultFds.delete(closed.fd);
+    });
+    this.#veventqs.add(queue);
+    this.#remains.faultFds.add(queue.fd);
+    return queue;
+  }
+
+  /**
+   * IOMMU_HW_QUEUE_ALLOC: the guest queue at `iova` of the vIOMMU's nesting-parent
+   * IOAS goes to the hardware; its pages stay pinned, and their mapping cannot be
+   * unmapped (EBUSY), until the queue is destroyed.
+   */
+  allocHwQueue(viommu: Viommu | number, options: HwQueueOptions): HwQueue {
+    options = toOptions(options);
+    this.#checkOpen();
+    const viommuId = typeof viommu === 'number' ? toU32(viommu, 'viommu') : expectInstance(viommu, [Viommu], 'viommu', 'a Viommu or an id', this.backend).id;
+    const index = toU32(options.index, 'index');
+    const id = this.backend.hwQueueAlloc({
+      flags: toU32(options.flags ?? 0, 'flags'),
+      viommuId,
+      type: toU32(options.type ?? IOMMU_HW_QUEUE_TYPE_SELFTEST, 'type'),
+      index,
+      nestingParentIova: toU64(options.iova, 'iova'),
+      length: toU64(options.length, 'length'),
+    });
+    return new HwQueue(this.backend, id, index, this.#viommuOwner);
   }
 
   /** IOMMU_FAULT_QUEUE_ALLOC. */
@@ -593,6 +731,9 @@ export class Iommufd implements Disposable {
     };
     for (const access of [...this.#accesses]) attempt(() => access.close());
     for (const queue of [...this.#faultQueues]) attempt(() => queue.close());
+    for (const queue of [...this.#veventqs]) attempt(() => queue.close());
+    // A mapping holds the file: the context would outlive close().
+    for (const mapping of [...this.#mappings]) attempt(() => mapping.unmap());
     attempt(() => this.backend.close());
     // A bound VFIO device keeps the context, and so every mapping, alive in the
     // kernel after this fd closes: keep their memory referenced until it goes.

@@ -124,6 +124,28 @@ export class MockDevice implements MockDomainIds, Disposable {
     return typeof target === 'number' ? toU32(target, 'ptId') : expectInstance<Ioas | Hwpt>(target, [Ioas, Hwpt], 'target', 'an Ioas, a Hwpt or an id', this.#backend).id;
   }
 
+  // ---- vIOMMU test ops (7.3's mock) ----
+
+  /**
+   * IOMMU_TEST_OP_DEV_CHECK_CACHE: the device's cache entry `cacheId` holds
+   * `value` (IOMMU_TEST_DEV_CACHE_DEFAULT until a vIOMMU invalidation clears it).
+   * Throws EINVAL otherwise.
+   */
+  checkCache(cacheId: number, value: number): void {
+    this.#checkAlive();
+    this.#backend.devCheckCache(this.idevId, toU32(cacheId, 'cacheId'), toU32(value, 'value'));
+  }
+
+  /**
+   * IOMMU_TEST_OP_TRIGGER_VEVENT: the device reports a vEVENT carrying its
+   * virtual id to the selftest vEVENTQ of its vIOMMU. ENOENT unless it is
+   * attached to a nested HWPT of a vIOMMU; EOPNOTSUPP without such a queue.
+   */
+  triggerVevent(): void {
+    this.#checkAlive();
+    this.#backend.triggerVevent(this.idevId);
+  }
+
   /** IOMMU_TEST_OP_TRIGGER_IOPF: the device reports an I/O page fault. */
   triggerIopf(options: IopfOptions): void {
     this.#checkAlive();

@@ -105,6 +105,26 @@ export const MOCK_IOMMUPT_DEFAULT: number = K73.MOCK_IOMMUPT_DEFAULT;
 /** Huge IO pages only (MOCK_HUGE_PAGE_SIZE | PAGE_SIZE) and no mock aperture. */
 export const MOCK_IOMMUPT_HUGE: number = K73.MOCK_IOMMUPT_HUGE;
 
+/** vIOMMU objects of kernels newer than 6.12 (IOMMU_VIOMMU_ALLOC, IOMMU_VEVENTQ_ALLOC, IOMMU_HW_QUEUE_ALLOC). */
+export const IOMMU_VIOMMU_TYPE_DEFAULT: number = K73.IOMMU_VIOMMU_TYPE_DEFAULT;
+export const IOMMU_VIOMMU_TYPE_ARM_SMMUV3: number = K73.IOMMU_VIOMMU_TYPE_ARM_SMMUV3;
+export const IOMMU_VEVENTQ_TYPE_DEFAULT: number = K73.IOMMU_VEVENTQ_TYPE_DEFAULT;
+/** struct iommufd_vevent_header.flags: events were lost here (the queue was full); no payload follows. */
+export const IOMMU_VEVENTQ_FLAG_LOST_EVENTS: number = K73.IOMMU_VEVENTQ_FLAG_LOST_EVENTS;
+export const IOMMU_HW_QUEUE_TYPE_DEFAULT: number = K73.IOMMU_HW_QUEUE_TYPE_DEFAULT;
+/** The selftest mock's vIOMMU formats (iommufd_test.h of 7.3). */
+export const IOMMU_VIOMMU_TYPE_SELFTEST: number = K73.IOMMU_VIOMMU_TYPE_SELFTEST;
+export const IOMMU_VEVENTQ_TYPE_SELFTEST: number = K73.IOMMU_VEVENTQ_TYPE_SELFTEST;
+export const IOMMU_HW_QUEUE_TYPE_SELFTEST: number = K73.IOMMU_HW_QUEUE_TYPE_SELFTEST;
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST: number = K73.IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST;
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID: number = K73.IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID;
+/** What every cache entry of a new mock device holds (IOMMU_TEST_OP_DEV_CHECK_CACHE). */
+export const IOMMU_TEST_DEV_CACHE_DEFAULT: number = K73.IOMMU_TEST_DEV_CACHE_DEFAULT;
+export const MOCK_DEV_CACHE_ID_MAX: number = K73.MOCK_DEV_CACHE_ID_MAX;
+export const MOCK_DEV_CACHE_NUM: number = K73.MOCK_DEV_CACHE_NUM;
+/** How many HW queues a selftest vIOMMU has (index 0 .. max - 1, each after the one before). */
+export const IOMMU_TEST_HW_QUEUE_MAX: number = K73.IOMMU_TEST_HW_QUEUE_MAX;
+
 /** The selftest ops, IOMMU_TEST_OP_* (iommufd_test.h of 6.12). */
 export const IOMMU_TEST_OPS = column(L612.testOps, 'op') as Ops<typeof L612.testOps>;
 

@@ -164,21 +164,31 @@ void FinalizeMmio(Napi::Env, MmioMapping* m) {
   delete m;
 }
 
-// (devFd, fileOffset: bigint, length, writable) -> handle
-Napi::Value RegionMmap(const Args& args) {
+// A MAP_SHARED mapping of `length` bytes of fd at `position`, as an MMIO handle.
+Napi::Value MapShared(const Args& args, int fd, uint64_t position, size_t length, bool writable, const char* op) {
   Napi::Env env = args.Env();
-  int fd = ArgFd(args, 0);
-  uint64_t position = ArgU64(args, 1, "fileOffset");
-  size_t length = ArgSize(args, 2, "length");
-  bool writable = args[3].ToBoolean();
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   if (length == 0 || position % page != 0 || position > static_cast<uint64_t>(INT64_MAX))
     throw Napi::RangeError::New(env, "an MMIO mapping needs a page-aligned file offset and a non-zero length");
   int prot = PROT_READ | (writable ? PROT_WRITE : 0);
   void* addr = mmap(nullptr, length, prot, MAP_SHARED, fd, static_cast<off_t>(position));
-  if (addr == MAP_FAILED) ThrowErrno(env, errno, "mmap(vfio region)");
+  if (addr == MAP_FAILED) ThrowErrno(env, errno, op);
   auto* m = new MmioMapping{static_cast<volatile uint8_t*>(addr), length, writable};
   return Napi::External<MmioMapping>::New(env, m, FinalizeMmio);
+}
+
+// (devFd, fileOffset: bigint, length, writable) -> handle
+Napi::Value RegionMmap(const Args& args) {
+  return MapShared(args, ArgFd(args, 0), ArgU64(args, 1, "fileOffset"), ArgSize(args, 2, "length"),
+                   args[3].ToBoolean(), "mmap(vfio region)");
+}
+
+// (iommufd, offset: bigint, length) -> handle: a region an iommufd driver offers
+// (iommufd_viommu_alloc_mmap(), e.g. the selftest vIOMMU's page), read through the
+// same sized accessors as a BAR.
+Napi::Value IommufdMmap(const Args& args) {
+  return MapShared(args, ArgFd(args, 0), ArgU64(args, 1, "offset"), ArgSize(args, 2, "length"), true,
+                   "mmap(iommufd)");
 }
 
 MmioMapping* ArgMapping(const Args& args, size_t i) {
@@ -252,6 +262,7 @@ const std::vector<OpEntry> kVfioDeviceOps = {
     {"vfioDevicePread", Rw<false>},
     {"vfioDevicePwrite", Rw<true>},
     {"vfioRegionMmap", RegionMmap},
+    {"iommufdMmap", IommufdMmap},
     {"mmioUnmap", MmioUnmap},
     {"mmioRead8", MmioRead<uint8_t>},
     {"mmioRead16", MmioRead<uint16_t>},

@@ -9,17 +9,19 @@ import type {
   Fault,
   FileRef,
   HwInfo,
+  HwQueueAllocRequest,
   HwptAllocRequest,
   IovaRange,
   IovaRanges,
   MockDomainIds,
   UserRange,
   VfioIommuInfo,
+  ViommuAllocRequest,
 } from '../backend.js';
 import { ClosedError, IommufdError, errnoNumber } from '../errors.js';
 import { IOMMUFD_CMDS, IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS, IOMMU_TEST_OPS_7_3 } from '../uapi.js';
 import { parseVfioIommuInfo } from '../vfio-info.js';
-import { type Addon, addon } from './binding.js';
+import { type Addon, type MmioHandle, addon } from './binding.js';
 
 export class NativeBackend implements Backend {
   readonly name = 'native';
@@ -170,6 +172,66 @@ export class NativeBackend implements Backend {
 
   closeFault(faultFd: number): void {
     this.#addon.close(faultFd);
+  }
+
+  viommuAlloc(request: ViommuAllocRequest): number {
+    const { flags, type, devId, hwptId, data } = request;
+    return this.#addon.viommuAlloc(this.#fd, flags, type, devId, hwptId, data);
+  }
+
+  vdeviceAlloc(viommuId: number, devId: number, virtId: bigint): number {
+    return this.#addon.vdeviceAlloc(this.#fd, viommuId, devId, virtId);
+  }
+
+  veventqAlloc(flags: number, viommuId: number, type: number, depth: number): { veventqId: number; veventqFd: number } {
+    return this.#addon.veventqAlloc(this.#fd, flags, viommuId, type, depth);
+  }
+
+  veventqRead(veventqFd: number, buffer: Uint8Array): number {
+    return this.#addon.veventqRead(veventqFd, buffer);
+  }
+
+  closeVeventq(veventqFd: number): void {
+    this.#addon.close(veventqFd);
+  }
+
+  hwQueueAlloc(request: HwQueueAllocRequest): number {
+    const { flags, viommuId, type, index, nestingParentIova, length } = request;
+    return this.#addon.hwQueueAlloc(this.#fd, flags, viommuId, type, index, nestingParentIova, length);
+  }
+
+  // Mappings of the iommufd by handle: the Backend contract passes plain numbers.
+  readonly #mappings = new Map<number, MmioHandle>();
+  #nextMapping = 1;
+
+  mmap(offset: bigint, length: number): number {
+    const handle = this.#addon.iommufdMmap(this.#fd, offset, length);
+    const id = this.#nextMapping++;
+    this.#mappings.set(id, handle);
+    return id;
+  }
+
+  mmapRead32(handle: number, offset: number): number {
+    return this.#addon.mmioRead32(this.#mapping(handle), offset);
+  }
+
+  munmap(handle: number): void {
+    this.#addon.mmioUnmap(this.#mapping(handle));
+    this.#mappings.delete(handle);
+  }
+
+  #mapping(handle: number): MmioHandle {
+    const mapping = this.#mappings.get(handle);
+    if (!mapping) throw new RangeError(`no mapping ${handle} of this iommufd (unmapped already?)`);
+    return mapping;
+  }
+
+  devCheckCache(devId: number, cacheId: number, value: number): void {
+    this.#addon.testDevCheckCache(this.#fd, devId, cacheId, value);
+  }
+
+  triggerVevent(devId: number): void {
+    this.#addon.testTriggerVevent(this.#fd, devId);
   }
 
   rawIoctl(request: number, arg: Uint8Array | number | null, name: string): number {

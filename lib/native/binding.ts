@@ -82,6 +82,14 @@ export interface Addon {
   testPasidReplace(fd: number, stdevId: number, pasid: number, ptId: number): number;
   testPasidDetach(fd: number, stdevId: number, pasid: number): void;
   testPasidCheckHwpt(fd: number, stdevId: number, pasid: number, hwptId: number): void;
+  // viommu.cc (7.3)
+  viommuAlloc(fd: number, flags: number, type: number, devId: number, hwptId: number, data: Bytes | null): number;
+  vdeviceAlloc(fd: number, viommuId: number, devId: number, virtId: bigint): number;
+  veventqAlloc(fd: number, flags: number, viommuId: number, type: number, depth: number): { veventqId: number; veventqFd: number };
+  veventqRead(veventqFd: number, buffer: Bytes): number;
+  hwQueueAlloc(fd: number, flags: number, viommuId: number, type: number, index: number, nestingParentIova: bigint, length: bigint): number;
+  testDevCheckCache(fd: number, devId: number, cacheId: number, value: number): void;
+  testTriggerVevent(fd: number, devId: number): void;
   // vfio_compat.cc
   vfioGetApiVersion(fd: number): number;
   vfioCheckExtension(fd: number, extension: number): number;
@@ -100,6 +108,8 @@ export interface Addon {
   vfioDevicePread(fd: number, memory: Bytes, offset: number, length: number, fileOffset: bigint): number;
   vfioDevicePwrite(fd: number, memory: Bytes, offset: number, length: number, fileOffset: bigint): number;
   vfioRegionMmap(fd: number, fileOffset: bigint, length: number, writable: boolean): MmioHandle;
+  /** mmap() of a region an iommufd driver offers (vfio_device.cc shares the MMIO accessors). */
+  iommufdMmap(fd: number, offset: bigint, length: number): MmioHandle;
   mmioUnmap(handle: MmioHandle): boolean;
   mmioRead8(handle: MmioHandle, offset: number): number;
   mmioRead16(handle: MmioHandle, offset: number): number;

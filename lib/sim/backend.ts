@@ -9,12 +9,14 @@ import type {
   Fault,
   FileRef,
   HwInfo,
+  HwQueueAllocRequest,
   HwptAllocRequest,
   IovaRange,
   IovaRanges,
   MockDomainIds,
   UserRange,
   VfioIommuInfo,
+  ViommuAllocRequest,
 } from '../backend.js';
 import { type BatchRun, type EncodedBatch, runBatchByCalls } from '../batch.js';
 import { IommufdError, errnoNumber } from '../errors.js';
@@ -96,6 +98,20 @@ import {
 } from './device-pasid.js';
 import { checkArgumentsOf } from '../backend-args.js';
 import { fstatSync, readSync, readlinkSync } from 'node:fs';
+import {
+  type SimMapping,
+  type VeventqFile,
+  ViommuObj,
+  devCheckCache as simDevCheckCache,
+  hwQueueAlloc as simHwQueueAlloc,
+  triggerVevent as simTriggerVevent,
+  vdeviceAlloc as simVdeviceAlloc,
+  veventqAlloc as simVeventqAlloc,
+  veventqRead as simVeventqRead,
+  viommuAlloc as simViommuAlloc,
+  viommuInvalidate,
+  viommuNestedAlloc,
+} from './viommu.js';
 
 // uapi flags (include/uapi/linux/iommufd.h, iommufd_test.h)
 const ACCESS_SYZ = 1 << 16;
@@ -126,11 +142,14 @@ const SIMULATED_7_3_TEST_OPS = new Set<string>();
 for (const ioctl of ['IOMMU_IOAS_MAP_FILE', 'IOMMU_IOAS_CHANGE_PROCESS']) SIMULATED_7_3_IOCTLS.add(ioctl);
 // device-pasid.ts: 7.3's PASID attach/replace/detach/check on a mock device.
 for (const op of ['PASID_ATTACH', 'PASID_REPLACE', 'PASID_DETACH', 'PASID_CHECK_HWPT']) SIMULATED_7_3_TEST_OPS.add(op);
+// viommu.ts: 7.3's vIOMMU, vDEVICE, vEVENTQ and HW queue objects, and the mock's vIOMMU test ops.
+for (const ioctl of ['IOMMU_VIOMMU_ALLOC', 'IOMMU_VDEVICE_ALLOC', 'IOMMU_VEVENTQ_ALLOC', 'IOMMU_HW_QUEUE_ALLOC']) SIMULATED_7_3_IOCTLS.add(ioctl);
+for (const op of ['DEV_CHECK_CACHE', 'TRIGGER_VEVENT']) SIMULATED_7_3_TEST_OPS.add(op);
 
 // ---- process-wide state: file descriptors of accesses, the mock's globals ----
 
-/** Access and fault queue "fds": the kernel hands out real fds; the simulator its own numbers from 3 up. */
-const simFds = new Map<number, AccessObj | FaultFile>();
+/** Access, fault queue and vEVENTQ "fds": the kernel hands out real fds; the simulator its own numbers from 3 up. */
+const simFds = new Map<number, AccessObj | FaultFile | VeventqFile>();
 const FIRST_FD = 3;
 
 /** The file of a fault queue fd (iommufd_fault_fops). */
@@ -139,7 +158,7 @@ interface FaultFile {
   ctx: SimContext;
 }
 
-function allocFd(file: AccessObj | FaultFile): number {
+function allocFd(file: AccessObj | FaultFile | VeventqFile): number {
   let fd = FIRST_FD;
   while (simFds.has(fd)) fd++;
   simFds.set(fd, file);
@@ -462,6 +481,7 @@ export class SimBackend implements Backend {
       // The driver's copy_struct_from_user() of the data faults, as from NULL,
       // where the process has no page (the bytes are never touched here).
       else if (pt instanceof HwptPaging) hwpt = ctx.hwptNestedAlloc(pt, flags, dataType, data, nullData || dataGone);
+      else if (pt instanceof ViommuObj) hwpt = viommuNestedAlloc(ctx, pt, flags, dataType, data, nullData || dataGone);
       else fail('EINVAL');
       if (flags & HWPT_FAULT_ID_VALID) {
         const fault = ctx.objects.get<FaultObj>(faultId, ObjType.FAULT);
@@ -610,6 +630,15 @@ export class SimBackend implements Backend {
         // 6.12: iommufd_get_hwpt_nested() (ENOENT for any other object); 7.3's
         // iommufd_hwpt_invalidate() takes any object and refuses all but NESTED (and vIOMMU) with EINVAL.
         const obj = this.#ctx.get(hwptId, this.kernel === '6.12' ? ObjType.HWPT_NESTED : undefined);
+        if (obj instanceof ViommuObj) {
+          const progress = { handled: 0 };
+          try {
+            viommuInvalidate(obj, dataType, entryLen, entries, entryNum, progress);
+          } finally {
+            handled = progress.handled;
+          }
+          return handled;
+        }
         if (!(obj instanceof HwptNested)) fail('EINVAL');
         const hwpt = obj;
         if (dataType !== INVALIDATE_DATA_SELFTEST) fail('EINVAL');
@@ -652,8 +681,8 @@ export class SimBackend implements Backend {
   #faultFile(fd: number, op: string): FaultFile {
     const file = simFds.get(fd);
     if (!file) throw new IommufdError(errnoNumber('EBADF'), op);
-    // An access fd has no read/write file operations.
-    if (file instanceof AccessObj) throw new IommufdError(errnoNumber('EINVAL'), op);
+    // An access fd has no read/write file operations; a vEVENTQ's are not these.
+    if (file instanceof AccessObj || 'veventq' in file) throw new IommufdError(errnoNumber('EINVAL'), op);
     return file;
   }
 
@@ -697,9 +726,125 @@ export class SimBackend implements Backend {
     const file = simFds.get(faultFd);
     if (!file) throw new IommufdError(errnoNumber('EBADF'), 'close');
     if (file instanceof AccessObj) return this.closeAccess(faultFd);
+    if ('veventq' in file) return this.closeVeventq(faultFd);
     simFds.delete(faultFd);
     file.fault.users--;
     file.ctx.accessGone();
+  }
+
+  // ---- 7.3's vIOMMU objects (viommu.ts); 6.12 has none of these ioctls (ENOTTY) ----
+
+  /** The ioctl is 7.3's: 6.12's iommufd_fops_ioctl() finds no entry for it. */
+  #viommuIoctl<T>(op: string, fn: () => T): T {
+    return this.#run(op, () => {
+      if (this.kernel === '6.12') fail('ENOTTY');
+      return fn();
+    });
+  }
+
+  /** iommufd_viommu_alloc_ioctl() */
+  viommuAlloc(request: ViommuAllocRequest): number {
+    const { flags, type, devId, hwptId, data } = request;
+    if (data && data.length > 0) checkedUptr({ bytes: data, offset: 0, length: data.length });
+    return this.#viommuIoctl('IOMMU_VIOMMU_ALLOC', () => simViommuAlloc(this.#ctx, flags, type, devId, hwptId, data));
+  }
+
+  /** iommufd_vdevice_alloc_ioctl() */
+  vdeviceAlloc(viommuId: number, devId: number, virtId: bigint): number {
+    return this.#viommuIoctl('IOMMU_VDEVICE_ALLOC', () => simVdeviceAlloc(this.#ctx, viommuId, devId, virtId));
+  }
+
+  /** iommufd_veventq_alloc(): the fd holds the object and the context. */
+  veventqAlloc(flags: number, viommuId: number, type: number, depth: number): { veventqId: number; veventqFd: number } {
+    return this.#viommuIoctl('IOMMU_VEVENTQ_ALLOC', () => {
+      const ctx = this.#ctx;
+      const veventq = simVeventqAlloc(ctx, flags, viommuId, type, depth);
+      ctx.accessCreated(); // iommufd_ctx_get()
+      return { veventqId: veventq.id, veventqFd: allocFd({ veventq, ctx }) };
+    });
+  }
+
+  /** iommufd_veventq_fops_read() */
+  veventqRead(veventqFd: number, buffer: Uint8Array): number {
+    const op = 'read(veventq fd)';
+    if (buffer.length > 0) checkedUptr({ bytes: buffer, offset: 0, length: buffer.length });
+    const file = simFds.get(veventqFd);
+    if (!file) throw new IommufdError(errnoNumber('EBADF'), op);
+    if (!('veventq' in file)) throw new IommufdError(errnoNumber('EINVAL'), op);
+    try {
+      return simVeventqRead(file.veventq, buffer);
+    } catch (e) {
+      if (e instanceof SimErrno) throw new IommufdError(errnoNumber(e.code), op);
+      throw e;
+    }
+  }
+
+  /** close() of a vEVENTQ fd: iommufd_eventq_fops_release(). */
+  closeVeventq(veventqFd: number): void {
+    const file = simFds.get(veventqFd);
+    if (!file) throw new IommufdError(errnoNumber('EBADF'), 'close');
+    if (!('veventq' in file)) return this.closeFault(veventqFd);
+    simFds.delete(veventqFd);
+    file.veventq.users--;
+    file.ctx.accessGone();
+  }
+
+  /** iommufd_hw_queue_alloc_ioctl() */
+  hwQueueAlloc(request: HwQueueAllocRequest): number {
+    return this.#viommuIoctl('IOMMU_HW_QUEUE_ALLOC', () => simHwQueueAlloc(this.#ctx, request, (access, iova, length) => pinPages(access, iova, length, false)));
+  }
+
+  // Mappings of the iommufd by handle, each holding its owner (iommufd_fops_vma_open()).
+  readonly #mappings = new Map<number, SimMapping>();
+  #nextMapping = 1;
+
+  /** iommufd_fops_mmap(): only a whole region a driver offered, at its offset (ENXIO otherwise). */
+  mmap(offset: bigint, length: number): number {
+    const op = 'mmap(iommufd)';
+    // The addon: a page-aligned offset and a length, or no mmap() at all.
+    if (length === 0 || offset % PAGE !== 0n) throw new RangeError('an MMIO mapping needs a page-aligned file offset and a non-zero length');
+    if (this.#ctx.closed) throw new IommufdError(errnoNumber('EBADF'), op);
+    // mmap(2) maps whole pages.
+    const pages = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
+    const region = this.#ctx.mmaps.get(offset);
+    if (!region || region.length !== pages) throw new IommufdError(errnoNumber('ENXIO'), op);
+    region.owner.users++;
+    const handle = this.#nextMapping++;
+    this.#mappings.set(handle, { owner: region.owner, length: pages });
+    return handle;
+  }
+
+  /** A u32 of the mock vIOMMU's page: in_data first, zeros after. */
+  mmapRead32(handle: number, offset: number): number {
+    const mapping = this.#mappings.get(handle);
+    if (!mapping) throw new RangeError(`no mapping ${handle} of this iommufd (unmapped already?)`);
+    if (offset % 4 !== 0 || offset + 4 > mapping.length)
+      throw new RangeError(`MMIO access [${offset}, +4) is outside the ${mapping.length}-byte mapping or unaligned`);
+    return offset === 0 ? mapping.owner.pageValue : 0;
+  }
+
+  /** munmap(): iommufd_fops_vma_close(). */
+  munmap(handle: number): void {
+    const mapping = this.#mappings.get(handle);
+    if (!mapping) throw new RangeError(`no mapping ${handle} of this iommufd (unmapped already?)`);
+    this.#mappings.delete(handle);
+    mapping.owner.users--;
+  }
+
+  /** iommufd_test_dev_check_cache() (7.3; 6.12's iommufd_test() answers EOPNOTSUPP) */
+  devCheckCache(devId: number, cacheId: number, value: number): void {
+    this.#run('IOMMU_TEST_OP_DEV_CHECK_CACHE', () => {
+      if (this.kernel === '6.12') fail('EOPNOTSUPP');
+      simDevCheckCache(this.#ctx, devId, cacheId, value);
+    });
+  }
+
+  /** iommufd_test_trigger_vevent() (7.3) */
+  triggerVevent(devId: number): void {
+    this.#run('IOMMU_TEST_OP_TRIGGER_VEVENT', () => {
+      if (this.kernel === '6.12') fail('EOPNOTSUPP');
+      simTriggerVevent(this.#ctx, devId);
+    });
   }
 
   /** A raw ioctl, decoded as the 6.12 driver decodes it (lib/sim/raw.ts). */

@@ -65,6 +65,8 @@ export class Area implements Interval {
   readonly startByte: number;
   readonly prot: number;
   numAccesses = 0;
+  /** num_locks: internal accesses (HW queues) that forbid unmapping the area. */
+  numLocks = 0;
   preventAccess = false;
   /** pages_node while the area is in pages->domains_itree (a domain stores its PFNs). */
   domainSpan: PageSpan | null = null;
@@ -440,6 +442,8 @@ export class IoPagetable {
       const c = this.areas.iterFirst(start, last);
       if (!c) break;
       const area = c.leaf.items[c.index]!;
+      // Pinned by an internal access (a HW queue's memory) until that object goes.
+      if (area.numLocks) fail('EBUSY');
       if (area.start < start || area.last > last) fail('ENOENT');
       if (area.start !== start) tries = 0;
       if (area.numAccesses) {

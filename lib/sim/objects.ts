@@ -11,6 +11,10 @@ export const enum ObjType {
   ACCESS = 'ACCESS',
   FAULT = 'FAULT',
   SELFTEST = 'SELFTEST',
+  VIOMMU = 'VIOMMU',
+  VDEVICE = 'VDEVICE',
+  VEVENTQ = 'VEVENTQ',
+  HW_QUEUE = 'HW_QUEUE',
 }
 
 export abstract class SimObject {
@@ -65,6 +69,13 @@ export class ObjectTable {
     this.#objects[obj.id] = undefined;
     this.#count--;
     heapPush(this.#free, obj.id);
+  }
+
+  /** Take the object out of the table and keep its id from reuse (a tombstone). */
+  tombstone(obj: SimObject): void {
+    if (this.#objects[obj.id] !== obj) throw new Error(`sim: object ${obj.id} is not in the table`);
+    this.#objects[obj.id] = undefined;
+    this.#count--;
   }
 
   /** Live objects in id order. */

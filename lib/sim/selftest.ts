@@ -17,8 +17,11 @@ import {
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
   MOCK_IOMMUPT_HUGE,
+  IOMMU_TEST_DEV_CACHE_DEFAULT,
+  MOCK_DEV_CACHE_NUM,
 } from '../uapi.js';
 import { checkRidPasidCompat } from './device-pasid.js';
+import type { SimMapping, VdeviceObj, ViommuObj } from './viommu.js';
 
 
 export const MOCK_IO_PAGE_SIZE = 2048n;
@@ -346,6 +349,8 @@ export class HwptNested extends SimObject implements Hwpt {
   /** hwpt->pasid_compat (7.3's IOMMU_HWPT_ALLOC_PASID) */
   pasidCompat = false;
   fault: FaultObj | null = null;
+  /** hwpt_nested->viommu: allocated on a vIOMMU (which it holds, not the parent). */
+  viommu: ViommuObj | null = null;
   constructor(
     readonly parent: HwptPaging,
     iotlb: number,
@@ -357,7 +362,8 @@ export class HwptNested extends SimObject implements Hwpt {
   /** iommufd_hwpt_nested_destroy() */
   destroy(): void {
     if (this.fault) this.fault.users--;
-    this.parent.users--;
+    if (this.viommu) this.viommu.users--;
+    else this.parent.users--;
   }
 }
 
@@ -369,6 +375,13 @@ export class Idev extends SimObject {
   hwpt: AnyHwpt | null = null;
   /** The iommufd_attach_handle of the current attachment (faults remember it). */
   handle: object | null = null;
+  /** idev->vdev: its vDEVICE (7.3), which holds a wait_cnt, not a users, reference. */
+  vdev: VdeviceObj | null = null;
+  /** mdev->viommu and mdev->vdev_id: set while attached to a nested domain of a vIOMMU. */
+  mockViommu: ViommuObj | null = null;
+  mockVdevId = 0n;
+  /** mdev->cache, which a vIOMMU invalidation clears. */
+  readonly cache = new Uint32Array(MOCK_DEV_CACHE_NUM).fill(IOMMU_TEST_DEV_CACHE_DEFAULT);
   constructor(readonly devFlags: number) {
     super();
   }
@@ -437,9 +450,14 @@ export class SelftestObj extends SimObject {
     super();
   }
 
-  /** iommufd_selftest_destroy(): detach, unbind, remove the device. */
+  /**
+   * iommufd_selftest_destroy(): detach, unbind, remove the device. Unbinding
+   * first removes its vDEVICE and leaves a tombstone in its id
+   * (iommufd_device_pre_destroy()).
+   */
   destroy(): void {
     this.ctx.deviceDetach(this.idev);
+    if (this.idev.vdev) this.ctx.tombstone(this.idev.vdev);
     this.ctx.destroyUser(this.idev);
   }
 }
@@ -512,6 +530,19 @@ export class SimContext {
   vfioIoas: IoasObj | null = null;
   /** IOPT_PAGES_ACCOUNT_MM (IOMMU_OPTION_RLIMIT_MODE 1) instead of per user (0). */
   accountModeMm = false;
+  /** mt_mmap: regions drivers offer to mmap() of the iommufd, by offset. */
+  readonly mmaps = new Map<bigint, SimMapping>();
+
+  /** mtree_alloc_range() from PAGE_SIZE on: the lowest free offset for `length` bytes. */
+  allocMmapOffset(length: number): bigint {
+    const taken = [...this.mmaps].map(([start, m]) => [start, start + BigInt(m.length)] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    let offset = 4096n;
+    for (const [start, end] of taken) {
+      if (offset + BigInt(length) <= start) break;
+      if (end > offset) offset = end;
+    }
+    return offset;
+  }
 
   constructor(kernel: SimKernel = '6.12') {
     this.kernel = kernel;
@@ -565,6 +596,16 @@ export class SimContext {
     if (obj.users === 1) this.#remove(obj);
   }
 
+  /**
+   * iommufd_object_tombstone_user(): destroy the object and keep its id
+   * (XA_ZERO_ENTRY): IOMMU_DESTROY of it is ENOENT and no new object gets it.
+   */
+  tombstone(obj: SimObject): void {
+    obj.users = 0;
+    this.objects.tombstone(obj);
+    obj.destroy();
+  }
+
   /** Undo an add that never finalized (iommufd_object_abort()). */
   abort(obj: SimObject): void {
     this.objects.delete(obj);
@@ -572,9 +613,17 @@ export class SimContext {
 
   // ---- devices and HWPTs ----------------------------------------------------
 
-  /** mock_domain_nop_attach() */
+  /**
+   * mock_domain_nop_attach(): a nested domain of a vIOMMU needs the device's
+   * vDEVICE there (iommufd_viommu_get_vdev_id(): ENOENT), whose virtual id the
+   * mock device remembers for its vEVENTs.
+   */
   #mockAttach(hwpt: AnyHwpt, idev: Idev): void {
     if (hwpt instanceof HwptPaging && hwpt.domain.dirtyOps && idev.devFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) fail('EINVAL');
+    const viommu = hwpt instanceof HwptNested ? hwpt.viommu : null;
+    const vdevId = viommu ? (viommu.vdevIdOf(idev) ?? fail('ENOENT')) : 0n;
+    idev.mockViommu = viommu;
+    idev.mockVdevId = vdevId;
   }
 
   /** iommufd_hw_pagetable_attach() for a mock device (its own group, no reserved regions). */
@@ -773,6 +822,9 @@ export class SimContext {
     if (hwpt.fault) hwpt.fault.autoRespond(idev.handle);
     idev.hwpt = null;
     idev.handle = null;
+    // The blocking domain is no nested domain of a vIOMMU.
+    idev.mockViommu = null;
+    idev.mockVdevId = 0n;
     this.hwptPut(hwpt);
     idev.users--;
   }

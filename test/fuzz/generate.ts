@@ -172,7 +172,40 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
       m.maps.push({ s, len, ioas: ioasKey, off });
       return s;
     };
-    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy'], [2, 'vfio'], [2, 'fault']])) {
+    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy'], [2, 'vfio'], [2, 'fault'], [2, 'viommu']])) {
+      case 'viommu': {
+        // A vIOMMU on a nest parent, a vDEVICE, a nested HWPT on the vIOMMU, vEVENTs, cache
+        // invalidation, a HW queue on a mapped page (one CPU page: physical contiguity is the
+        // kernel's secret), then maybe destroys.
+        const dev = push({ op: 'mockDomain', target: ioas });
+        m.devs.push(dev);
+        const idev: Ref = { s: dev, w: 'idev' };
+        const parent = push({ op: 'hwptAlloc', dev: idev, parent: ioas, flags: rng.chance(0.9) ? 1 : 0 });
+        m.hwpts.push(parent);
+        const type = rng.weighted<number>([[9, 0xdeadbeef], [1, rng.pick([0, 0xdead])]]);
+        const viommu: Ref = { s: push({ op: 'viommuAlloc', dev: idev, hwpt: { s: parent }, type, ...(rng.chance(0.3) ? { inData: rng.u32() } : {}) }) };
+        const virtId = rng.weighted<number>([[6, 1 + rng.int(4)], [1, 0], [1, 0x99]]);
+        push({ op: 'vdeviceAlloc', viommu, dev: idev, virtId: u(virtId) });
+        const nested = push({ op: 'hwptAlloc', dev: idev, parent: viommu, flags: 0, iotlb: 0 });
+        m.hwpts.push(nested);
+        const q = rng.chance(0.7) ? push({ op: 'veventqAlloc', viommu, depth: rng.pick([0, 1, 2, 4]) }) : undefined;
+        push({ op: 'replace', dev: { s: dev, w: 'stdev' }, target: { s: nested } });
+        for (let k = rng.int(4); k > 0; k--) push({ op: 'triggerVevent', dev: idev });
+        if (q !== undefined) push({ op: 'veventqRead', veventq: q, len: rng.pick([0, 7, 8, 12, 20, 24, 64]) });
+        const entries: [number, number, number][] = [];
+        for (let k = rng.int(3); k >= 0; k--) entries.push([rng.weighted<number>([[6, 0], [2, 1], [1, 2]]), rng.chance(0.8) ? virtId : rng.int(8), rng.int(5)]);
+        push({ op: 'viommuInvalidate', viommu, entries });
+        push({ op: 'checkCache', dev: idev, cacheId: rng.int(5), value: rng.pick([0, 0xbaddad]) });
+        if (rng.chance(0.6)) {
+          const map = mapHere(1);
+          const off = rng.chance(0.7) ? 0 : 8 * rng.int(PAGE / 8);
+          push({ op: 'hwQueueAlloc', viommu, index: rng.pick([0, 0, 1, 2]), iova: { m: map, d: String(off) }, len: u(rng.chance(0.9) ? 1 + rng.int(PAGE - off) : 0) });
+          if (rng.chance(0.5)) push({ op: 'unmap', ioas, iova: { m: map, d: '0' }, len: u(PAGE) });
+        }
+        if (q !== undefined && rng.chance(0.5)) push({ op: 'closeVeventq', veventq: q });
+        if (rng.chance(0.3)) push({ op: 'destroy', target: viommu });
+        break;
+      }
       case 'fault': {
         // A fault queue on a HWPT (nested or paging), device faults, reads and responses.
         const q = push({ op: 'faultAlloc' });

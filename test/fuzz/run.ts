@@ -50,6 +50,8 @@ type Slot =
   | { kind: 'hwpt'; id: number }
   | { kind: 'access'; handle: number; open: boolean }
   | { kind: 'fault'; id: number; handle: number; open: boolean }
+  | { kind: 'veventq'; id: number; handle: number; open: boolean }
+  | { kind: 'object'; id: number }
   | { kind: 'pages'; id: number }
   | { kind: 'iova'; iova: bigint };
 
@@ -110,6 +112,8 @@ export class Executor {
       case 'hwpt':
       case 'pages':
       case 'fault':
+      case 'veventq':
+      case 'object':
         return slot.id;
       case 'dev':
         return slot[ref.w ?? 'hwpt'];
@@ -133,6 +137,12 @@ export class Executor {
 
   fault(s: number): number {
     const slot = this.#slot(s, 'fault') as Extract<Slot, { kind: 'fault' }>;
+    if (!slot.open) throw new Skip();
+    return slot.handle;
+  }
+
+  veventq(s: number): number {
+    const slot = this.#slot(s, 'veventq') as Extract<Slot, { kind: 'veventq' }>;
     if (!slot.open) throw new Skip();
     return slot.handle;
   }
@@ -322,16 +332,66 @@ export class Executor {
       }
       case 'vfioUnmap':
         return b.vfioUnmapDma(step.flags, this.iova(step.iova), BigInt(step.len));
+      case 'viommuAlloc': {
+        let data: Uint8Array | null = null;
+        if (step.inData !== undefined) {
+          data = new Uint8Array(24); // struct iommu_viommu_selftest
+          new DataView(data.buffer).setUint32(0, step.inData, true);
+        }
+        const id = b.viommuAlloc({ flags: 0, type: step.type, devId: this.id(step.dev), hwptId: this.id(step.hwpt), data });
+        this.#slots.set(step.s, { kind: 'object', id });
+        return { id, data };
+      }
+      case 'vdeviceAlloc': {
+        const id = b.vdeviceAlloc(this.id(step.viommu), this.id(step.dev), BigInt(step.virtId));
+        this.#slots.set(step.s, { kind: 'object', id });
+        return id;
+      }
+      case 'viommuInvalidate': {
+        const bytes = new Uint8Array(12 * step.entries.length);
+        const view = new DataView(bytes.buffer);
+        step.entries.forEach(([flags, vdevId, cacheId], i) => {
+          view.setUint32(12 * i, flags, true);
+          view.setUint32(12 * i + 4, vdevId, true);
+          view.setUint32(12 * i + 8, cacheId, true);
+        });
+        return b.hwptInvalidate(this.id(step.viommu), 0xdeadbeef, 12, bytes, step.entries.length);
+      }
+      case 'checkCache':
+        return b.devCheckCache(this.id(step.dev), step.cacheId, step.value);
+      case 'veventqAlloc': {
+        const { veventqId, veventqFd } = b.veventqAlloc(0, this.id(step.viommu), 0xbeefbeef, step.depth);
+        this.#slots.set(step.s, { kind: 'veventq', id: veventqId, handle: veventqFd, open: true });
+        return veventqId; // the fd number is not comparable
+      }
+      case 'triggerVevent':
+        return b.triggerVevent(this.id(step.dev));
+      case 'veventqRead': {
+        const bytes = new Uint8Array(step.len);
+        const done = b.veventqRead(this.veventq(step.veventq), bytes);
+        return bytes.subarray(0, done);
+      }
+      case 'closeVeventq': {
+        const handle = this.veventq(step.veventq);
+        (this.#slots.get(step.veventq) as Extract<Slot, { kind: 'veventq' }>).open = false;
+        return b.closeVeventq(handle);
+      }
+      case 'hwQueueAlloc': {
+        const id = b.hwQueueAlloc({ flags: 0, viommuId: this.id(step.viommu), type: 0xdeadbeef, index: step.index, nestingParentIova: this.iova(step.iova), length: BigInt(step.len) });
+        this.#slots.set(step.s, { kind: 'object', id });
+        return id;
+      }
     }
   }
 
   /** Close every open access, then the fd; put the global temp memory limit back. */
   finish(): void {
     for (const slot of this.#slots.values()) {
-      if ((slot.kind !== 'access' && slot.kind !== 'fault') || !slot.open) continue;
+      if ((slot.kind !== 'access' && slot.kind !== 'fault' && slot.kind !== 'veventq') || !slot.open) continue;
       slot.open = false;
       try {
         if (slot.kind === 'access') this.backend.closeAccess(slot.handle);
+        else if (slot.kind === 'veventq') this.backend.closeVeventq(slot.handle);
         else this.backend.closeFault(slot.handle);
       } catch {
         // already gone with its IOAS? closing is best effort

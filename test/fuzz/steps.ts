@@ -55,7 +55,17 @@ export type StepBody =
   | { op: 'vfioSetIommu'; type: number }
   | { op: 'vfioInfo' }
   | { op: 'vfioMap'; flags: number; iova: IovaExpr; off: number; len: number }
-  | { op: 'vfioUnmap'; flags: number; iova: IovaExpr; len: U64 };
+  | { op: 'vfioUnmap'; flags: number; iova: IovaExpr; len: U64 }
+  // 7.3's vIOMMU objects (6.12: ENOTTY / EOPNOTSUPP on both sides)
+  | { op: 'viommuAlloc'; dev: Ref; hwpt: Ref; type: number; inData?: number }
+  | { op: 'vdeviceAlloc'; viommu: Ref; dev: Ref; virtId: U64 }
+  | { op: 'viommuInvalidate'; viommu: Ref; entries: [number, number, number][] }
+  | { op: 'checkCache'; dev: Ref; cacheId: number; value: number }
+  | { op: 'veventqAlloc'; viommu: Ref; depth: number }
+  | { op: 'triggerVevent'; dev: Ref }
+  | { op: 'veventqRead'; veventq: number; len: number }
+  | { op: 'closeVeventq'; veventq: number }
+  | { op: 'hwQueueAlloc'; viommu: Ref; index: number; iova: IovaExpr; len: U64 };
 
 export type Step = { s: number } & StepBody;
 

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DmaBuffer, Iommufd, MOCK_APERTURE_START } from '../../lib/index.js';
 import { PAGE_SIZE, expectErrno, patternedBuffer } from '../helpers.js';
-import { openIommufd } from '../backend.js';
+import { openIommufd, requires } from '../backend.js';
 
 // uapi bits the typed API does not expose: they are the point of these tests.
 const MAP_FIXED_IOVA = 1 << 0;
@@ -99,5 +99,25 @@ describe('fault queue cookies', () => {
     mock.triggerIopf({ grpid: 0, perm: 1, addr: MOCK_APERTURE_START });
     expect(queue.read(8).map((f) => f.cookie)).toEqual([1]);
     queue.close();
+  });
+});
+
+describe('IOMMU_HW_QUEUE_ALLOC', () => {
+  // seed 20261123 sequence 266 (7.3): the queue's memory is pinned through an
+  // internal access, which is an ACCESS object with an id of its own, right after
+  // the queue's, held by the driver until the queue goes.
+  test("the queue's internal access takes the next object id, busy until the queue goes", (ctx) => {
+    requires(ctx, 'IOMMU_VIOMMU_ALLOC', 'IOMMU_HW_QUEUE_ALLOC');
+    const ioas = fd.allocIoas();
+    const dev = fd.mockDomain(ioas);
+    const viommu = fd.allocViommu(dev, fd.allocHwpt(dev, ioas, { nestParent: true }));
+    const iova = ioas.mapAnywhere(buffer, { length: PAGE_SIZE });
+    const queue = fd.allocHwQueue(viommu, { index: 0, iova, length: 3873 });
+    expectErrno('EBUSY', () => fd.destroy(queue.id + 1), 'IOMMU_DESTROY');
+    expect(fd.allocHwpt(dev, ioas, { nestParent: true }).id).toBe(queue.id + 2);
+    queue.destroy();
+    // Both ids are free again: the lowest is the queue's.
+    expect(fd.allocIoas().id).toBe(queue.id);
+    expect(fd.allocIoas().id).toBe(queue.id + 1);
   });
 });

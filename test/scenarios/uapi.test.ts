@@ -60,6 +60,13 @@ const SIM_7_3_MODELLED = new Set<string>([
   // lib/sim/io-pagetable.ts mapFilePages(), lib/sim/backend.ts ioasChangeProcess()
   'IOMMU_IOAS_MAP_FILE',
   'IOMMU_IOAS_CHANGE_PROCESS',
+  // lib/sim/viommu.ts
+  'IOMMU_VIOMMU_ALLOC',
+  'IOMMU_VDEVICE_ALLOC',
+  'IOMMU_VEVENTQ_ALLOC',
+  'IOMMU_HW_QUEUE_ALLOC',
+  'DEV_CHECK_CACHE',
+  'TRIGGER_VEVENT',
 ]);
 
 test('the capability probe finds the whole 6.12 uAPI on both kernels and the 7.3 additions exactly on 7.3', () => {
