@@ -304,6 +304,18 @@ export class NativeBackend implements Backend {
     this.#addon.testPasidCheckHwpt(this.#fd, stdevId, pasid, hwptId);
   }
 
+  dmabufGet(length: number, openFlags: number): number {
+    return this.#addon.testDmabufGet(this.#fd, length, openFlags);
+  }
+
+  dmabufRevoke(dmabufFd: number, revoked: boolean): void {
+    this.#addon.testDmabufRevoke(this.#fd, dmabufFd, revoked);
+  }
+
+  closeDmabuf(dmabufFd: number): void {
+    this.#addon.close(dmabufFd);
+  }
+
   runBatch(batch: EncodedBatch, out: BigUint64Array, failNth: number): BatchRun {
     return this.#addon.batch(this.#fd, batch.code, batch.wide, out, batch.memories, batch.tuples, failNth);
   }
