@@ -157,7 +157,6 @@ describe('7.3 mock dma-bufs', () => {
     try {
       const otherIoas = other.allocIoas();
       otherIoas.mapFile(dmabuf);
-      other.mockDmabuf(PAGE_SIZE).close();
       other.backend.dmabufRevoke(dmabuf.fd, true);
       expectErrno('ENODEV', () => otherIoas.mapFile(dmabuf), 'IOMMU_IOAS_MAP_FILE');
     } finally {
