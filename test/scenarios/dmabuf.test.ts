@@ -122,6 +122,36 @@ describe('7.3 mock dma-bufs', () => {
     expect(ioas.mapFile(dmabuf, { iova })).toBe(iova);
   });
 
+  test("a revoke unmaps the buffer from every domain; a domain attached later maps none of it (the mock's dirty bits show what is mapped)", (ctx) => {
+    requires(ctx, 'IOMMU_HWPT_SET_DIRTY_TRACKING', 'IOMMU_HWPT_GET_DIRTY_BITMAP', 'DIRTY');
+    const mock = fd.mockDomain(ioas);
+    const first = fd.allocHwpt(mock, ioas, { dirtyTracking: true });
+    first.setDirtyTracking(true);
+    // Which pages of the buffer's 4 at `iova` a domain maps: the mock sets dirty
+    // bits only where it has an entry.
+    const mapped = (hwpt: typeof first, iova: bigint): bigint => {
+      hwpt.markDirty(iova, BUF_SIZE, new Uint8Array([0x0f]), PAGE_SIZE);
+      return hwpt.getDirtyBitmap(iova, BUF_SIZE, { pageSize: PAGE_SIZE })[0]!;
+    };
+    const dmabuf = mockDmabuf(BUF_SIZE);
+    const a = ioas.mapFile(dmabuf, { iova: MOCK_APERTURE_START });
+    expect(mapped(first, a)).toBe(0xfn);
+    dmabuf.revoke(true);
+    expect(mapped(first, a)).toBe(0n);
+    dmabuf.revoke(false);
+    const b = ioas.mapFile(dmabuf, { iova: a + BigInt(BUF_SIZE) });
+    expect(mapped(first, b)).toBe(0xfn);
+    expect(mapped(first, a)).toBe(0n); // revoked for good
+    const later = fd.allocHwpt(mock, ioas, { dirtyTracking: true });
+    later.setDirtyTracking(true);
+    expect(mapped(later, a)).toBe(0n);
+    expect(mapped(later, b)).toBe(0xfn);
+    // Un-revoking invalidates the current mappings too.
+    dmabuf.revoke(false);
+    expect(mapped(first, b)).toBe(0n);
+    expect(mapped(later, b)).toBe(0n);
+  });
+
   test('a mapped dma-buf has no pages to pin or copy: accesses get EINVAL; CHANGE_PROCESS refuses it', () => {
     const dmabuf = mockDmabuf(BUF_SIZE);
     const iova = ioas.mapFile(dmabuf, { iova: MOCK_APERTURE_START });
