@@ -257,6 +257,21 @@ export interface Backend {
   /** IOMMU_TEST_OP_PASID_CHECK_HWPT: EINVAL unless `pasid` is attached to `hwptId` (0: to nothing). */
   pasidCheckHwpt(stdevId: number, pasid: number, hwptId: number): void;
 
+  // dma-buf test ops of 7.3's mock (the exporter IOMMU_IOAS_MAP_FILE imports); 6.12 answers EOPNOTSUPP.
+  /**
+   * IOMMU_TEST_OP_DMABUF_GET: a new mock dma-buf of `length` bytes (rounded up to
+   * whole pages) opened with `openFlags` (O_CLOEXEC, ...). Returns its descriptor,
+   * owned by the caller (closeDmabuf()); the buffer lives while it or a mapping holds it.
+   */
+  dmabufGet(length: number, openFlags: number): number;
+  /**
+   * IOMMU_TEST_OP_DMABUF_REVOKE: set the mock dma-buf's revoked state, then tell
+   * every importer its mappings are invalid (dma_buf_invalidate_mappings()).
+   */
+  dmabufRevoke(dmabufFd: number, revoked: boolean): void;
+  /** close() of a descriptor from dmabufGet(). */
+  closeDmabuf(dmabufFd: number): void;
+
   // vIOMMU test ops of 7.3's mock; 6.12 answers EOPNOTSUPP.
   /** IOMMU_TEST_OP_DEV_CHECK_CACHE: EINVAL unless cache entry `cacheId` of the device holds `value`. */
   devCheckCache(devId: number, cacheId: number, value: number): void;

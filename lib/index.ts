@@ -38,6 +38,7 @@ export {
 export { MemFile, type MemFileOptions } from './mem-file.js';
 export type { Memory, RangeOptions } from './memory.js';
 export { MockDevice, type IopfOptions } from './mock-device.js';
+export { MockDmabuf } from './mock-dmabuf.js';
 export { NativeBackend } from './native/backend.js';
 export { setCapIpcLock } from './process-caps.js';
 export { VFIO_REQUESTS, checkRawIoctl, iommufdIoctl, ioctlRequest, type RawArg } from './raw-ioctl.js';

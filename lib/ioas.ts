@@ -2,6 +2,7 @@ import type { Backend, FileRef, IovaRanges } from './backend.js';
 import { ClosedError } from './errors.js';
 import { MappingRefs } from './mapping-refs.js';
 import { MemFile } from './mem-file.js';
+import { MockDmabuf } from './mock-dmabuf.js';
 import { type Memory, type RangeOptions, mappableRange } from './memory.js';
 import {
   IOMMU_IOAS_MAP_FIXED_IOVA,
@@ -29,16 +30,16 @@ export function mapFlags(flags: number, options: { readable?: boolean; writeable
 }
 
 /**
- * A file for mapFile(): a MemFile (its bytes readable in this process), or a
- * descriptor this process opened itself, as a number (fs.openSync()) or a
- * FileHandle (fs.promises.open()).
+ * A file for mapFile(): a MemFile (its bytes readable in this process), a
+ * MockDmabuf (the mock's dma-buf, 7.3), or a descriptor this process opened
+ * itself, as a number (fs.openSync()) or a FileHandle (fs.promises.open()).
  */
-export type MappableFile = MemFile | number | { readonly fd: number };
+export type MappableFile = MemFile | MockDmabuf | number | { readonly fd: number };
 
 export interface MapFileOptions {
   /** Byte offset in the file where the mapping starts (the uAPI's `start`). Default 0. */
   offset?: bigint | number;
-  /** Bytes to map. Default: a MemFile's length from `offset`; required for a descriptor. */
+  /** Bytes to map. Default: a MemFile's or MockDmabuf's length from `offset`; required for a descriptor. */
   length?: bigint | number;
   /** IOMMU_IOAS_MAP_FIXED_IOVA at this IOVA. Default: an IOVA the kernel allocates. */
   iova?: bigint | number;
@@ -115,12 +116,15 @@ export class Ioas implements Disposable {
     const start = toU64(options.offset ?? 0, 'offset');
     let ref: FileRef;
     let length: bigint;
-    if (file instanceof MemFile) {
-      const size = file.length; // ClosedError once closed
+    if (file instanceof MemFile || file instanceof MockDmabuf) {
+      const fd = file.fd; // ClosedError once closed
+      const size = file.length;
       if (options.length === undefined && start > BigInt(size))
-        throw new RangeError(`offset ${start} is past the end of the ${size}-byte MemFile`);
+        throw new RangeError(`offset ${start} is past the end of the ${size}-byte ${file.constructor.name}`);
       length = options.length === undefined ? BigInt(size) - start : toU64(options.length, 'length');
-      ref = { fd: file.fd ?? -1, bytes: size === 0 ? new Uint8Array(0) : file.bytes };
+      // The kernel holds a dma-buf itself while mapped (dma_buf_get()): no bytes of this process to pass.
+      if (file instanceof MockDmabuf) ref = { fd: fd ?? -1, bytes: null };
+      else ref = { fd: fd ?? -1, bytes: size === 0 ? new Uint8Array(0) : file.bytes };
     } else {
       if (options.length === undefined) throw new TypeError('length is required to map a file descriptor');
       length = toU64(options.length, 'length');

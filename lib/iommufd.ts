@@ -9,6 +9,7 @@ import { Ioas } from './ioas.js';
 import { MappingRefs } from './mapping-refs.js';
 import { type Memory, type RangeOptions, userRange } from './memory.js';
 import { MockDevice } from './mock-device.js';
+import { DMABUF_OPEN_FLAGS, MockDmabuf } from './mock-dmabuf.js';
 import { NativeBackend } from './native/backend.js';
 import { addon, addonAvailable } from './native/binding.js';
 import { SimBackend, type SimKernel } from './sim/backend.js';
@@ -665,6 +666,18 @@ export class Iommufd implements Disposable {
     } finally {
       release();
     }
+  }
+
+  /**
+   * IOMMU_TEST_OP_DMABUF_GET (7.3): a mock dma-buf of `length` bytes (rounded
+   * up to whole pages; the mock refuses 0 and more than 512 pages, EINVAL), for
+   * `ioas.mapFile()`. Its descriptor outlives this iommufd; revoke() needs it open.
+   */
+  mockDmabuf(length: number): MockDmabuf {
+    this.#checkOpen();
+    const size = toU32(length, 'length');
+    const fd = this.backend.dmabufGet(size, DMABUF_OPEN_FLAGS);
+    return new MockDmabuf(this.backend, fd, size, () => this.#checkOpen());
   }
 
   /** IOMMU_TEST_OP_CREATE_ACCESS: an in-kernel access to `ioas`. */

@@ -249,6 +249,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Register(env, exports, kHwptOps);
   Register(env, exports, kSelftestOps);
   Register(env, exports, kPasidOps);
+  Register(env, exports, kDmabufOps);
   Register(env, exports, kViommuOps);
   Register(env, exports, kVfioCompatOps);
   Register(env, exports, kVfioDeviceOps);

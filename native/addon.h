@@ -121,6 +121,7 @@ extern const std::vector<OpEntry> kIoasOps;
 extern const std::vector<OpEntry> kHwptOps;
 extern const std::vector<OpEntry> kSelftestOps;
 extern const std::vector<OpEntry> kPasidOps;  // pasid.cc (7.3)
+extern const std::vector<OpEntry> kDmabufOps;  // dmabuf.cc (7.3)
 extern const std::vector<OpEntry> kViommuOps;  // viommu.cc (7.3)
 extern const std::vector<OpEntry> kVfioCompatOps;
 extern const std::vector<OpEntry> kVfioDeviceOps;

@@ -1,6 +1,7 @@
 // The Backend over the real kernel: marshals arguments to the addon, nothing more.
 import { checkArgumentsOf } from '../backend-args.js';
 import { describe } from '../validate.js';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { release } from 'node:os';
 import type { BatchRun, EncodedBatch } from '../batch.js';
 import type {
@@ -304,6 +305,26 @@ export class NativeBackend implements Backend {
     this.#addon.testPasidCheckHwpt(this.#fd, stdevId, pasid, hwptId);
   }
 
+  dmabufGet(length: number, openFlags: number): number {
+    const before = dmabufDescriptors();
+    const fd = this.#addon.testDmabufGet(this.#fd, length, openFlags);
+    if (fd > 0) return fd;
+    // 7.3's iommufd_test_dmabuf_get() installs the descriptor but answers 0, not
+    // its number (dma_buf_fd()'s value is dropped): the new one is the dma-buf
+    // descriptor that was not there before.
+    const added = [...dmabufDescriptors()].filter((n) => !before.has(n));
+    if (added.length !== 1) throw new Error(`IOMMU_TEST_OP_DMABUF_GET answered ${fd} and ${added.length} new dma-buf descriptors appeared`);
+    return added[0]!;
+  }
+
+  dmabufRevoke(dmabufFd: number, revoked: boolean): void {
+    this.#addon.testDmabufRevoke(this.#fd, dmabufFd, revoked);
+  }
+
+  closeDmabuf(dmabufFd: number): void {
+    this.#addon.close(dmabufFd);
+  }
+
   runBatch(batch: EncodedBatch, out: BigUint64Array, failNth: number): BatchRun {
     return this.#addon.batch(this.#fd, batch.code, batch.wide, out, batch.memories, batch.tuples, failNth);
   }
@@ -396,4 +417,17 @@ function badRange(method: string, value: unknown): never {
 // Every Backend method checks its argument types first (lib/backend-args.ts), but
 // for the per-call paths the benchmarks time: the addon checks their primitives in
 // C++, and the UserRange above is the one object they read.
+/** This process's dma-buf descriptors: their /proc link is the dma-buf filesystem's "/dmabuf:NAME". */
+function dmabufDescriptors(): Set<number> {
+  const out = new Set<number>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`).startsWith('/dmabuf:')) out.add(Number(name));
+    } catch {
+      // closed meanwhile (the directory's own descriptor)
+    }
+  }
+  return out;
+}
+
 checkArgumentsOf(NativeBackend, ['ioasMap', 'ioasUnmap', 'accessRw', 'runBatch']);

@@ -77,6 +77,9 @@ export interface Addon {
   testSetTempMemoryLimit(fd: number, limit: number): void;
   testDirty(fd: number, hwptId: number, flags: number, iova: bigint, length: bigint, pageSize: bigint, bitmap: Bytes): bigint;
   testTriggerIopf(fd: number, devId: number, pasid: number, grpid: number, perm: number, addr: bigint): void;
+  // dmabuf.cc (7.3)
+  testDmabufGet(fd: number, length: number, openFlags: number): number;
+  testDmabufRevoke(fd: number, dmabufFd: number, revoked: boolean): void;
   // pasid.cc (7.3)
   testPasidAttach(fd: number, stdevId: number, pasid: number, ptId: number): number;
   testPasidReplace(fd: number, stdevId: number, pasid: number, ptId: number): number;

@@ -84,6 +84,7 @@ import {
   MOCK_NESTED_DOMAIN_IOTLB_NUM,
   SelftestObj,
   SimContext,
+  TestDmabuf,
 } from './selftest.js';
 import { parseVfioIommuInfo } from '../vfio-info.js';
 import { simRawIoctl } from './raw.js';
@@ -145,6 +146,8 @@ for (const op of ['PASID_ATTACH', 'PASID_REPLACE', 'PASID_DETACH', 'PASID_CHECK_
 // viommu.ts: 7.3's vIOMMU, vDEVICE, vEVENTQ and HW queue objects, and the mock's vIOMMU test ops.
 for (const ioctl of ['IOMMU_VIOMMU_ALLOC', 'IOMMU_VDEVICE_ALLOC', 'IOMMU_VEVENTQ_ALLOC', 'IOMMU_HW_QUEUE_ALLOC']) SIMULATED_7_3_IOCTLS.add(ioctl);
 for (const op of ['DEV_CHECK_CACHE', 'TRIGGER_VEVENT']) SIMULATED_7_3_TEST_OPS.add(op);
+// selftest.ts TestDmabuf / pages.ts allocDmabuf(): 7.3's mock dma-buf, mapped with IOMMU_IOAS_MAP_FILE, and its revocation.
+for (const op of ['DMABUF_GET', 'DMABUF_REVOKE']) SIMULATED_7_3_TEST_OPS.add(op);
 
 // ---- process-wide state: file descriptors of accesses, the mock's globals ----
 
@@ -162,6 +165,21 @@ function allocFd(file: AccessObj | FaultFile | VeventqFile): number {
   let fd = FIRST_FD;
   while (simFds.has(fd)) fd++;
   simFds.set(fd, file);
+  return fd;
+}
+
+/**
+ * Mock dma-buf "fds". Their numbers start far above any descriptor the process
+ * can have (the kernel's default fs.nr_open is 2^20), so a real descriptor
+ * given to mapFile() as a number never names a simulated dma-buf.
+ */
+const simDmabufs = new Map<number, TestDmabuf>();
+const FIRST_DMABUF_FD = 2 ** 30;
+
+function allocDmabufFd(dmabuf: TestDmabuf): number {
+  let fd = FIRST_DMABUF_FD;
+  while (simDmabufs.has(fd)) fd++;
+  simDmabufs.set(fd, dmabuf);
   return fd;
 }
 
@@ -291,7 +309,9 @@ export class SimBackend implements Backend {
       if (iova >= ULONG_MAX || length >= ULONG_MAX) fail('EOVERFLOW');
       if (!(flags & (MAP_WRITEABLE | MAP_READABLE))) fail('EINVAL');
       const ioas = this.#ctx.getIoas(ioasId);
-      return ioas.iopt.mapFilePages(() => simFileOf(file), start, length, iova, convProt(flags), !(flags & MAP_FIXED_IOVA));
+      // dma_buf_get() first: a dma-buf is imported, any other file pinned.
+      const fileOf = () => (file.bytes ? undefined : simDmabufs.get(file.fd)) ?? simFileOf(file);
+      return ioas.iopt.mapFilePages(fileOf, start, length, iova, convProt(flags), !(flags & MAP_FIXED_IOVA));
     });
   }
 
@@ -847,6 +867,32 @@ export class SimBackend implements Backend {
     });
   }
 
+  // ---- 7.3's mock dma-buf (selftest.ts TestDmabuf) ------------------------------
+
+  /** iommufd_test_dmabuf_get() (7.3; 6.12's iommufd_test() answers EOPNOTSUPP). Open flags change nothing modelled. */
+  dmabufGet(length: number, _openFlags: number): number {
+    return this.#run('IOMMU_TEST_OP_DMABUF_GET', () => {
+      if (this.kernel === '6.12') fail('EOPNOTSUPP');
+      return allocDmabufFd(TestDmabuf.get(length));
+    });
+  }
+
+  /** iommufd_test_dmabuf_revoke() (7.3) */
+  dmabufRevoke(dmabufFd: number, revoked: boolean): void {
+    this.#run('IOMMU_TEST_OP_DMABUF_REVOKE', () => {
+      if (this.kernel === '6.12') fail('EOPNOTSUPP');
+      const dmabuf = simDmabufs.get(dmabufFd);
+      // dma_buf_get(): EBADF for no file, EINVAL for a file that is not a dma-buf.
+      if (!dmabuf) fail(simFds.has(dmabufFd) || isOpenDescriptor(dmabufFd) ? 'EINVAL' : 'EBADF');
+      dmabuf.revoke(revoked);
+    });
+  }
+
+  /** close() of a mock dma-buf's descriptor: the buffer lives on while mapped. */
+  closeDmabuf(dmabufFd: number): void {
+    if (!simDmabufs.delete(dmabufFd)) throw new IommufdError(errnoNumber('EBADF'), 'close');
+  }
+
   /** A raw ioctl, decoded as the 6.12 driver decodes it (lib/sim/raw.ts). */
   rawIoctl(request: number, arg: Uint8Array | number | null, name: string): number {
     if (this.#ctx.closed) throw new IommufdError(errnoNumber('EBADF'), name);
@@ -1294,6 +1340,7 @@ export class SimBackend implements Backend {
         // the slow path over several pages reads pinned pages through their pins,
         // so it still works after the process unmapped them; here it is EFAULT.)
         if (write && !area.pages.writable) fail('EPERM');
+        if (area.pages.dmabuf) fail('EINVAL'); // no CPU access to an importer's dma-buf
         // A file's pages are always read through their pins (iopt_pages_rw_slow()).
         const pinFailure = area.pages.file ? area.pages.pinFailure(area.indexOf(cur), area.indexOf(end)) : null;
         if (pinFailure) fail(pinFailure);
@@ -1327,6 +1374,16 @@ export class SimBackend implements Backend {
       if (bytes < 12) fail('EINVAL');
       tempMemoryLimit = bytes;
     });
+  }
+}
+
+/** Whether `fd` is an open descriptor of this process (fstat() succeeds). */
+function isOpenDescriptor(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -1377,8 +1434,9 @@ function pinPages(access: AccessObj, iova: bigint, length: bigint, write: boolea
         area.startByteOf(cur) % PAGE_SIZE === 0 && (isDone || area.startByteOf(area.last) % PAGE_SIZE === PAGE_SIZE - 1);
       if (area.preventAccess || !aligned) fail('EINVAL');
       if (!(area.prot & (write ? IOMMU_WRITE : IOMMU_READ))) fail('EPERM');
-      // iopt_area_add_access()
+      // iopt_area_add_access(): a dma-buf has no pages to pin.
       if (write && !area.pages.writable) fail('EPERM');
+      if (area.pages.dmabuf) fail('EINVAL');
       // A new interval reads the pages nobody holds yet from the process.
       const failure = area.pages.hasExactAccess(index, lastIndex) ? null : area.pages.unpinnedPinFailure(index, lastIndex);
       if (failure) fail(failure);

@@ -5,7 +5,7 @@
 // function names say which kernel function each block mirrors.
 
 import { AreaTree, type Interval } from './area-tree.js';
-import { IoptPages, PAGE_SIZE, type PageSpan, type SimFile } from './pages.js';
+import { IoptPages, PAGE_SIZE, type PageSpan, type SimDmabuf, type SimFile, isDmabuf } from './pages.js';
 
 export const U64_MAX = (1n << 64n) - 1n;
 /** ULONG_MAX on the 64-bit kernels iommufd runs on. */
@@ -298,14 +298,19 @@ export class IoPagetable {
   }
 
   /**
-   * iopt_map_file_pages(): [start, start + length) of the file `fileOf()` opens
-   * (fget(): EBADF), mapped like user pages. Returns the IOVA used.
+   * iopt_map_file_pages(): [start, start + length) of the dma-buf or the file
+   * `fileOf()` opens (dma_buf_get(), else fget(): EBADF), mapped like user
+   * pages. Returns the IOVA used.
    */
-  mapFilePages(fileOf: () => SimFile, start: bigint, length: bigint, iova: bigint, prot: number, allocIova: boolean): bigint {
+  mapFilePages(fileOf: () => SimFile | SimDmabuf, start: bigint, length: bigint, iova: bigint, prot: number, allocIova: boolean): bigint {
     if (!length) fail('EINVAL');
     if (start + length - 1n > U64_MAX) fail('EOVERFLOW'); // check_add_overflow()
     const startByte = Number(start % PAGE);
-    const pages = IoptPages.allocFile(fileOf(), startByte, start, length, (prot & IOMMU_WRITE) !== 0);
+    const file = fileOf();
+    const writable = (prot & IOMMU_WRITE) !== 0;
+    const pages = isDmabuf(file)
+      ? IoptPages.allocDmabuf(file, startByte, start, length, writable)
+      : IoptPages.allocFile(file, startByte, start, length, writable);
     if (typeof pages === 'string') fail(pages);
     return this.mapPagesList([{ pages, startByte, length }], length, iova, prot, allocIova);
   }
@@ -376,6 +381,8 @@ export class IoPagetable {
     const alignment = this.iovaAlignment;
     if (iova === area.start || iova === area.last) return;
     if (area.preventAccess) fail('EBUSY');
+    // iopt_area_split(): a dma-buf tracks its domains per area (pages->dmabuf.tracker).
+    if (area.pages.dmabuf) fail('EOPNOTSUPP');
     const newStart = iova + 1n;
     if (newStart & (alignment - 1n) || BigInt(area.startByteOf(newStart)) & (alignment - 1n)) fail('EINVAL');
     if (area.numAccesses) fail('EINVAL');

@@ -75,6 +75,27 @@ export interface SimFile {
   readonly memfd: boolean;
 }
 
+// ---- dma-bufs (7.3's IOPT_ADDRESS_DMABUF) ----------------------------------------
+
+/**
+ * A dma-buf as its importer sees it (the mock's struct iommufd_test_dma_buf,
+ * selftest.ts): exporter memory no process maps, which an iopt_pages reaches
+ * by its physical address, never by pinning pages.
+ */
+export interface SimDmabuf {
+  readonly memory: ArrayBuffer;
+  /** dmabuf->size: whole pages. */
+  readonly size: number;
+  /** What the exporter answers a new attachment (iommufd_test_dma_buf_iommufd_map(): ENODEV). */
+  readonly revoked: boolean;
+  /** The iopt_pages attached to it (dma_buf_dynamic_attach()); dropped ones are collected. */
+  readonly importers: Set<WeakRef<IoptPages>>;
+}
+
+export function isDmabuf(file: SimFile | SimDmabuf): file is SimDmabuf {
+  return 'importers' in file;
+}
+
 // ---- pins --------------------------------------------------------------------
 
 /** An interval of page indexes in an iopt_pages. */
@@ -98,6 +119,8 @@ interface Pins {
 // IoptPages flags.
 const WRITABLE = 1;
 const REGISTERED = 2;
+/** iopt_dmabuf_revoked(): pages->dmabuf.phys.len == 0 */
+const DMABUF_REVOKED = 4;
 
 // The pinned iopt_pages of each buffer, for MD_CHECK_REFS. Only pages with at
 // least one pin are listed.
@@ -118,13 +141,16 @@ export class IoptPages {
    * booleans, as there is one iopt_pages per map (heap per area).
    */
   #pins: Pins | null = null;
-  /** WRITABLE | REGISTERED */
+  /** WRITABLE | REGISTERED | DMABUF_REVOKED */
   #flags: number;
   /** IOPT_ADDRESS_FILE: the file, whose offset of page 0 is pageBase (pages->start); null for user memory. */
   readonly file: SimFile | null;
+  /** IOPT_ADDRESS_DMABUF: the dma-buf, whose offset of page 0 is pageBase (pages->dmabuf.start); null otherwise. */
+  readonly dmabuf: SimDmabuf | null;
 
-  private constructor(buffer: AnyBuffer, pageBase: number, npages: number, writable: boolean, file: SimFile | null = null) {
+  private constructor(buffer: AnyBuffer, pageBase: number, npages: number, writable: boolean, file: SimFile | null = null, dmabuf: SimDmabuf | null = null) {
     this.buffer = buffer;
+    this.dmabuf = dmabuf;
     this.pageBase = pageBase;
     this.npages = npages;
     this.#flags = writable ? WRITABLE : 0;
@@ -157,6 +183,36 @@ export class IoptPages {
     return new IoptPages(file.buffer, Number(start) - startByte, npages, writable, file);
   }
 
+  /**
+   * iopt_alloc_dmabuf_pages(): `length` bytes of `dmabuf` from byte `start`,
+   * attached to it (EINVAL past its end; ENODEV while the exporter has it revoked).
+   */
+  static allocDmabuf(dmabuf: SimDmabuf, startByte: number, start: bigint, length: bigint, writable: boolean): IoptPages | 'EINVAL' | 'ENODEV' {
+    if (BigInt(dmabuf.size) <= start + length - 1n) return 'EINVAL';
+    const npages = Math.ceil((Number(length) + startByte) / PAGE_SIZE);
+    // iopt_map_dmabuf(): the exporter gives no physical range for a revoked buffer.
+    if (dmabuf.revoked) return 'ENODEV';
+    const pages = new IoptPages(dmabuf.memory, Number(start) - startByte, npages, writable, null, dmabuf);
+    for (const ref of dmabuf.importers) if (!ref.deref()) dmabuf.importers.delete(ref);
+    dmabuf.importers.add(new WeakRef(pages));
+    return pages;
+  }
+
+  /**
+   * iopt_revoke_notify(): the exporter invalidated its mappings; every domain
+   * loses this dma-buf's entries, and the pages stay revoked (phys.len = 0) for
+   * good: a domain attached later maps nothing of them, whatever the exporter
+   * says next. Only a new IOMMU_IOAS_MAP_FILE attaches afresh.
+   */
+  revokeNotify(): void {
+    if (this.dmabuf) this.#flags |= DMABUF_REVOKED;
+  }
+
+  /** iopt_dmabuf_revoked() */
+  get dmabufRevoked(): boolean {
+    return (this.#flags & DMABUF_REVOKED) !== 0;
+  }
+
   /** The user address of page 0 (of a file: of page 0 in the process's view of it). */
   get uptr(): number {
     return bufferBase(this.buffer) + this.pageBase;
@@ -164,10 +220,11 @@ export class IoptPages {
 
   /**
    * iopt_alloc_area_pages()'s guess at the ideal IOVA alignment reads this plus
-   * the start byte: the user address of page 0, or for a file its offset (pages->start).
+   * the start byte: the user address of page 0, or for a file or a dma-buf its
+   * offset (pages->start, pages->dmabuf.start).
    */
   get alignmentBase(): number {
-    return this.file ? this.pageBase : this.uptr;
+    return this.file || this.dmabuf ? this.pageBase : this.uptr;
   }
 
   /** A page's identity across the process: its fake user page frame number. */
@@ -193,6 +250,9 @@ export class IoptPages {
     const start = this.pageBase + first * PAGE_SIZE;
     const end = this.pageBase + (last + 1) * PAGE_SIZE;
     if (this.file) return !this.file.memfd || end - 1 >= this.file.size ? 'EINVAL' : null;
+    // pfn_reader_fill_dmabuf(): read from the exporter's physical range, which
+    // allocDmabuf() checked; a revoked one is skipped (iopt_area_fill_domain()).
+    if (this.dmabuf) return null;
     const outside = start < 0 || end > Math.ceil(this.buffer.byteLength / PAGE_SIZE) * PAGE_SIZE;
     return outside || overlapsUnmapped(this.buffer, start, end) ? 'EFAULT' : null;
   }

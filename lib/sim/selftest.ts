@@ -21,6 +21,7 @@ import {
   MOCK_DEV_CACHE_NUM,
 } from '../uapi.js';
 import { checkRidPasidCompat } from './device-pasid.js';
+import { type IoptPages, PAGE_SIZE, type SimDmabuf } from './pages.js';
 import type { SimMapping, VdeviceObj, ViommuObj } from './viommu.js';
 
 
@@ -123,7 +124,10 @@ export class MockDomain implements IoptDomain {
     const iopt = this.iopt;
     if (!iopt) return false;
     const iova = BigInt(index) * MOCK_IO_PAGE_SIZE;
-    return iopt.areas.iterFirst(iova, iova) !== null;
+    const c = iopt.areas.iterFirst(iova, iova);
+    // iopt_revoke_notify() unmapped a revoked dma-buf from every domain, and
+    // iopt_area_fill_domain() maps nothing of it into a later one.
+    return c !== null && !c.leaf.items[c.index]!.pages.dmabufRevoked;
   }
 
   /** The entries of [start, last] were erased (unmap, or the domain left the IOAS). */
@@ -441,6 +445,46 @@ export class FaultObj extends SimObject {
 }
 
 /** struct selftest_obj (TYPE_IDEV): what userspace destroys to remove the mock device. */
+/** PAGE_SIZE * 512: the largest mock dma-buf iommufd_test_dmabuf_get() makes. */
+const TEST_DMABUF_MAX = 512 * PAGE_SIZE;
+
+/**
+ * struct iommufd_test_dma_buf: the mock's dma-buf exporter, zeroed memory of
+ * whole pages (iommufd_test_dmabuf_get()). It lives while its descriptor or an
+ * importer (an iopt_pages) holds it.
+ */
+export class TestDmabuf implements SimDmabuf {
+  readonly memory: ArrayBuffer;
+  readonly size: number;
+  revoked = false;
+  readonly importers = new Set<WeakRef<IoptPages>>();
+
+  private constructor(size: number) {
+    this.size = size;
+    this.memory = new ArrayBuffer(size);
+  }
+
+  /** iommufd_test_dmabuf_get(): `length` rounds up to whole pages, none or over 512 is EINVAL. */
+  static get(length: number): TestDmabuf {
+    const size = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
+    if (size === 0 || size > TEST_DMABUF_MAX) fail('EINVAL');
+    return new TestDmabuf(size);
+  }
+
+  /**
+   * iommufd_test_dmabuf_revoke(): the new state answers later attachments;
+   * dma_buf_invalidate_mappings() revokes every current importer either way.
+   */
+  revoke(revoked: boolean): void {
+    this.revoked = revoked;
+    for (const ref of this.importers) {
+      const pages = ref.deref();
+      if (pages) pages.revokeNotify();
+      else this.importers.delete(ref);
+    }
+  }
+}
+
 export class SelftestObj extends SimObject {
   readonly type = ObjType.SELFTEST;
   constructor(

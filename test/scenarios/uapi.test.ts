@@ -60,6 +60,9 @@ const SIM_7_3_MODELLED = new Set<string>([
   // lib/sim/io-pagetable.ts mapFilePages(), lib/sim/backend.ts ioasChangeProcess()
   'IOMMU_IOAS_MAP_FILE',
   'IOMMU_IOAS_CHANGE_PROCESS',
+  // lib/sim/selftest.ts TestDmabuf, lib/sim/pages.ts allocDmabuf()
+  'DMABUF_GET',
+  'DMABUF_REVOKE',
   // lib/sim/viommu.ts
   'IOMMU_VIOMMU_ALLOC',
   'IOMMU_VDEVICE_ALLOC',
