@@ -1,7 +1,6 @@
 // The contract between the typed API and a backend (the native addon today,
 // the simulator later): one method per ioctl or test op, plain data in and
 // out, u64 values as bigint, failures thrown as IommufdError.
-import type { BatchRun, EncodedBatch } from './batch.js';
 
 /** A byte range of JS memory the kernel will read or write. */
 export interface UserRange {
@@ -284,4 +283,30 @@ export interface Backend {
    * `arg`. Returns the ioctl's non-negative value; errors are named `name`.
    */
   rawIoctl(request: number, arg: Uint8Array | number | null, name: string): number;
+}
+
+/**
+ * A batch as backends run it (Backend.runBatch), encoded by lib/batch.ts (the
+ * layout native/batch.cc reads). Public in the declarations, though only
+ * backends need it.
+ */
+export interface EncodedBatch {
+  count: number;
+  code: Float64Array;
+  wide: BigUint64Array;
+  /** The memory objects map and access_rw ops refer to by index. */
+  memories: Uint8Array[];
+  tuples: [string, ...unknown[]][];
+  /** The same tuple ops as calls on the backend (for backends without the addon). */
+  tupleCalls: (() => unknown)[];
+}
+
+/** What a backend reports after running a batch (Backend.runBatch). */
+export interface BatchRun {
+  /** How many ops succeeded (the index of the failed op, if one failed). */
+  done: number;
+  /** The result of tuple op k, for those that ran. */
+  tupleResults: unknown[];
+  error: Error | null;
+  injected: boolean;
 }

@@ -7,7 +7,7 @@ import { DmaBuffer, releaseBuffer, retainBuffer } from './dma-buffer.js';
 import { type Memory, type RangeOptions, mappableRange, userRange } from './memory.js';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE } from './uapi.js';
 import { bigintOf, expectInstance, toOptions, toU32, toU64 } from './validate.js';
-import type { Backend } from './backend.js';
+import type { Backend, BatchRun, EncodedBatch } from './backend.js';
 import { type RawArg, checkRawIoctl, rawIoctlName } from './raw-ioctl.js';
 
 export interface BatchResult {
@@ -40,30 +40,8 @@ export const UNMAP_UNDOES_MAP = 1;
 /** a: access fd, b: flags, c: memory index, d: offset, e: length; wide[0]: iova. */
 export const OP_ACCESS_RW = 3;
 
-/**
- * A batch as backends run it (Backend.runBatch). Part of the Backend contract,
- * so public in the declarations, though only backends need it.
- */
-export interface EncodedBatch {
-  count: number;
-  code: Float64Array;
-  wide: BigUint64Array;
-  /** The memory objects map and access_rw ops refer to by index. */
-  memories: Uint8Array[];
-  tuples: [string, ...unknown[]][];
-  /** The same tuple ops as calls on the backend (for backends without the addon). */
-  tupleCalls: (() => unknown)[];
-}
-
-/** What a backend reports after running a batch (Backend.runBatch). */
-export interface BatchRun {
-  /** How many ops succeeded (the index of the failed op, if one failed). */
-  done: number;
-  /** The result of tuple op k, for those that ran. */
-  tupleResults: unknown[];
-  error: Error | null;
-  injected: boolean;
-}
+// EncodedBatch and BatchRun are part of the Backend contract (backend.ts).
+export type { BatchRun, EncodedBatch } from './backend.js';
 
 // Ops whose memory must stay referenced: only the typed methods may issue them.
 const MEMORY_OPS = new Set(['ioasMap', 'ioasCopy', 'vfioMapDma']);

@@ -43,7 +43,8 @@ export { NativeBackend } from './native/backend.js';
 export { setCapIpcLock } from './process-caps.js';
 export { VFIO_REQUESTS, checkRawIoctl, iommufdIoctl, ioctlRequest, type RawArg } from './raw-ioctl.js';
 export { addonAvailable } from './native/binding.js';
-export { DEFAULT_SIM_KERNEL, SIM_KERNELS, SimBackend, type SimKernel } from './sim/backend.js';
+export { SimBackend } from './sim/backend.js';
+export { DEFAULT_SIM_KERNEL, SIM_KERNELS, type SimKernel } from './sim/kernels.js';
 export * from './uapi.js';
 export { VfioCompat, type VfioMapOptions } from './vfio-compat.js';
 export {

@@ -12,7 +12,8 @@ import { MockDevice } from './mock-device.js';
 import { DMABUF_OPEN_FLAGS, MockDmabuf } from './mock-dmabuf.js';
 import { NativeBackend } from './native/backend.js';
 import { addon, addonAvailable } from './native/binding.js';
-import { SimBackend, type SimKernel } from './sim/backend.js';
+import { SimBackend } from './sim/backend.js';
+import type { SimKernel } from './sim/kernels.js';
 import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,

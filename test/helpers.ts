@@ -34,6 +34,21 @@ export function expectErrno(code: string, fn: () => unknown, op?: string): Iommu
   return error;
 }
 
+/**
+ * The IommufdError code `fn` fails with, or 'OK' when it returns: for tables of
+ * outcomes (`expect(errno(() => ...)).toBe(byKernel(...))`). Anything else it
+ * throws is rethrown.
+ */
+export function errno(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof IommufdError) return e.code;
+    throw e;
+  }
+  return 'OK';
+}
+
 /** A DmaBuffer filled with a recognisable byte pattern (seeded, so runs compare). */
 export function patternedBuffer(length: number, seed = 1): DmaBuffer {
   const buffer = DmaBuffer.alloc(length);

@@ -3,7 +3,7 @@ import { checkArgumentsOf } from '../backend-args.js';
 import { describe } from '../validate.js';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { release } from 'node:os';
-import type { BatchRun, EncodedBatch } from '../batch.js';
+import type { BatchRun, EncodedBatch } from '../backend.js';
 import type {
   Backend,
   Capabilities,

@@ -88,6 +88,7 @@ import {
 } from './selftest.js';
 import { parseVfioIommuInfo } from '../vfio-info.js';
 import { simRawIoctl } from './raw.js';
+import { DEFAULT_SIM_KERNEL, SIM_KERNELS, type SimKernel } from './kernels.js';
 import {
   NO_PASID,
   pasidAttach as simPasidAttach,
@@ -211,11 +212,6 @@ export function simTempMemoryLimit(): number {
   return tempMemoryLimit;
 }
 
-/** The kernels the simulator answers like (the first-class kernels of the test rig). */
-export const SIM_KERNELS = ['6.12', '7.3'] as const;
-export type SimKernel = (typeof SIM_KERNELS)[number];
-/** What `Iommufd.open({ backend: 'sim' })` models when no kernel is named. */
-export const DEFAULT_SIM_KERNEL: SimKernel = '6.12';
 
 export class SimBackend implements Backend {
   readonly name = 'sim';

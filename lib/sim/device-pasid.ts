@@ -11,27 +11,6 @@ export const NO_PASID = 0;
 /** The mock's "special pasid replace test" (IOMMU_TEST_PASID_RESERVED). */
 const FAKE_ERROR_PASID = 1024;
 
-/** One entry of igroup->pasid_attach (the mock device is alone in its group). */
-interface PasidAttach {
-  hwpt: AnyHwpt;
-  /** The iommufd_attach_handle: faults remember it. */
-  handle: object;
-}
-
-interface PasidState {
-  attached: Map<number, PasidAttach>;
-  /** mdev->pasid_1024_fake_error */
-  fakeError1024: boolean;
-}
-
-const states = new WeakMap<Idev, PasidState>();
-
-function state(idev: Idev): PasidState {
-  let s = states.get(idev);
-  if (!s) states.set(idev, (s = { attached: new Map(), fakeError1024: false }));
-  return s;
-}
-
 /** dev->iommu->max_pasids: 2^MOCK_PASID_WIDTH for a PASID device, else 0 (no set_dev_pasid calls). */
 function maxPasids(idev: Idev): number {
   return idev.devFlags & MOCK_FLAGS_DEVICE_PASID ? 2 ** MOCK_PASID_WIDTH : 0;
@@ -39,20 +18,12 @@ function maxPasids(idev: Idev): number {
 
 /** The HWPT attached to `pasid` (not the RID), if any. */
 export function pasidHwpt(idev: Idev, pasid: number): AnyHwpt | null {
-  return states.get(idev)?.attached.get(pasid)?.hwpt ?? null;
+  return idev.pasidAttached.get(pasid)?.hwpt ?? null;
 }
 
 /** The attach handle of `pasid`, for find_fault_handler(). */
 export function pasidHandle(idev: Idev, pasid: number): object | null {
-  return states.get(idev)?.attached.get(pasid)?.handle ?? null;
-}
-
-/**
- * iommufd_hwpt_pasid_compat() for the RID (IOMMU_NO_PASID): a HWPT without
- * IOMMU_HWPT_ALLOC_PASID cannot take the RID while any PASID is attached.
- */
-export function checkRidPasidCompat(idev: Idev, hwpt: AnyHwpt): void {
-  if (!hwpt.pasidCompat && (states.get(idev)?.attached.size ?? 0) > 0) fail('EINVAL');
+  return idev.pasidAttached.get(pasid)?.handle ?? null;
 }
 
 /** iommufd_hwpt_pasid_compat() for a PASID. */
@@ -68,12 +39,11 @@ function checkPasidCompat(idev: Idev, hwpt: AnyHwpt): void {
  */
 function setDevPasid(idev: Idev, pasid: number, blocked: boolean): void {
   if (maxPasids(idev) === 0 || pasid !== FAKE_ERROR_PASID) return;
-  const s = state(idev);
-  if (blocked) s.fakeError1024 = false;
-  else if (s.fakeError1024) {
-    s.fakeError1024 = false;
+  if (blocked) idev.pasid1024FakeError = false;
+  else if (idev.pasid1024FakeError) {
+    idev.pasid1024FakeError = false;
     fail('ENOMEM');
-  } else s.fakeError1024 = true;
+  } else idev.pasid1024FakeError = true;
 }
 
 /** What a pt_id names (iommufd_device_change_pt()): a HWPT, or an IOAS; anything else is EINVAL. */
@@ -86,10 +56,9 @@ function pasidTarget(ctx: SimContext, ptId: number): AnyHwpt | IoasObj {
 /** iommufd_device_attach(idev, pasid, &pt_id) for pasid != IOMMU_NO_PASID. Returns the HWPT id. */
 export function pasidAttach(ctx: SimContext, idev: Idev, pasid: number, ptId: number): number {
   const hwpt = pasidTarget(ctx, ptId);
-  const s = state(idev);
   // iommufd_hw_pagetable_attach(): the device is in this PASID's device_array already
   // (an IOAS gets there too, through an automatic domain).
-  if (s.attached.has(pasid)) fail('EBUSY');
+  if (idev.pasidAttached.has(pasid)) fail('EBUSY');
   // iommufd_device_auto_get_domain(): automatic domains are never pasid_compat, so every
   // existing one answers EINVAL and so does the new one, which is then aborted.
   if (hwpt instanceof IoasObj) fail('EINVAL');
@@ -99,7 +68,7 @@ export function pasidAttach(ctx: SimContext, idev: Idev, pasid: number, ptId: nu
   const max = maxPasids(idev);
   if (max > 0 && pasid >= max) fail('EINVAL');
   setDevPasid(idev, pasid, false);
-  s.attached.set(pasid, { hwpt, handle: {} });
+  idev.pasidAttached.set(pasid, { hwpt, handle: {} });
   hwpt.users++;
   idev.users++;
   return hwpt.id;
@@ -108,7 +77,7 @@ export function pasidAttach(ctx: SimContext, idev: Idev, pasid: number, ptId: nu
 /** iommufd_device_replace(idev, pasid, &pt_id) for pasid != IOMMU_NO_PASID. Returns the HWPT id. */
 export function pasidReplace(ctx: SimContext, idev: Idev, pasid: number, ptId: number): number {
   const hwpt = pasidTarget(ctx, ptId);
-  const cur = states.get(idev)?.attached.get(pasid);
+  const cur = idev.pasidAttached.get(pasid);
   // iommufd_device_do_replace(): nothing attached to this PASID; an IOAS's automatic
   // domains are not pasid_compat.
   if (!cur || hwpt instanceof IoasObj) fail('EINVAL');
@@ -127,13 +96,12 @@ export function pasidReplace(ctx: SimContext, idev: Idev, pasid: number, ptId: n
 
 /** iommufd_device_detach(idev, pasid): nothing happens for a PASID never attached. */
 export function pasidDetach(ctx: SimContext, idev: Idev, pasid: number): void {
-  const s = states.get(idev);
-  const cur = s?.attached.get(pasid);
-  if (!s || !cur) return;
+  const cur = idev.pasidAttached.get(pasid);
+  if (!cur) return;
   // iommu_detach_device_pasid(): the blocked domain's set_dev_pasid.
   setDevPasid(idev, pasid, true);
   if (cur.hwpt.fault) cur.hwpt.fault.autoRespond(cur.handle);
-  s.attached.delete(pasid);
+  idev.pasidAttached.delete(pasid);
   ctx.hwptPut(cur.hwpt);
   idev.users--;
 }

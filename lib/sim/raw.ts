@@ -22,7 +22,8 @@ import { IommufdError, errnoNumber } from '../errors.js';
 import { VFIO_REQUESTS, iommufdIoctl } from '../raw-ioctl.js';
 import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from '../uapi.js';
 import { UAPI_LAYOUTS } from '../uapi-layout.js';
-import type { SimBackend } from './backend.js';
+// Decoded commands reach the simulator through the Backend contract only.
+import type { Backend as SimBackend } from '../backend.js';
 
 const ULONG_MAX = (1n << 64n) - 1n;
 

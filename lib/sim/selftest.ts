@@ -2,7 +2,7 @@
 // the CONFIG_IOMMUFD_TEST mock (selftest.c): mock domains and devices, and
 // accesses with the pins they hold and their unmap callback.
 
-import type { SimKernel } from './backend.js';
+import type { SimKernel } from './kernels.js';
 import { ObjType, ObjectTable, SimObject } from './objects.js';
 import { isHugeBacked } from '../user-pages.js';
 import { IoPagetable, type IoptAccess, type IoptDomain, SimErrno, ULONG_MAX, fail } from './io-pagetable.js';
@@ -20,7 +20,6 @@ import {
   IOMMU_TEST_DEV_CACHE_DEFAULT,
   MOCK_DEV_CACHE_NUM,
 } from '../uapi.js';
-import { checkRidPasidCompat } from './device-pasid.js';
 import { type IoptPages, PAGE_SIZE, type SimDmabuf } from './pages.js';
 import type { SimMapping, VdeviceObj, ViommuObj } from './viommu.js';
 
@@ -386,10 +385,29 @@ export class Idev extends SimObject {
   mockVdevId = 0n;
   /** mdev->cache, which a vIOMMU invalidation clears. */
   readonly cache = new Uint32Array(MOCK_DEV_CACHE_NUM).fill(IOMMU_TEST_DEV_CACHE_DEFAULT);
+  /** igroup->pasid_attach for every PASID but IOMMU_NO_PASID (device-pasid.ts; the mock device is alone in its group). */
+  readonly pasidAttached = new Map<number, PasidAttach>();
+  /** mdev->pasid_1024_fake_error */
+  pasid1024FakeError = false;
   constructor(readonly devFlags: number) {
     super();
   }
   destroy(): void {}
+}
+
+/** One entry of igroup->pasid_attach. */
+export interface PasidAttach {
+  hwpt: AnyHwpt;
+  /** The iommufd_attach_handle: faults remember it. */
+  handle: object;
+}
+
+/**
+ * iommufd_hwpt_pasid_compat() for the RID (IOMMU_NO_PASID): a HWPT without
+ * IOMMU_HWPT_ALLOC_PASID cannot take the RID while any PASID is attached.
+ */
+function checkRidPasidCompat(idev: Idev, hwpt: AnyHwpt): void {
+  if (!hwpt.pasidCompat && idev.pasidAttached.size > 0) fail('EINVAL');
 }
 
 /** struct iopf_group: one fault (the mock always reports LAST_PAGE) and where it came from. */

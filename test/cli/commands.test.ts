@@ -156,7 +156,7 @@ describe('run', () => {
     const r = await iommufd(['run', 'test/cli/fixtures/plain.js', '--backend', 'sim', '--', 'a', '--b']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('ioas 1 on sim; args ["a","--b"]\n');
-    expect(r.stderr).toMatch(/^iommufd run: test\/cli\/fixtures\/plain\.js passed on the sim backend \(sim-6\.12\) in \d+ ms\n$/);
+    expect(r.stderr).toMatch(/^iommufd run: test\/cli\/fixtures\/plain\.js passed on the sim backend \(sim-7\.3\) in \d+ ms\n$/);
   });
 });
 

@@ -3,21 +3,11 @@
 import { describe, expect, test } from 'vitest';
 import { IommufdError, SimBackend, type UserRange } from '../../lib/index.js';
 import { MOCK_APERTURE_LAST, MOCK_APERTURE_START, U64_MAX } from '../../lib/uapi.js';
-import { hugeAligned } from '../helpers.js';
+import { errno, hugeAligned } from '../helpers.js';
 
 const PAGE = 4096;
 const RW = 6;
 const FIXED = 1 | RW;
-
-function errno(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof IommufdError) return e.code;
-    throw e;
-  }
-  return 'OK';
-}
 
 /** A fresh ArrayBuffer: the simulator gives each one a 2 MiB aligned user address. */
 function mem(length: number, offset = 0, viewLength = length - offset): UserRange {

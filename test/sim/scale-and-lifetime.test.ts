@@ -3,20 +3,10 @@
 import { describe, expect, test } from 'vitest';
 import { IommufdError, Iommufd, SimBackend, type UserRange } from '../../lib/index.js';
 import { MOCK_APERTURE_START } from '../../lib/uapi.js';
-import { hugeAligned } from '../helpers.js';
+import { errno, hugeAligned } from '../helpers.js';
 
 const PAGE = 4096;
 const FIXED = 7;
-
-function errno(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof IommufdError) return e.code;
-    throw e;
-  }
-  return 'OK';
-}
 
 function heapUsed(): number {
   const gc = (globalThis as { gc?: () => void }).gc!;

@@ -3,23 +3,13 @@
 import { describe, expect, test } from 'vitest';
 import { IommufdError, SimBackend, type UserRange } from '../../lib/index.js';
 import { MOCK_APERTURE_START } from '../../lib/uapi.js';
-import { hugeAligned } from '../helpers.js';
+import { errno, hugeAligned } from '../helpers.js';
 
 const PAGE = 4096;
 const RW = 6;
 const FIXED = 1 | RW;
 const SELFTEST = 0xdead;
 const INV_SELFTEST = 0xdeadbeef;
-
-function errno(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof IommufdError) return e.code;
-    throw e;
-  }
-  return 'OK';
-}
 
 function mem(length: number): UserRange {
   return { bytes: hugeAligned(length), offset: 0, length };
