@@ -32,7 +32,7 @@ function inv(entries: [flags: number, id: number][], entryLen = 8): Uint8Array {
 }
 
 function setup() {
-  const be = SimBackend.open();
+  const be = SimBackend.open('6.12'); // the 6.12 rules this file pins down
   const ioas = be.ioasAlloc();
   const dev = be.mockDomain(ioas);
   return { be, ioas, dev };
@@ -221,7 +221,7 @@ describe('fault queues (fault.c)', () => {
 
 describe('IOMMU_IOAS_COPY and IOMMU_OPTION', () => {
   test('a copy shares the iopt_pages: one pin per page however many domains map it', () => {
-    const be = SimBackend.open();
+    const be = SimBackend.open('6.12');
     const a = be.ioasAlloc();
     const b = be.ioasAlloc();
     be.mockDomain(a);
@@ -239,7 +239,7 @@ describe('IOMMU_IOAS_COPY and IOMMU_OPTION', () => {
   });
 
   test('RLIMIT_MODE can be set only on an empty context; HUGE_PAGES off needs no mapped domain', () => {
-    const be = SimBackend.open();
+    const be = SimBackend.open('6.12');
     be.option(0, 0, 0, 1n);
     expect(be.option(0, 1, 0, 0n)).toBe(1n);
     expect(errno(() => be.option(0, 0, 0, 2n))).toBe('EINVAL');
@@ -259,7 +259,7 @@ describe('IOMMU_IOAS_COPY and IOMMU_OPTION', () => {
 
 describe('VFIO type1 compatibility (vfio_compat.c)', () => {
   test('without a compat IOAS every container op but the version and plain extensions is ENODEV', () => {
-    const be = SimBackend.open();
+    const be = SimBackend.open('6.12');
     expect(be.vfioGetApiVersion()).toBe(0);
     expect(be.vfioCheckExtension(3)).toBe(1);
     expect(errno(() => be.vfioCheckExtension(4))).toBe('ENODEV'); // VFIO_DMA_CC_IOMMU
@@ -279,7 +279,7 @@ describe('VFIO type1 compatibility (vfio_compat.c)', () => {
       [1, 'OK'],
       [3, 'ENOENT'],
     ] as const) {
-      const be = SimBackend.open();
+      const be = SimBackend.open('6.12');
       const ioas = be.ioasAlloc();
       be.vfioIoas(1, ioas);
       be.vfioSetIommu(type);
@@ -295,7 +295,7 @@ describe('VFIO type1 compatibility (vfio_compat.c)', () => {
   });
 
   test('GET_INFO: page sizes from the domains and the IOVA holes of the reserved ranges', () => {
-    const be = SimBackend.open();
+    const be = SimBackend.open('6.12');
     const ioas = be.ioasAlloc();
     be.vfioIoas(1, ioas);
     expect(be.vfioIommuGetInfo()).toEqual({ flags: 3, iovaPgsizes: 0xfffffffffffff000n, iovaRanges: [{ start: 0n, last: (1n << 64n) - 1n }] });
