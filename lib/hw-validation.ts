@@ -123,92 +123,150 @@ class IovaPlan {
 }
 
 /**
- * Run the validation battery on the VFIO device cdev at `devicePath` (bound to
- * vfio-pci; see bindPciToVfio). Nothing is left behind: every object it creates
- * is destroyed and the device is closed, even when a check fails.
+ * What the checks share. A check reads what an earlier check made through a
+ * getter that names that check; `needs` keeps a check from running when its
+ * provider failed, so the getters only throw on a wrongly ordered CHECKS.
  */
-export async function runValidation(devicePath: string, options: ValidationOptions = {}): Promise<ValidationReport> {
-  const report: ValidationReport = { device: devicePath, dmaEngine: null, checks: [], passed: 0, failed: 0, skipped: 0, ok: false };
-  const failedIds = new Set<string>();
+class Session {
+  fd?: Iommufd;
+  device?: VfioDevice;
+  /** Why open() failed when the hardware is there: the 'open' check reports it. */
+  openError: unknown;
+  devId = 0;
+  #ioas?: Ioas;
+  /** The HWPT the device is attached to automatically (attach-ioas, detach, dma-replace). */
+  autoHwpt = 0;
+  #plan?: IovaPlan;
+  engine: DmaEngine | null = null;
+  /** Everything made here, released by close() whatever failed. */
+  readonly ioases: Ioas[] = [];
+  readonly hwpts: Hwpt[] = [];
+  readonly buffers: DmaBuffer[] = [];
 
-  const check = async (id: string, name: string, needs: string[], body: () => unknown): Promise<void> => {
-    const started = performance.now();
-    const result: CheckResult = { id, name, status: 'pass', durationMs: 0 };
-    const missing = needs.filter((n) => failedIds.has(n));
-    if (missing.length > 0) {
-      result.status = 'skip';
-      result.detail = `needs ${missing.join(', ')}`;
-      failedIds.add(id);
-    } else {
-      try {
-        const out = await body();
-        if (typeof out === 'string') result.detail = out;
-        else if (out && typeof out === 'object') {
-          const { detail, ...data } = out as { detail?: string } & Record<string, unknown>;
-          if (detail) result.detail = detail;
-          if (Object.keys(data).length > 0) result.data = data;
-        }
-      } catch (e) {
-        failedIds.add(id);
-        if (e instanceof Skip) {
-          result.status = 'skip';
-          result.detail = e.message;
-        } else {
-          result.status = 'fail';
-          result.detail = e instanceof Error ? e.message : String(e);
-          result.error = describe(e);
-        }
-      }
-    }
-    result.durationMs = performance.now() - started;
-    report.checks.push(result);
-    report[result.status === 'pass' ? 'passed' : result.status === 'fail' ? 'failed' : 'skipped']++;
-    options.onCheck?.(result);
-  };
+  constructor(
+    readonly options: ValidationOptions,
+    readonly report: ValidationReport,
+  ) {}
 
-  let fd: Iommufd | undefined;
-  let device: VfioDevice | undefined;
-  let engine: DmaEngine | null = null;
-  const ioases: Ioas[] = [];
-  const hwpts: Hwpt[] = [];
-  const buffers: DmaBuffer[] = [];
-  let devId = 0;
-  let ioas: Ioas | undefined;
-  let autoHwpt = 0;
-  let plan: IovaPlan | undefined;
-  const buffer = (size: number, huge = false): DmaBuffer => {
+  get iommufd(): Iommufd {
+    return provided(this.fd, 'open');
+  }
+  get vfio(): VfioDevice {
+    return provided(this.device, 'open');
+  }
+  get ioas(): Ioas {
+    return provided(this.#ioas, 'attach-ioas');
+  }
+  set ioas(ioas: Ioas) {
+    this.#ioas = ioas;
+    this.ioases.push(ioas);
+  }
+  get plan(): IovaPlan {
+    return provided(this.#plan, 'iova-ranges');
+  }
+  set plan(plan: IovaPlan) {
+    this.#plan = plan;
+  }
+
+  buffer(size: number, huge = false): DmaBuffer {
     const b = DmaBuffer.alloc(size, huge ? { hugePages: 'transparent' } : {});
-    buffers.push(b);
+    this.buffers.push(b);
     return b;
-  };
+  }
 
-  try {
-    let openError: unknown;
-    try {
-      fd = Iommufd.open({ path: options.iommufdPath ?? '/dev/iommu', backend: 'native' });
-      device = VfioDevice.open(devicePath);
-    } catch (e) {
-      if (absent(e)) {
-        report.skipReason = e.message;
-        return report; // ok stays false: nothing was validated
+  hwpt(hwpt: Hwpt): Hwpt {
+    this.hwpts.push(hwpt);
+    return hwpt;
+  }
+
+  needEngine(): DmaEngine {
+    if (!this.engine) throw new Skip(this.options.dma === false ? 'DMA checks disabled' : 'no DMA engine is known for this device');
+    return this.engine;
+  }
+
+  /** Release everything, in the order the kernel needs (device, HWPTs, IOASes, fd, memory). */
+  close(): void {
+    this.engine?.close();
+    this.device?.close();
+    for (const h of this.hwpts) {
+      try {
+        h.destroy();
+      } catch {
+        // already gone with its device
       }
-      openError = e;
     }
-    await check('open', 'open the iommufd and the device', [], () => {
-      if (openError !== undefined) throw openError;
-    });
+    for (const i of this.ioases) {
+      try {
+        if (!i.destroyed) {
+          i.unmapAll();
+          i.destroy();
+        }
+      } catch {
+        // the fd close below releases it
+      }
+    }
+    this.fd?.close();
+    for (const b of this.buffers) {
+      try {
+        b.free();
+      } catch {
+        // still mapped by an IOAS the fd close released: GC frees it
+      }
+    }
+  }
+}
 
-    await check('bind', 'VFIO_DEVICE_BIND_IOMMUFD gives a device id', ['open'], () => {
-      devId = device!.bind(fd!);
-      return { devId };
-    });
+function provided<T>(value: T | undefined, check: string): T {
+  if (value === undefined) throw new Error(`internal: a check ran before '${check}', which provides what it uses`);
+  return value;
+}
 
-    await check('device-info', 'device, region and IRQ info', ['bind'], () => {
-      const info = device!.info();
+/** One check of the battery: what it proves, which checks must have passed, and its body. */
+interface Check {
+  id: string;
+  name: string;
+  needs: readonly string[];
+  /** Returns a detail line, or data (with an optional `detail`) for the report; throws Skip or a failure. */
+  run(s: Session): unknown;
+}
+
+/** A step between checks that reports nothing. */
+interface Setup {
+  setup(s: Session): void;
+}
+
+/** The DMA checks use the device's engine, and a DMA mask limits the IOVAs they may use. */
+const DMA_NEEDS = ['attach-ioas', 'iova-ranges'];
+
+const STEPS: readonly (Check | Setup)[] = [
+  {
+    id: 'open',
+    name: 'open the iommufd and the device',
+    needs: [],
+    run: (s) => {
+      if (s.openError !== undefined) throw s.openError;
+    },
+  },
+  {
+    id: 'bind',
+    name: 'VFIO_DEVICE_BIND_IOMMUFD gives a device id',
+    needs: ['open'],
+    run: (s) => {
+      s.devId = s.vfio.bind(s.iommufd);
+      return { devId: s.devId };
+    },
+  },
+  {
+    id: 'device-info',
+    name: 'device, region and IRQ info',
+    needs: ['bind'],
+    run: (s) => {
+      const device = s.vfio;
+      const info = device.info();
       const regions = [];
       for (let i = 0; i < info.numRegions; i++) {
         try {
-          const r = device!.regionInfo(i);
+          const r = device.regionInfo(i);
           if (r.size > 0n) regions.push({ index: i, size: r.size, flags: r.flags });
         } catch (e) {
           if (!(e instanceof IommufdError && e.code === 'EINVAL')) throw e; // an index the device does not implement
@@ -217,19 +275,23 @@ export async function runValidation(devicePath: string, options: ValidationOptio
       const irqs = [];
       for (let i = 0; i < info.numIrqs; i++) {
         try {
-          const q = device!.irqInfo(i);
+          const q = device.irqInfo(i);
           if (q.count > 0) irqs.push({ index: i, count: q.count, flags: q.flags });
         } catch (e) {
           if (!(e instanceof IommufdError && e.code === 'EINVAL')) throw e;
         }
       }
-      if (info.pci) report.pciIds = device!.pciIds();
+      if (info.pci) s.report.pciIds = device.pciIds();
       return { pci: info.pci, reset: info.reset, regions, irqs };
-    });
-
-    await check('hw-info', 'IOMMU_GET_HW_INFO for the device, decoded', ['bind'], () => {
-      const decoded = decodeHwInfo(fd!.hwInfo(devId, 256));
-      report.hwInfo = decoded;
+    },
+  },
+  {
+    id: 'hw-info',
+    name: 'IOMMU_GET_HW_INFO for the device, decoded',
+    needs: ['bind'],
+    run: (s) => {
+      const decoded = decodeHwInfo(s.iommufd.hwInfo(s.devId, 256));
+      s.report.hwInfo = decoded;
       const detail =
         decoded.type === 'intel-vtd'
           ? `Intel VT-d: ${decoded.cap.maxGuestAddressWidth}-bit MGAW, address widths ${decoded.cap.supportedAddressWidths.join('/')}, ` +
@@ -237,71 +299,88 @@ export async function runValidation(devicePath: string, options: ValidationOptio
             `scalable mode ${decoded.ecap.scalableMode}, nesting ${decoded.ecap.nested}, dirty tracking ${decoded.capabilities.dirtyTracking}`
           : `type ${decoded.type} (${decoded.typeNumber}), dirty tracking ${decoded.capabilities.dirtyTracking}`;
       return { detail, type: decoded.type, typeNumber: decoded.typeNumber };
-    });
-
-    await check('attach-ioas', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT to an IOAS gives an automatic HWPT', ['bind'], () => {
-      ioas = fd!.allocIoas();
-      ioases.push(ioas);
-      autoHwpt = device!.attach(ioas);
-      if (autoHwpt === ioas.id) throw new Error(`attach returned the IOAS id ${ioas.id}, not an HWPT id`);
-      return { ioasId: ioas.id, hwptId: autoHwpt };
-    });
-
-    await check('iova-ranges', 'IOVA ranges: allowed, aligned, excluding the MSI window', ['attach-ioas'], () => {
-      const { ranges, alignment } = ioas!.iovaRanges();
+    },
+  },
+  {
+    id: 'attach-ioas',
+    name: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT to an IOAS gives an automatic HWPT',
+    needs: ['bind'],
+    run: (s) => {
+      s.ioas = s.iommufd.allocIoas();
+      s.autoHwpt = s.vfio.attach(s.ioas);
+      if (s.autoHwpt === s.ioas.id) throw new Error(`attach returned the IOAS id ${s.ioas.id}, not an HWPT id`);
+      return { ioasId: s.ioas.id, hwptId: s.autoHwpt };
+    },
+  },
+  {
+    // Before the IOVA plan: the engine's DMA mask limits the IOVAs every later check uses.
+    setup: (s) => {
+      const device = s.device;
+      if (s.options.dma === false || !device || device.closed || device.devId === undefined) return;
+      try {
+        if (device.info().pci) s.engine = openDmaEngine(device);
+      } catch {
+        s.engine = null;
+      }
+      s.report.dmaEngine = s.engine?.name ?? null;
+    },
+  },
+  {
+    id: 'iova-ranges',
+    name: 'IOVA ranges: allowed, aligned, excluding the MSI window',
+    needs: ['attach-ioas'],
+    run: (s) => {
+      const { ranges, alignment } = s.ioas.iovaRanges();
       if (ranges.length === 0) throw new Error('no IOVA is allowed');
       if (alignment === 0n || (alignment & (alignment - 1n)) !== 0n) throw new Error(`alignment ${alignment} is not a power of two`);
       const x86 = process.arch === 'x64' || process.arch === 'ia32';
       const msiAllowed = ranges.some((r) => r.start <= X86_MSI_WINDOW.last && r.last >= X86_MSI_WINDOW.start);
       if (x86 && msiAllowed) throw new Error('the MSI window 0xfee00000-0xfeefffff is inside an allowed range: interrupts could be forged by DMA');
-      plan = new IovaPlan(ranges, engine?.maxIova ?? 0xffffffffffffffffn);
+      s.plan = new IovaPlan(ranges, s.engine?.maxIova ?? 0xffffffffffffffffn);
       const shown = ranges.map((r) => `[0x${r.start.toString(16)}, 0x${r.last.toString(16)}]`).join(' ');
       return { detail: `${shown}, alignment ${alignment}`, ranges: ranges.length, alignment };
-    });
-
-    // The engine's DMA mask limits the IOVAs every later check uses.
-    if (options.dma !== false && device && !device.closed && device.devId !== undefined) {
-      try {
-        if (device.info().pci) engine = openDmaEngine(device);
-      } catch {
-        engine = null;
-      }
-      report.dmaEngine = engine?.name ?? null;
-      if (engine && ioas) plan = new IovaPlan(ioas.iovaRanges().ranges, engine.maxIova);
-    }
-
-    await check('map-unmap', 'map and unmap across sizes (4 KiB to 2 MiB, THP)', ['iova-ranges'], () => {
-      const sizes = [PAGE, 16 * PAGE, 2 * MiB];
+    },
+  },
+  {
+    id: 'map-unmap',
+    name: 'map and unmap across sizes (4 KiB to 2 MiB, THP)',
+    needs: ['iova-ranges'],
+    run: (s) => {
       const done: string[] = [];
-      for (const size of sizes) {
-        const huge = size >= 2 * MiB && options.hugePages !== false;
-        const mem = buffer(size, huge);
-        const at = plan!.take(size);
-        if (ioas!.mapFixed(at, mem) !== at) throw new Error(`mapFixed did not map at 0x${at.toString(16)}`);
-        const unmapped = ioas!.unmap(at, size);
+      for (const size of [PAGE, 16 * PAGE, 2 * MiB]) {
+        const huge = size >= 2 * MiB && s.options.hugePages !== false;
+        const mem = s.buffer(size, huge);
+        const at = s.plan.take(size);
+        if (s.ioas.mapFixed(at, mem) !== at) throw new Error(`mapFixed did not map at 0x${at.toString(16)}`);
+        const unmapped = s.ioas.unmap(at, size);
         if (unmapped !== BigInt(size)) throw new Error(`unmap of ${size} bytes reported ${unmapped}`);
-        const anywhere = ioas!.mapAnywhere(mem);
+        const anywhere = s.ioas.mapAnywhere(mem);
         if (anywhere % BigInt(PAGE) !== 0n) throw new Error(`the kernel chose an unaligned IOVA 0x${anywhere.toString(16)}`);
-        ioas!.unmap(anywhere, size);
+        s.ioas.unmap(anywhere, size);
         done.push(`${size / 1024} KiB${huge ? ' (THP)' : ''}`);
       }
       return done.join(', ');
-    });
-
-    let hwpt: Hwpt | undefined;
-    await check('hwpt-alloc', 'IOMMU_HWPT_ALLOC for the device, and replace onto it', ['attach-ioas'], () => {
-      hwpt = fd!.allocHwpt(devId, ioas!);
-      hwpts.push(hwpt);
-      const attached = device!.attach(hwpt);
+    },
+  },
+  {
+    id: 'hwpt-alloc',
+    name: 'IOMMU_HWPT_ALLOC for the device, and replace onto it',
+    needs: ['attach-ioas'],
+    run: (s) => {
+      const hwpt = s.hwpt(s.iommufd.allocHwpt(s.devId, s.ioas));
+      const attached = s.vfio.attach(hwpt);
       if (attached !== hwpt.id) throw new Error(`attach to HWPT ${hwpt.id} returned ${attached}`);
       return { hwptId: hwpt.id };
-    });
-
-    await check('hwpt-dirty-tracking', 'dirty tracking: allocated when the IOMMU has it, EOPNOTSUPP otherwise', ['attach-ioas'], () => {
-      const supported = report.hwInfo?.capabilities.dirtyTracking ?? false;
+    },
+  },
+  {
+    id: 'hwpt-dirty-tracking',
+    name: 'dirty tracking: allocated when the IOMMU has it, EOPNOTSUPP otherwise',
+    needs: ['attach-ioas'],
+    run: (s) => {
+      const supported = s.report.hwInfo?.capabilities.dirtyTracking ?? false;
       try {
-        const dirty = fd!.allocHwpt(devId, ioas!, { dirtyTracking: true });
-        hwpts.push(dirty);
+        const dirty = s.hwpt(s.iommufd.allocHwpt(s.devId, s.ioas, { dirtyTracking: true }));
         if (!supported) throw new Error('HWPT with dirty tracking allocated although hw info does not report IOMMU_HW_CAP_DIRTY_TRACKING');
         dirty.setDirtyTracking(true);
         dirty.setDirtyTracking(false);
@@ -310,45 +389,50 @@ export async function runValidation(devicePath: string, options: ValidationOptio
         if (!supported && e instanceof IommufdError && e.code === 'EOPNOTSUPP') return 'not supported by this IOMMU (EOPNOTSUPP, as hw info says)';
         throw e;
       }
-    });
-
-    await check('hwpt-nest-parent', 'nest-parent HWPT: allocated when the IOMMU nests, EOPNOTSUPP otherwise', ['attach-ioas'], () => {
-      const info = report.hwInfo;
+    },
+  },
+  {
+    id: 'hwpt-nest-parent',
+    name: 'nest-parent HWPT: allocated when the IOMMU nests, EOPNOTSUPP otherwise',
+    needs: ['attach-ioas'],
+    run: (s) => {
+      const info = s.report.hwInfo;
       const expected = info?.type === 'intel-vtd' ? info.ecap.nested : undefined;
       try {
-        const parent = fd!.allocHwpt(devId, ioas!, { nestParent: true });
-        hwpts.push(parent);
+        s.hwpt(s.iommufd.allocHwpt(s.devId, s.ioas, { nestParent: true }));
         if (expected === false) throw new Error('nest-parent HWPT allocated although ECAP.NEST is clear');
         return 'supported';
       } catch (e) {
         if (expected !== true && e instanceof IommufdError && e.code === 'EOPNOTSUPP') return 'not supported by this IOMMU (EOPNOTSUPP)';
         throw e;
       }
-    });
-
-    await check('detach', 'detach, then attach again', ['attach-ioas'], () => {
-      device!.detach();
-      autoHwpt = device!.attach(ioas!);
-      return { hwptId: autoHwpt };
-    });
-
-    // ---- DMA through the device ------------------------------------------
-    const dmaNeeds = ['attach-ioas', 'iova-ranges'];
-    const needEngine = (): DmaEngine => {
-      if (!engine) throw new Skip(options.dma === false ? 'DMA checks disabled' : 'no DMA engine is known for this device');
-      return engine;
-    };
-
-    await check('dma-copy', 'DMA copies through the device match byte for byte', dmaNeeds, async () => {
-      const e = needEngine();
-      const sizes = options.dmaSizes ?? [1, 64, 4000, 4096 + 123];
+    },
+  },
+  {
+    id: 'detach',
+    name: 'detach, then attach again',
+    needs: ['attach-ioas'],
+    run: (s) => {
+      s.vfio.detach();
+      s.autoHwpt = s.vfio.attach(s.ioas);
+      return { hwptId: s.autoHwpt };
+    },
+  },
+  // ---- DMA through the device ------------------------------------------
+  {
+    id: 'dma-copy',
+    name: 'DMA copies through the device match byte for byte',
+    needs: DMA_NEEDS,
+    run: async (s) => {
+      const e = s.needEngine();
+      const sizes = s.options.dmaSizes ?? [1, 64, 4000, 4096 + 123];
       const span = Math.ceil((2 * PAGE + Math.max(...sizes)) / PAGE) * PAGE;
-      const src = buffer(span);
-      const dst = buffer(span);
-      const srcIova = plan!.take(span);
-      const dstIova = plan!.take(span);
-      ioas!.mapFixed(srcIova, src);
-      ioas!.mapFixed(dstIova, dst);
+      const src = s.buffer(span);
+      const dst = s.buffer(span);
+      const srcIova = s.plan.take(span);
+      const dstIova = s.plan.take(span);
+      s.ioas.mapFixed(srcIova, src);
+      s.ioas.mapFixed(dstIova, dst);
       let copies = 0;
       let elapsed = 0;
       try {
@@ -369,21 +453,25 @@ export async function runValidation(devicePath: string, options: ValidationOptio
           }
         }
       } finally {
-        ioas!.unmap(srcIova, span);
-        ioas!.unmap(dstIova, span);
+        s.ioas.unmap(srcIova, span);
+        s.ioas.unmap(dstIova, span);
       }
       return { detail: `${copies} copies (${sizes.join(', ')} bytes, aligned and unaligned)`, copies, msPerCopy: Math.round(elapsed / copies) };
-    });
-
-    await check('dma-huge-pages', 'DMA into a transparent-huge-page buffer mapped at a 2 MiB IOVA', dmaNeeds, async () => {
-      const e = needEngine();
-      if (options.hugePages === false) throw new Skip('huge pages disabled');
-      const huge = buffer(2 * MiB, true);
-      const src = buffer(PAGE);
-      const hugeIova = plan!.take(2 * MiB, 2 * MiB);
-      const srcIova = plan!.take(PAGE, PAGE);
-      ioas!.mapFixed(hugeIova, huge);
-      ioas!.mapFixed(srcIova, src);
+    },
+  },
+  {
+    id: 'dma-huge-pages',
+    name: 'DMA into a transparent-huge-page buffer mapped at a 2 MiB IOVA',
+    needs: DMA_NEEDS,
+    run: async (s) => {
+      const e = s.needEngine();
+      if (s.options.hugePages === false) throw new Skip('huge pages disabled');
+      const huge = s.buffer(2 * MiB, true);
+      const src = s.buffer(PAGE);
+      const hugeIova = s.plan.take(2 * MiB, 2 * MiB);
+      const srcIova = s.plan.take(PAGE, PAGE);
+      s.ioas.mapFixed(hugeIova, huge);
+      s.ioas.mapFixed(srcIova, src);
       try {
         for (const offset of [0, MiB - 7, 2 * MiB - 1000]) {
           fillPattern(src.bytes, offset + 1);
@@ -392,136 +480,195 @@ export async function runValidation(devicePath: string, options: ValidationOptio
           if (at >= 0) throw new Error(`copy into the huge buffer at +${offset} differs at byte ${at}`);
         }
       } finally {
-        ioas!.unmap(hugeIova, 2 * MiB);
-        ioas!.unmap(srcIova, PAGE);
+        s.ioas.unmap(hugeIova, 2 * MiB);
+        s.ioas.unmap(srcIova, PAGE);
       }
       return 'three copies across the 2 MiB page compared';
-    });
-
-    await check('dma-read-only', 'a read-only mapping refuses device writes', dmaNeeds, async () => {
-      const e = needEngine();
-      const src = buffer(PAGE);
-      const dst = buffer(PAGE);
+    },
+  },
+  {
+    id: 'dma-read-only',
+    name: 'a read-only mapping refuses device writes',
+    needs: DMA_NEEDS,
+    run: async (s) => {
+      const e = s.needEngine();
+      const src = s.buffer(PAGE);
+      const dst = s.buffer(PAGE);
       fillPattern(src.bytes, 7);
       dst.bytes.fill(0x5a);
-      const srcIova = plan!.take(PAGE, PAGE);
-      const dstIova = plan!.take(PAGE, PAGE);
-      ioas!.mapFixed(srcIova, src, { writeable: false });
-      ioas!.mapFixed(dstIova, dst, { writeable: false });
+      const srcIova = s.plan.take(PAGE, PAGE);
+      const dstIova = s.plan.take(PAGE, PAGE);
+      s.ioas.mapFixed(srcIova, src, { writeable: false });
+      s.ioas.mapFixed(dstIova, dst, { writeable: false });
       try {
         await e.copy(srcIova, dstIova, 512);
         if (dst.bytes.some((b) => b !== 0x5a)) throw new Error('the device wrote through a read-only mapping');
       } finally {
-        ioas!.unmap(srcIova, PAGE);
-        ioas!.unmap(dstIova, PAGE);
+        s.ioas.unmap(srcIova, PAGE);
+        s.ioas.unmap(dstIova, PAGE);
       }
       return 'device read the read-only source; its write was blocked, the buffer is untouched';
-    });
-
-    await check('dma-unmapped', 'DMA to and from unmapped IOVAs is blocked', dmaNeeds, async () => {
-      const e = needEngine();
-      const src = buffer(PAGE);
-      const dst = buffer(PAGE);
-      const srcIova = plan!.take(PAGE, PAGE);
-      const dstIova = plan!.take(PAGE, PAGE);
-      ioas!.mapFixed(srcIova, src);
-      ioas!.mapFixed(dstIova, dst);
+    },
+  },
+  {
+    id: 'dma-unmapped',
+    name: 'DMA to and from unmapped IOVAs is blocked',
+    needs: DMA_NEEDS,
+    run: async (s) => {
+      const e = s.needEngine();
+      const ioas = s.ioas;
+      const src = s.buffer(PAGE);
+      const dst = s.buffer(PAGE);
+      const srcIova = s.plan.take(PAGE, PAGE);
+      const dstIova = s.plan.take(PAGE, PAGE);
+      ioas.mapFixed(srcIova, src);
+      ioas.mapFixed(dstIova, dst);
       fillPattern(src.bytes, 11);
       await e.copy(srcIova, dstIova, 256);
       if (firstDifference(dst.bytes.subarray(0, 256), src.bytes.subarray(0, 256)) >= 0) throw new Error('the mapped copy before unmapping failed');
       // Destination unmapped: the write must not reach the buffer.
-      ioas!.unmap(dstIova, PAGE);
+      ioas.unmap(dstIova, PAGE);
       dst.bytes.fill(0xa5);
       fillPattern(src.bytes, 12);
       await e.copy(srcIova, dstIova, 256);
       if (dst.bytes.some((b) => b !== 0xa5)) throw new Error('the device wrote to memory after its IOVA was unmapped');
       // Source unmapped: the device must not read the buffer.
-      ioas!.mapFixed(dstIova, dst);
-      ioas!.unmap(srcIova, PAGE);
+      ioas.mapFixed(dstIova, dst);
+      ioas.unmap(srcIova, PAGE);
       fillPattern(src.bytes, 13);
       dst.bytes.fill(0);
       await e.copy(srcIova, dstIova, 256);
-      ioas!.unmap(dstIova, PAGE);
+      ioas.unmap(dstIova, PAGE);
       if (firstDifference(dst.bytes.subarray(0, 256), src.bytes.subarray(0, 256)) < 0)
         throw new Error('the device read memory after its IOVA was unmapped');
       return 'writes and reads through unmapped IOVAs were blocked; buffers untouched';
-    });
-
-    await check('dma-replace', 'replace switches the translation the device uses', dmaNeeds, async () => {
-      const e = needEngine();
-      const other = fd!.allocIoas();
-      ioases.push(other);
-      const a = buffer(PAGE);
-      const b = buffer(PAGE);
-      const out = buffer(PAGE);
+    },
+  },
+  {
+    id: 'dma-replace',
+    name: 'replace switches the translation the device uses',
+    needs: DMA_NEEDS,
+    run: async (s) => {
+      const e = s.needEngine();
+      const ioas = s.ioas;
+      const other = s.iommufd.allocIoas();
+      s.ioases.push(other);
+      const a = s.buffer(PAGE);
+      const b = s.buffer(PAGE);
+      const out = s.buffer(PAGE);
       fillPattern(a.bytes, 21);
       fillPattern(b.bytes, 22);
-      const inIova = plan!.take(PAGE, PAGE);
-      const outIova = plan!.take(PAGE, PAGE);
-      ioas!.mapFixed(inIova, a);
-      ioas!.mapFixed(outIova, out);
+      const inIova = s.plan.take(PAGE, PAGE);
+      const outIova = s.plan.take(PAGE, PAGE);
+      ioas.mapFixed(inIova, a);
+      ioas.mapFixed(outIova, out);
       other.mapFixed(inIova, b);
       other.mapFixed(outIova, out);
       try {
         await e.copy(inIova, outIova, 300);
         if (firstDifference(out.bytes.subarray(0, 300), a.bytes.subarray(0, 300)) >= 0) throw new Error('DMA through the first IOAS did not read its buffer');
-        const replaced = device!.attach(other);
+        const replaced = s.vfio.attach(other);
         await e.copy(inIova, outIova, 300);
         if (firstDifference(out.bytes.subarray(0, 300), b.bytes.subarray(0, 300)) >= 0) throw new Error('after replace the device still used the old translation');
-        autoHwpt = device!.attach(ioas!);
+        s.autoHwpt = s.vfio.attach(ioas);
         return { detail: 'same IOVA, two IOASes: the device followed the replace', replacedHwpt: replaced };
       } finally {
-        ioas!.unmap(inIova, PAGE);
-        ioas!.unmap(outIova, PAGE);
+        ioas.unmap(inIova, PAGE);
+        ioas.unmap(outIova, PAGE);
         other.unmapAll();
       }
-    });
-
-    engine?.close();
-    engine = null;
-
-    await check('close-cleanup', 'closing the device without detaching releases the IOAS', ['attach-ioas'], () => {
-      const hwptId = autoHwpt;
-      for (const h of hwpts.splice(0)) h.destroy();
-      device!.close();
+    },
+  },
+  {
+    // The engine holds the device's BAR mappings: release them before the device goes.
+    setup: (s) => {
+      s.engine?.close();
+      s.engine = null;
+    },
+  },
+  {
+    id: 'close-cleanup',
+    name: 'closing the device without detaching releases the IOAS',
+    needs: ['attach-ioas'],
+    run: (s) => {
+      const hwptId = s.autoHwpt;
+      for (const h of s.hwpts.splice(0)) h.destroy();
+      s.vfio.close();
       try {
-        fd!.destroy(hwptId);
+        s.iommufd.destroy(hwptId);
         throw new Error(`the automatic HWPT ${hwptId} outlived the device`);
       } catch (e) {
         if (!(e instanceof IommufdError && e.code === 'ENOENT')) throw e;
       }
-      ioas!.destroy(); // EBUSY if the device were still attached
-      ioases.splice(ioases.indexOf(ioas!), 1);
+      s.ioas.destroy(); // EBUSY if the device were still attached
+      s.ioases.splice(s.ioases.indexOf(s.ioas), 1);
       return 'automatic HWPT gone, IOAS destroyable';
-    });
+    },
+  },
+];
+
+/** Run one check: skipped when a check it needs did not pass, its outcome recorded in the report. */
+async function runCheck(check: Check, s: Session, failedIds: Set<string>): Promise<void> {
+  const started = performance.now();
+  const result: CheckResult = { id: check.id, name: check.name, status: 'pass', durationMs: 0 };
+  const missing = check.needs.filter((n) => failedIds.has(n));
+  if (missing.length > 0) {
+    result.status = 'skip';
+    result.detail = `needs ${missing.join(', ')}`;
+    failedIds.add(check.id);
+  } else {
+    try {
+      const out = await check.run(s);
+      if (typeof out === 'string') result.detail = out;
+      else if (out && typeof out === 'object') {
+        const { detail, ...data } = out as { detail?: string } & Record<string, unknown>;
+        if (detail) result.detail = detail;
+        if (Object.keys(data).length > 0) result.data = data;
+      }
+    } catch (e) {
+      failedIds.add(check.id);
+      if (e instanceof Skip) {
+        result.status = 'skip';
+        result.detail = e.message;
+      } else {
+        result.status = 'fail';
+        result.detail = e instanceof Error ? e.message : String(e);
+        result.error = describe(e);
+      }
+    }
+  }
+  result.durationMs = performance.now() - started;
+  s.report.checks.push(result);
+  s.report[result.status === 'pass' ? 'passed' : result.status === 'fail' ? 'failed' : 'skipped']++;
+  s.options.onCheck?.(result);
+}
+
+/**
+ * Run the validation battery on the VFIO device cdev at `devicePath` (bound to
+ * vfio-pci; see bindPciToVfio). Nothing is left behind: every object it creates
+ * is destroyed and the device is closed, even when a check fails.
+ */
+export async function runValidation(devicePath: string, options: ValidationOptions = {}): Promise<ValidationReport> {
+  const report: ValidationReport = { device: devicePath, dmaEngine: null, checks: [], passed: 0, failed: 0, skipped: 0, ok: false };
+  const s = new Session(options, report);
+  try {
+    try {
+      s.fd = Iommufd.open({ path: options.iommufdPath ?? '/dev/iommu', backend: 'native' });
+      s.device = VfioDevice.open(devicePath);
+    } catch (e) {
+      if (absent(e)) {
+        report.skipReason = e.message;
+        return report; // ok stays false: nothing was validated
+      }
+      s.openError = e;
+    }
+    const failedIds = new Set<string>();
+    for (const step of STEPS) {
+      if ('setup' in step) step.setup(s);
+      else await runCheck(step, s, failedIds);
+    }
   } finally {
-    engine?.close();
-    device?.close();
-    for (const h of hwpts) {
-      try {
-        h.destroy();
-      } catch {
-        // already gone with its device
-      }
-    }
-    for (const i of ioases) {
-      try {
-        if (!i.destroyed) {
-          i.unmapAll();
-          i.destroy();
-        }
-      } catch {
-        // the fd close below releases it
-      }
-    }
-    fd?.close();
-    for (const b of buffers) {
-      try {
-        b.free();
-      } catch {
-        // still mapped by an IOAS the fd close released: GC frees it
-      }
-    }
+    s.close();
   }
   report.ok = report.failed === 0;
   return report;
