@@ -5,7 +5,7 @@ import { DmaBuffer, MOCK_ACCESS_RW_SLOW_PATH, MOCK_APERTURE_START } from '../../
 import { expectErrno } from '../helpers.js';
 import { BUFFER_SIZE, HUGEPAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, buffer, hugetlbShared } from './harness.js';
 import { iommufd_ioas } from './ioas-fixture.js';
-import { checkAccessRw } from './ioas-utils-b.js';
+import { checkAccessRw } from './access-rw.js';
 
 iommufd_ioas.test('access_domain_destory', (self) => {
   const bufSize = 2 * HUGEPAGE_SIZE;

@@ -6,7 +6,7 @@ import { DmaBuffer, MOCK_APERTURE_LAST, MOCK_APERTURE_START, U64_MAX } from '../
 import { expectErrno } from '../helpers.js';
 import { BUFFER_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE, buffer } from './harness.js';
 import { iommufd_ioas } from './ioas-fixture.js';
-import { lowestSetBit } from './ioas-utils-a.js';
+import { lowestSetBit } from './hwpt-utils.js';
 
 const P = BigInt(PAGE_SIZE);
 

@@ -18,7 +18,7 @@ import { expectErrno } from '../helpers.js';
 import { skipOnSimulator, spawnChild as spawnScript, waitChild } from './child-process.js';
 import { BUFFER_SIZE, buffer } from './harness.js';
 import { type IoasSelf, iommufd_ioas } from './ioas-fixture.js';
-import { checkAccessRw } from './ioas-utils-b.js';
+import { checkAccessRw } from './access-rw.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/ioas-fork-child.ts', import.meta.url));
 

@@ -23,7 +23,7 @@ import {
 import { byKernel } from '../backend.js';
 import { expectErrno } from '../helpers.js';
 import { iommufd_ioas, MOCK_PASID_WIDTH, requirePasidDevice } from './ioas-fixture.js';
-import { Lacking, TEST_HW_INFO_SIZE, checkIotlbAll, checkIotlbs, getHwInfo, selfMock, triggerIopf } from './ioas-utils-a.js';
+import { Lacking, TEST_HW_INFO_SIZE, checkIotlbAll, checkIotlbs, getHwInfo, selfMock, triggerIopf } from './hwpt-utils.js';
 
 /** struct iommu_hwpt_selftest { u32 iotlb; }: the nested HWPT's driver data. */
 const SELFTEST_DATA_SIZE = 4;

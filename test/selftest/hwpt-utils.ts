@@ -1,5 +1,6 @@
-// Helpers for ioas-basic.test.ts and ioas-hwpt.test.ts, in the spirit of the
-// kernel's iommufd_utils.h: each one stands for a macro those tests use.
+// Helpers in the spirit of the kernel's iommufd_utils.h for the HWPT and device
+// side of the ports (ioas-basic, ioas-hwpt): IOTLB checks, hw info, IOPF triggers,
+// and Lacking (skip by kernel feature).
 import { expect } from 'vitest';
 import {
   IOMMU_HW_INFO_SELFTEST_REGVAL,
