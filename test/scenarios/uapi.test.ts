@@ -63,6 +63,8 @@ const SIM_7_3_MODELLED = new Set<string>([
   // lib/sim/selftest.ts TestDmabuf, lib/sim/pages.ts allocDmabuf()
   'DMABUF_GET',
   'DMABUF_REVOKE',
+  // lib/sim/backend.ts ioasNoiommuGetPa(): its checks (no no-IOMMU device is ever attached)
+  'IOMMU_IOAS_NOIOMMU_GET_PA',
   // lib/sim/viommu.ts
   'IOMMU_VIOMMU_ALLOC',
   'IOMMU_VDEVICE_ALLOC',
