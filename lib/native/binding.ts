@@ -147,6 +147,8 @@ export interface Addon {
   dmaUnmapRange(buffer: ArrayBuffer, offset: number, length: number): void;
   /** The address of the memory's first byte modulo 2 MiB (its alignment, for the simulator). */
   addressIn2MiB(memory: Bytes): number;
+  /** /proc/self/pagemap entries of `pages` pages of `memory` from the one holding byte `offset` (tests of physical addresses). */
+  pagemap(memory: Bytes, offset: number, pages: number): BigUint64Array;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
