@@ -12,6 +12,8 @@ import { defineConfig } from 'vitest/config';
 //           test/hostile: the hostile-input fuzzer on the simulator / the kernel
 //   vfio    test/vfio: a VFIO device (QEMU's edu) behind an emulated VT-d,
 //           with real DMA; runs in the `vtd` VM profile (scripts/vm.mjs)
+//   noiommu test/noiommu: edu without an IOMMU in VFIO's no-IOMMU mode, for
+//           IOMMU_IOAS_NOIOMMU_GET_PA; runs in the `noiommu` VM profile
 export default defineConfig({
   // scripts/run-vitest.mjs points this at a tmpfs when the repo is read-only (in the VM).
   cacheDir: process.env.IOMMUFD_VITE_CACHE ?? 'node_modules/.vite',
@@ -41,6 +43,15 @@ export default defineConfig({
           testTimeout: 120_000,
           // One edu device: a VFIO cdev binds once at a time, so files run one after another.
           poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        test: {
+          name: 'noiommu',
+          include: ['test/noiommu/**/*.test.ts'],
+          env: { IOMMUFD_TEST_BACKEND: 'native' },
+          setupFiles: ['test/kernel/require-kernel.ts'],
+          testTimeout: 120_000,
         },
       },
       {

@@ -20,6 +20,7 @@ export const BACKEND_PARAMS: Record<string, Param[]> = {
   ioasMap: ['u32', 'u32', 'range', 'u64'],
   ioasMapFile: ['u32', 'u32', 'file', 'u64', 'u64', 'u64'],
   ioasChangeProcess: [],
+  ioasNoiommuGetPa: ['u32', 'u32', 'u64', 'u64', 'u32?'],
   ioasUnmap: ['u32', 'u64', 'u64'],
   ioasIovaRanges: ['u32'],
   ioasIovaRangesInto: ['u32', 'u64s', 'count'],

@@ -32,6 +32,14 @@ export interface IovaRanges {
   alignment: bigint;
 }
 
+/** IOMMU_IOAS_NOIOMMU_GET_PA's answer. */
+export interface NoiommuPa {
+  /** out_phys: the physical address the IOVA maps to. */
+  phys: bigint;
+  /** Bytes physically contiguous from `phys`, capped by the length asked for. */
+  length: bigint;
+}
+
 export interface MockDomainIds {
   stdevId: number;
   hwptId: number;
@@ -149,6 +157,14 @@ export interface Backend {
    * memory rather than a file.
    */
   ioasChangeProcess(): void;
+  /**
+   * IOMMU_IOAS_NOIOMMU_GET_PA (7.3 with CONFIG_IOMMUFD_NOIOMMU; 6.12 answers
+   * ENOTTY): the physical address `iova` maps to and how many bytes from there
+   * are physically contiguous, at most `length`. Needs CAP_SYS_RAWIO (EPERM);
+   * only an area stored in a no-IOMMU device's domain has an answer (EOPNOTSUPP
+   * otherwise). `reserved` is the uAPI's __reserved (default 0; bad-input tests).
+   */
+  ioasNoiommuGetPa(ioasId: number, flags: number, iova: bigint, length: bigint, reserved?: number): NoiommuPa;
   /** Returns the number of bytes unmapped. */
   ioasUnmap(ioasId: number, iova: bigint, length: bigint): bigint;
   ioasIovaRanges(ioasId: number): IovaRanges;

@@ -10,6 +10,7 @@ export type {
   IovaRange,
   IovaRanges,
   MockDomainIds,
+  NoiommuPa,
   UserRange,
   VfioIommuInfo,
   ViommuAllocRequest,
@@ -40,7 +41,7 @@ export type { Memory, RangeOptions } from './memory.js';
 export { MockDevice, type IopfOptions } from './mock-device.js';
 export { MockDmabuf } from './mock-dmabuf.js';
 export { NativeBackend } from './native/backend.js';
-export { setCapIpcLock } from './process-caps.js';
+export { setCapIpcLock, setCapSysRawio } from './process-caps.js';
 export { VFIO_REQUESTS, checkRawIoctl, iommufdIoctl, ioctlRequest, type RawArg } from './raw-ioctl.js';
 export { addonAvailable } from './native/binding.js';
 export { SimBackend } from './sim/backend.js';

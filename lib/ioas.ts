@@ -1,4 +1,4 @@
-import type { Backend, FileRef, IovaRanges } from './backend.js';
+import type { Backend, FileRef, IovaRanges, NoiommuPa } from './backend.js';
 import { ClosedError } from './errors.js';
 import { MappingRefs } from './mapping-refs.js';
 import { MemFile } from './mem-file.js';
@@ -161,6 +161,19 @@ export class Ioas implements Disposable {
       this.id,
       expectRecords<{ start: bigint | number; last: bigint | number }>(ranges, 'ranges').map((r) => ({ start: toU64(r.start, 'start'), last: toU64(r.last, 'last') })),
     );
+  }
+
+  /**
+   * IOMMU_IOAS_NOIOMMU_GET_PA (7.3 with CONFIG_IOMMUFD_NOIOMMU): the physical
+   * address `iova` maps to, and how many bytes from there are physically
+   * contiguous within the mapping, at most `length` (not 0: the kernel's EINVAL).
+   * For no-IOMMU devices doing DMA to physical addresses: only a mapping stored
+   * in such a device's domain has an answer (EOPNOTSUPP otherwise; ENOENT where
+   * nothing is mapped). Needs CAP_SYS_RAWIO (EPERM); 6.12 answers ENOTTY.
+   */
+  noiommuGetPa(iova: bigint | number, length: bigint | number): NoiommuPa {
+    this.#checkAlive();
+    return this.#backend.ioasNoiommuGetPa(this.id, 0, toU64(iova, 'iova'), toU64(length, 'length'));
   }
 
   /** IOMMU_TEST_OP_ADD_RESERVED (mock): reserve [start, start + length). */

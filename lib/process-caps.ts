@@ -12,3 +12,14 @@ export function setCapIpcLock(enabled: boolean): void {
   if (typeof enabled !== 'boolean') throw new TypeError('enabled must be a boolean');
   addon().setCapIpcLockEffective(enabled);
 }
+
+/**
+ * CAP_SYS_RAWIO in the effective set of the JS thread, on or off (needs the
+ * addon; the simulator reads the same thread's capabilities). 7.3's
+ * IOMMU_IOAS_NOIOMMU_GET_PA (`ioas.noiommuGetPa()`) is EPERM without it.
+ * Turning it back on works while it is in the permitted set.
+ */
+export function setCapSysRawio(enabled: boolean): void {
+  if (typeof enabled !== 'boolean') throw new TypeError('enabled must be a boolean');
+  addon().setCapSysRawioEffective(enabled);
+}

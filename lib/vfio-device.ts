@@ -584,7 +584,8 @@ function linkName(path: string): string | null {
 export function vfioCdevPath(bdf: string): string | null {
   const dir = join(PCI_DEVICES, checkBdf(bdf), 'vfio-dev');
   if (!existsSync(dir)) return null;
-  const name = readdirSync(dir).find((n) => /^vfio\d+$/.test(n));
+  // noiommu-vfioN: a device without an IOMMU in unsafe no-IOMMU mode (7.3, CONFIG_IOMMUFD_NOIOMMU).
+  const name = readdirSync(dir).find((n) => /^(noiommu-)?vfio\d+$/.test(n));
   return name ? `/dev/vfio/devices/${name}` : null;
 }
 

@@ -169,19 +169,29 @@ static Napi::Value FdSetCloexec(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// (enabled): CAP_IPC_LOCK in the calling thread's effective set (the JS thread
-// issues every ioctl). Without it, iopt_alloc_pages() accounts pinned pages to
-// the process (VmPin); the selftest's drop_cap_ipc_lock(). Raising it again
-// needs it in the permitted set, which clearing the effective bit keeps.
-static Napi::Value SetCapIpcLockEffective(const Napi::CallbackInfo& info) {
-  bool enabled = info[0].ToBoolean();
+// `cap` on or off in the calling thread's effective set (the JS thread issues
+// every ioctl). Raising it again needs it in the permitted set, which clearing
+// the effective bit keeps.
+static void SetCapEffective(Napi::Env env, int cap, bool enabled) {
   __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  if (syscall(SYS_capget, &header, data) != 0) ThrowErrno(info.Env(), errno, "capget");
-  const uint32_t bit = 1u << (CAP_IPC_LOCK % 32);
-  auto& effective = data[CAP_IPC_LOCK / 32].effective;
+  if (syscall(SYS_capget, &header, data) != 0) ThrowErrno(env, errno, "capget");
+  const uint32_t bit = 1u << (cap % 32);
+  auto& effective = data[cap / 32].effective;
   effective = enabled ? effective | bit : effective & ~bit;
-  if (syscall(SYS_capset, &header, data) != 0) ThrowErrno(info.Env(), errno, "capset");
+  if (syscall(SYS_capset, &header, data) != 0) ThrowErrno(env, errno, "capset");
+}
+
+// (enabled): CAP_IPC_LOCK. Without it, iopt_alloc_pages() accounts pinned pages
+// to the process (VmPin); the selftest's drop_cap_ipc_lock().
+static Napi::Value SetCapIpcLockEffective(const Napi::CallbackInfo& info) {
+  SetCapEffective(info.Env(), CAP_IPC_LOCK, info[0].ToBoolean());
+  return info.Env().Undefined();
+}
+
+// (enabled): CAP_SYS_RAWIO, which 7.3's IOMMU_IOAS_NOIOMMU_GET_PA requires (EPERM).
+static Napi::Value SetCapSysRawioEffective(const Napi::CallbackInfo& info) {
+  SetCapEffective(info.Env(), CAP_SYS_RAWIO, info[0].ToBoolean());
   return info.Env().Undefined();
 }
 
@@ -241,6 +251,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("fdSetCloexec", Napi::Function::New(env, FdSetCloexec));
   exports.Set("setCapIpcLockEffective", Napi::Function::New(env, SetCapIpcLockEffective));
+  exports.Set("setCapSysRawioEffective", Napi::Function::New(env, SetCapSysRawioEffective));
   exports.Set("batch", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                  return GuardOutOfMemory(info.Env(), [&] { return Batch(info); });
                }));

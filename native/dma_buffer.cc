@@ -305,6 +305,37 @@ Napi::Value AddressIn2MiB(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(reinterpret_cast<uintptr_t>(bytes.data) % k2MiB));
 }
 
+// (memory, offset, pages) -> BigUint64Array: the /proc/self/pagemap entries of
+// `pages` pages of `memory` from the page holding byte `offset` (present bit 63,
+// PFN in bits 0-54, which only CAP_SYS_ADMIN sees). The address stays here: JS
+// gets what the kernel says about it, to check the physical addresses
+// IOMMU_IOAS_NOIOMMU_GET_PA reports. Bounds-checked like every user range.
+Napi::Value Pagemap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(info);
+  JsBytes bytes = ArgBytes(args, 0);
+  size_t offset = ArgSize(args, 1, "offset");
+  size_t pages = ArgSize(args, 2, "pages");
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  if (pages == 0 || pages > (size_t{1} << 24)) throw Napi::RangeError::New(env, "pages must be 1 to 2^24");
+  if (offset >= bytes.length) throw Napi::RangeError::New(env, "offset is past the end of the memory");
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(bytes.data) + offset) / page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(bytes.data) + bytes.length;
+  if ((first + pages - 1) * page >= end) throw Napi::RangeError::New(env, "the pages run past the end of the memory");
+  Napi::ArrayBuffer out = Napi::ArrayBuffer::New(env, pages * 8);
+  int fd = RetryOnEintr([] { return open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); });
+  if (fd < 0) ThrowErrno(env, errno, "open(/proc/self/pagemap)");
+  ssize_t got = RetryOnEintr([&] { return pread(fd, out.Data(), pages * 8, static_cast<off_t>(first * 8)); });
+  int err = errno;
+  close(fd);
+  if (got < 0) ThrowErrno(env, err, "pread(/proc/self/pagemap)");
+  if (static_cast<size_t>(got) != pages * 8) throw Napi::Error::New(env, "short read of /proc/self/pagemap");
+  napi_value array;
+  if (napi_create_typedarray(env, napi_biguint64_array, pages, out, 0, &array) != napi_ok)
+    throw Napi::Error::New(env, "cannot create a BigUint64Array");
+  return Napi::Value(env, array);
+}
+
 Napi::Value DmaStats(const Napi::CallbackInfo& info) {
   Napi::Object stats = Napi::Object::New(info.Env());
   stats.Set("liveBuffers", Napi::Number::New(info.Env(), static_cast<double>(g_live_buffers.load())));
@@ -325,6 +356,7 @@ void InitDmaBuffer(Napi::Env env, Napi::Object exports) {
   exports.Set("memfdResize", Napi::Function::New(env, MemfdResize));
   exports.Set("dmaUnmapRange", Napi::Function::New(env, DmaUnmapRange));
   exports.Set("addressIn2MiB", Napi::Function::New(env, AddressIn2MiB));
+  exports.Set("pagemap", Napi::Function::New(env, Pagemap));
 }
 
 }  // namespace iommufd_addon

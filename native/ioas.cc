@@ -1,5 +1,6 @@
 // IOAS and object ioctls: DESTROY, IOAS_{ALLOC,MAP,UNMAP,COPY,IOVA_RANGES,
-// ALLOW_IOVAS}, OPTION, VFIO_IOAS, and 7.3's IOAS_MAP_FILE and IOAS_CHANGE_PROCESS.
+// ALLOW_IOVAS}, OPTION, VFIO_IOAS, and 7.3's IOAS_MAP_FILE, IOAS_CHANGE_PROCESS
+// and IOAS_NOIOMMU_GET_PA.
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -73,6 +74,27 @@ Napi::Value IoasChangeProcess(const Args& args) {
   Cmd cmd(L.iommu_ioas_change_process.sizeof_);
   CmdIoctl(args.Env(), ArgFd(args, 0), L.ioctl.ioas_change_process, cmd, "IOMMU_IOAS_CHANGE_PROCESS");
   return args.Env().Undefined();
+}
+
+// (fd, ioasId, flags, reserved, iova, length) -> { phys, length }: the physical
+// address behind iova and how many bytes from there are physically contiguous
+// (at most `length`). 7.3 with CONFIG_IOMMUFD_NOIOMMU; `reserved` is the
+// uAPI's __reserved, passed through so the kernel judges it (bad-input tests).
+Napi::Value IoasNoiommuGetPa(const Args& args) {
+  Napi::Env env = args.Env();
+  const auto& L = Uapi();
+  const auto& f = L.iommu_ioas_noiommu_get_pa;
+  Cmd cmd(f.sizeof_);
+  cmd.Set32(f.ioas_id, ArgU32(args, 1, "ioasId"));
+  cmd.Set32(f.flags, ArgU32(args, 2, "flags"));
+  cmd.Set32(f.__reserved, ArgU32(args, 3, "reserved"));
+  cmd.Set64(f.iova, ArgU64(args, 4, "iova"));
+  cmd.Set64(f.length, ArgU64(args, 5, "length"));
+  CmdIoctl(env, ArgFd(args, 0), L.ioctl.ioas_noiommu_get_pa, cmd, "IOMMU_IOAS_NOIOMMU_GET_PA");
+  Napi::Object result = NewObject(env);
+  result.Set("phys", Napi::BigInt::New(env, cmd.Get64(f.out_phys)));
+  result.Set("length", Napi::BigInt::New(env, cmd.Get64(f.length)));
+  return result;
 }
 
 // (fd, ioasId, iova, length) -> unmapped length
@@ -243,6 +265,7 @@ const std::vector<OpEntry> kIoasOps = {
     {"ioasMap", IoasMap},
     {"ioasMapFile", IoasMapFile},
     {"ioasChangeProcess", IoasChangeProcess},
+    {"ioasNoiommuGetPa", IoasNoiommuGetPa},
     {"ioasUnmap", IoasUnmap},
     {"ioasCopy", IoasCopy},
     {"ioasIovaRanges", IoasIovaRanges},

@@ -81,7 +81,7 @@ for (const [reason, tests] of skips) console.log(`${project}: skipped ${tests.le
 const strict = Boolean(process.env.CI) || process.env.IOMMUFD_REQUIRE_KERNEL === '1';
 const ACCEPTED_SKIPS = ['kernel lacks ', 'selftest skips: '];
 const accepted = [...skips].filter(([reason]) => ACCEPTED_SKIPS.some((p) => reason.startsWith(p))).reduce((n, [, t]) => n + t.length, 0);
-if (['kernel', 'selftest-kernel'].includes(project) && strict && counts.skipped > accepted) {
+if (['kernel', 'selftest-kernel', 'noiommu'].includes(project) && strict && counts.skipped > accepted) {
   console.error(`${counts.skipped - accepted} ${project} test(s) skipped for another reason than a missing kernel feature or the C selftest's own SKIP: in CI every kernel test must run`);
   process.exit(1);
 }

@@ -160,6 +160,8 @@ const VM_PROJECTS = [
   ['cli-kernel', 'the iommufd command on the kernel', 'default'],
   // q35 + emulated Intel VT-d + QEMU's edu device: VFIO cdev, real device DMA.
   ['vfio', 'VFIO device tests (vtd profile: emulated VT-d + edu)', 'vtd'],
+  // q35 + edu without an IOMMU, VFIO's unsafe no-IOMMU mode: NOIOMMU_GET_PA (7.3; 6.12 skips "kernel lacks").
+  ['noiommu', 'no-IOMMU VFIO device and NOIOMMU_GET_PA (noiommu profile: edu, no IOMMU)', 'noiommu'],
 ];
 if (missing.length > 0) {
   banner([

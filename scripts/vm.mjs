@@ -3,7 +3,7 @@
 //
 //   node scripts/vm.mjs [--kernel PATH | --kernel-version 6.12|7.3 | --source DIR]
 //                       [--timeout SECONDS] [--memory MB]
-//                       [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd] [--icount]
+//                       [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd|noiommu] [--icount]
 //                       -- COMMAND [ARGS...]
 //
 // --icount runs the guest under TCG with `-icount shift=0,sleep=off`: guest time
@@ -13,7 +13,9 @@
 // Profiles: `default` is a plain PC; `vtd` is a q35 with QEMU's emulated Intel
 // VT-d (intel-iommu, interrupt remapping, caching mode) and the `edu` PCI device
 // (vendor 0x1234, device 0x11e8, does DMA on command), booted with intel_iommu=on:
-// the rig for the VFIO / hardware-validation tests (test/vfio).
+// the rig for the VFIO / hardware-validation tests (test/vfio). `noiommu` is a
+// q35 with edu and no IOMMU, booted with vfio.enable_unsafe_noiommu_mode=1
+// (test/noiommu: IOMMU_IOAS_NOIOMMU_GET_PA on a no-IOMMU VFIO device).
 //
 // The guest sees the host's / read-only (over virtio-9p) with tmpfs on /tmp, /run,
 // /var/tmp and /dev/shm, so it runs the host's node and the repo as checked out.
@@ -50,6 +52,14 @@ const PROFILES = {
     devices: ['-device', 'intel-iommu,intremap=on,caching-mode=on', '-device', 'edu'],
     cmdline: ['intel_iommu=on'],
   },
+  // The edu device with no IOMMU in front of it, and VFIO's unsafe no-IOMMU mode:
+  // on 7.3 (CONFIG_IOMMUFD_NOIOMMU) vfio-pci gives it a noiommu-vfioN cdev whose
+  // IOAS translations IOMMU_IOAS_NOIOMMU_GET_PA reads (test/noiommu).
+  noiommu: {
+    machine: ['-machine', 'q35'],
+    devices: ['-device', 'edu'],
+    cmdline: ['vfio.enable_unsafe_noiommu_mode=1'],
+  },
 };
 const KVM_WATCHDOG_MS = 20_000; // a working KVM guest reaches the start marker in ~2 s
 const LOG_TAIL_LINES = 60;
@@ -78,7 +88,7 @@ const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
  * @param {number} [options.memory]   guest RAM in MB, default 4096
  * @param {string} [options.cwd]      guest working directory, default process.cwd()
  * @param {Record<string,string>} [options.env]  extra environment for the command
- * @param {'default'|'vtd'} [options.profile]  machine profile (see PROFILES), default 'default'
+ * @param {'default'|'vtd'|'noiommu'} [options.profile]  machine profile (see PROFILES), default 'default'
  * @param {'kvm'|'tcg'} [options.accel]  default: $IOMMUFD_VM_ACCEL, else KVM if usable with TCG fallback
  * @param {boolean} [options.icount]  guest time counts guest instructions (TCG only, never KVM)
  * @param {string} [options.logFile]  console log path, default: $IOMMUFD_VM_LOG or $TMPDIR/iommufd-vm-<pid>.log
@@ -505,7 +515,7 @@ function logTail(file, lines) {
 
 const USAGE = `usage: node scripts/vm.mjs [--kernel PATH | --kernel-version 6.12|7.3 | --source DIR]
                           [--timeout SECONDS] [--memory MB]
-                          [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd] [--icount]
+                          [--cwd DIR] [--env NAME=VALUE]... [--profile default|vtd|noiommu] [--icount]
                           -- COMMAND [ARGS...]`;
 
 function parseCli(argv) {

@@ -15,6 +15,7 @@ import type {
   IovaRange,
   IovaRanges,
   MockDomainIds,
+  NoiommuPa,
   UserRange,
   VfioIommuInfo,
   ViommuAllocRequest,
@@ -102,6 +103,10 @@ export class NativeBackend implements Backend {
 
   ioasChangeProcess(): void {
     this.#addon.ioasChangeProcess(this.#fd);
+  }
+
+  ioasNoiommuGetPa(ioasId: number, flags: number, iova: bigint, length: bigint, reserved = 0): NoiommuPa {
+    return this.#addon.ioasNoiommuGetPa(this.#fd, ioasId, flags, reserved, iova, length);
   }
 
   ioasUnmap(ioasId: number, iova: bigint, length: bigint): bigint {
@@ -336,15 +341,20 @@ export class NativeBackend implements Backend {
    * additions are probed the same way: with id 0 and zeroes the new ops fail
    * their first lookup (ENOENT: no device, selftest object or dma-buf fd 0;
    * DMABUF_GET EINVAL for length 0) and 6.12 answers EOPNOTSUPP.
+   * IOMMU_IOAS_NOIOMMU_GET_PA is in 7.3's table either way, but without
+   * CONFIG_IOMMUFD_NOIOMMU its handler answers EOPNOTSUPP to everything: a
+   * zeroed command (no side effect) is EPERM or EINVAL (length 0) only where it
+   * is implemented.
    */
   capabilities(): Capabilities {
     const ENOTTY = errnoNumber('ENOTTY');
     const ioctls: Record<string, boolean> = {};
     for (const [name, nr] of Object.entries({ ...IOMMUFD_CMDS, ...IOMMUFD_CMDS_7_3 })) ioctls[name] = this.probeIoctl(nr) !== ENOTTY;
+    const EOPNOTSUPP = errnoNumber('EOPNOTSUPP');
+    if (ioctls.IOMMU_IOAS_NOIOMMU_GET_PA) ioctls.IOMMU_IOAS_NOIOMMU_GET_PA = this.probeNoiommuGetPa() !== EOPNOTSUPP;
     // iommu_test_cmd is no stable ABI: a kernel whose command is larger than
     // ours rejects our size with EINVAL before it looks at the op. Op 0 exists
     // nowhere, so EOPNOTSUPP for it proves our size gets through.
-    const EOPNOTSUPP = errnoNumber('EOPNOTSUPP');
     const testCmdFits = ioctls.IOMMU_TEST_CMD === true && this.probeTestOp(0) === EOPNOTSUPP;
     const testOps: Record<string, boolean> = {};
     for (const [name, op] of Object.entries({ ...IOMMU_TEST_OPS, ...IOMMU_TEST_OPS_7_3 }))
@@ -365,6 +375,17 @@ export class NativeBackend implements Backend {
   /** errno of iommufd ioctl `nr` probed with size 0 (ENOTTY: unknown to this kernel). */
   probeIoctl(nr: number): number {
     return this.#addon.probeIoctl(this.#fd, nr);
+  }
+
+  /** errno of IOMMU_IOAS_NOIOMMU_GET_PA with zeroes (EOPNOTSUPP: not built in). */
+  probeNoiommuGetPa(): number {
+    try {
+      this.#addon.ioasNoiommuGetPa(this.#fd, 0, 0, 0, 0n, 0n);
+      return 0;
+    } catch (e) {
+      if (e instanceof IommufdError) return e.errno;
+      throw e;
+    }
   }
 
   /** errno of test op `op` probed with a zeroed command (EOPNOTSUPP: unknown op). */

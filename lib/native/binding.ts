@@ -42,6 +42,7 @@ export interface Addon {
   // 7.3 (ENOTTY where the running kernel lacks them)
   ioasMapFile(fd: number, ioasId: number, flags: number, fileFd: number, start: bigint, length: bigint, iova: bigint): bigint;
   ioasChangeProcess(fd: number): void;
+  ioasNoiommuGetPa(fd: number, ioasId: number, flags: number, reserved: number, iova: bigint, length: bigint): { phys: bigint; length: bigint };
   ioasUnmap(fd: number, ioasId: number, iova: bigint, length: bigint): bigint;
   ioasCopy(fd: number, dst: number, src: number, flags: number, dstIova: bigint, srcIova: bigint, length: bigint): bigint;
   ioasIovaRanges(fd: number, ioasId: number): { ranges: BigUint64Array; alignment: bigint };
@@ -134,6 +135,8 @@ export interface Addon {
   fdSetCloexec(fd: number): void;
   /** CAP_IPC_LOCK in the calling thread's effective capability set (on or off). */
   setCapIpcLockEffective(enabled: boolean): void;
+  /** CAP_SYS_RAWIO in the calling thread's effective capability set (on or off). */
+  setCapSysRawioEffective(enabled: boolean): void;
   /** A MAP_PRIVATE mapping of a file's first `length` bytes. */
   dmaMapFile(path: string, length: number): ArrayBuffer;
   /** A close-on-exec memfd of `length` bytes (MFD_HUGETLB with hugetlb), owned by the caller. */
@@ -144,6 +147,8 @@ export interface Addon {
   dmaUnmapRange(buffer: ArrayBuffer, offset: number, length: number): void;
   /** The address of the memory's first byte modulo 2 MiB (its alignment, for the simulator). */
   addressIn2MiB(memory: Bytes): number;
+  /** /proc/self/pagemap entries of `pages` pages of `memory` from the one holding byte `offset` (tests of physical addresses). */
+  pagemap(memory: Bytes, offset: number, pages: number): BigUint64Array;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

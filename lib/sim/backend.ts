@@ -14,6 +14,7 @@ import type {
   IovaRange,
   IovaRanges,
   MockDomainIds,
+  NoiommuPa,
   UserRange,
   VfioIommuInfo,
   ViommuAllocRequest,
@@ -99,7 +100,7 @@ import {
   pasidReplace as simPasidReplace,
 } from './device-pasid.js';
 import { checkArgumentsOf } from '../backend-args.js';
-import { fstatSync, readSync, readlinkSync } from 'node:fs';
+import { fstatSync, readFileSync, readSync, readlinkSync } from 'node:fs';
 import {
   type SimMapping,
   type VeventqFile,
@@ -120,6 +121,7 @@ const ACCESS_SYZ = 1 << 16;
 const ACCESS_MAX = 16 * 1024 * 1024;
 const INVALIDATE_ENTRY_NUM_MAX = 1 << 19;
 const VFIO_DMA_CC_IOMMU = 4;
+const VFIO_NOIOMMU_IOMMU = 8;
 const VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL = 3;
 const PAGE = BigInt(PAGE_SIZE);
 
@@ -149,6 +151,28 @@ for (const ioctl of ['IOMMU_VIOMMU_ALLOC', 'IOMMU_VDEVICE_ALLOC', 'IOMMU_VEVENTQ
 for (const op of ['DEV_CHECK_CACHE', 'TRIGGER_VEVENT']) SIMULATED_7_3_TEST_OPS.add(op);
 // selftest.ts TestDmabuf / pages.ts allocDmabuf(): 7.3's mock dma-buf, mapped with IOMMU_IOAS_MAP_FILE, and its revocation.
 for (const op of ['DMABUF_GET', 'DMABUF_REVOKE']) SIMULATED_7_3_TEST_OPS.add(op);
+
+// noiommu_get_pa: IOMMU_IOAS_NOIOMMU_GET_PA's checks; no area ever sits in a no-IOMMU domain here.
+SIMULATED_7_3_IOCTLS.add('IOMMU_IOAS_NOIOMMU_GET_PA');
+
+const CAP_SYS_RAWIO = 17;
+
+/**
+ * capable(cap) of the calling thread, as the kernel would answer it: the
+ * effective set in /proc (setCapSysRawio() changes it). Where there is no /proc
+ * (not Linux) the simulator has no privileges to model and treats the process as
+ * privileged.
+ */
+function capable(cap: number): boolean {
+  let status: string;
+  try {
+    status = readFileSync('/proc/thread-self/status', 'utf8');
+  } catch {
+    return true;
+  }
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  return m === null || ((BigInt(`0x${m[1]}`) >> BigInt(cap)) & 1n) === 1n;
+}
 
 // ---- process-wide state: file descriptors of accesses, the mock's globals ----
 
@@ -323,6 +347,27 @@ export class SimBackend implements Backend {
         if (!(obj instanceof IoasObj)) continue;
         for (const area of obj.iopt.areas) if (!area.pages.file) fail('EINVAL');
       }
+    });
+  }
+
+  /**
+   * iommufd_ioas_noiommu_get_pa() + iopt_get_phys() (7.3 with CONFIG_IOMMUFD_NOIOMMU,
+   * which the rig's kernels have). The simulator has no no-IOMMU device, so no
+   * area is ever stored in a no-IOMMU domain: a mapped IOVA answers EOPNOTSUPP,
+   * as the kernel does for an IOAS no such device is attached to.
+   */
+  ioasNoiommuGetPa(ioasId: number, flags: number, iova: bigint, length: bigint, reserved = 0): NoiommuPa {
+    return this.#run('IOMMU_IOAS_NOIOMMU_GET_PA', () => {
+      if (this.kernel === '6.12') fail('ENOTTY');
+      if (!capable(CAP_SYS_RAWIO)) fail('EPERM');
+      if (flags || reserved) fail('EOPNOTSUPP');
+      if (!length) fail('EINVAL');
+      if (iova >= ULONG_MAX) fail('EOVERFLOW');
+      const iopt = this.#ctx.getIoas(ioasId).iopt;
+      const c = iopt.areas.iterFirst(iova, iova);
+      if (!c) fail('ENOENT');
+      if (c.leaf.items[c.index]!.pages.dmabufRevoked) fail('EINVAL');
+      fail('EOPNOTSUPP');
     });
   }
 
@@ -914,8 +959,10 @@ export class SimBackend implements Backend {
           const ioas = this.#compatIoas();
           return ioas.hwpts.length > 0 ? 0 : 1;
         }
+        case VFIO_NOIOMMU_IOMMU:
+          return 1; // IS_ENABLED(CONFIG_VFIO_NOIOMMU): the rig's kernels have it (scripts/kernel.config)
         default:
-          return 0; // incl. VFIO_NOIOMMU_IOMMU: the test kernel has no CONFIG_VFIO_NOIOMMU
+          return 0;
       }
     });
   }

@@ -198,3 +198,34 @@ describe('Iommufd.open', () => {
     expect(() => Iommufd.open({ backend: 'bogus' as 'native' })).toThrow(TypeError);
   });
 });
+
+describe('pagemap() and setCapSysRawio() (NOIOMMU_GET_PA tests)', () => {
+  test('pagemap reads one entry per page of the memory and refuses pages past its end', async () => {
+    const { addon } = await import('../../lib/native/binding.js');
+    using buffer = DmaBuffer.alloc(3 * PAGE_SIZE);
+    buffer.bytes.fill(1); // present
+    const entries = addon().pagemap(buffer.bytes, PAGE_SIZE + 7, 2);
+    expect(entries).toBeInstanceOf(BigUint64Array);
+    expect(entries.length).toBe(2);
+    for (const e of entries) expect(e >> 63n).toBe(1n);
+    expect(() => addon().pagemap(buffer.bytes, 0, 4)).toThrow(RangeError);
+    expect(() => addon().pagemap(buffer.bytes, 3 * PAGE_SIZE, 1)).toThrow(RangeError);
+    expect(() => addon().pagemap(buffer.bytes, 0, 0)).toThrow(RangeError);
+    expect(() => addon().pagemap(buffer.bytes.subarray(PAGE_SIZE, PAGE_SIZE + 10), 0, 2)).toThrow(RangeError);
+  });
+
+  test('setCapSysRawio toggles CAP_SYS_RAWIO (bit 17) in the effective set of the JS thread', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { setCapSysRawio } = await import('../../lib/index.js');
+    const effective = () => BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/thread-self/status', 'utf8'))![1]}`);
+    const had = (effective() >> 17n) & 1n;
+    expect(() => setCapSysRawio('no' as unknown as boolean)).toThrow(TypeError);
+    setCapSysRawio(false);
+    try {
+      expect((effective() >> 17n) & 1n).toBe(0n);
+    } finally {
+      if (had) setCapSysRawio(true);
+    }
+    expect((effective() >> 17n) & 1n).toBe(had);
+  });
+});

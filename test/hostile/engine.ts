@@ -520,7 +520,7 @@ const BACKEND_OPS = [
   'faultRead', 'faultRespond', 'vfioGetApiVersion', 'vfioCheckExtension', 'vfioSetIommu', 'vfioIommuGetInfo',
   'vfioUnmapDma', 'addReserved', 'mockDomain', 'mockDomainReplace', 'mdCheckIotlb', 'dirty', 'triggerIopf',
   'mdCheckMap', 'mdCheckRefs', 'createAccess', 'accessPages', 'destroyAccessPages', 'accessRw',
-  'accessReplaceIoas', 'setTempMemoryLimit', 'capabilities',
+  'accessReplaceIoas', 'setTempMemoryLimit', 'capabilities', 'ioasNoiommuGetPa',
 ] as const;
 
 /** An argument of any kind, for the untyped layers. */
@@ -556,6 +556,7 @@ const OPS: [string, Op][] = [
   ['ioas.allowIovas', (s) => call(target(s, s.ioases), 'allowIovas', s.rng.chance(0.7) ? [{ start: iovaArg(s), last: iovaArg(s) }] : s.rng.pick<unknown>([[null], [{}], 'x', null, [{ start: 1n, last: 0n }], [{ start: -1n, last: 2n ** 64n }]]))],
   ['ioas.addReserved', (s) => call(target(s, s.ioases), 'addReserved', iovaArg(s), lengthArg(s))],
   ['ioas.iovaRanges', (s) => call(target(s, s.ioases), 'iovaRanges')],
+  ['ioas.noiommuGetPa', (s) => call(target(s, s.ioases), 'noiommuGetPa', iovaArg(s), lengthArg(s))],
   ['ioas.hugePages', (s) => target(s, s.ioases).hugePages],
   ['ioas.destroy', (s) => call(target(s, s.ioases), 'destroy')],
   ['fd.destroy', (s) => fdOf(s).destroy(idArg(s) as number)],

@@ -63,6 +63,8 @@ const SIM_7_3_MODELLED = new Set<string>([
   // lib/sim/selftest.ts TestDmabuf, lib/sim/pages.ts allocDmabuf()
   'DMABUF_GET',
   'DMABUF_REVOKE',
+  // lib/sim/backend.ts ioasNoiommuGetPa(): its checks (no no-IOMMU device is ever attached)
+  'IOMMU_IOAS_NOIOMMU_GET_PA',
   // lib/sim/viommu.ts
   'IOMMU_VIOMMU_ALLOC',
   'IOMMU_VDEVICE_ALLOC',
@@ -483,6 +485,8 @@ describe('VFIO type1 compatibility', () => {
     expect(vfio.checkExtension(VFIO_TYPE1v2_IOMMU)).toBe(1);
     expect(vfio.checkExtension(VFIO_UNMAP_ALL)).toBe(1);
     expect(vfio.checkExtension(0x7777)).toBe(0);
+    // VFIO_NOIOMMU_IOMMU: IS_ENABLED(CONFIG_VFIO_NOIOMMU), on in the rig's kernels.
+    expect(vfio.checkExtension(8)).toBe(1);
     fd.mockDomain(ioas);
     fd.setVfioIoas(ioas);
     vfio.setIommu(type);
