@@ -222,8 +222,8 @@ function fixtureDefs(tokens: Token[]): Map<string, FixtureDef | null> {
   return defs;
 }
 
-/** The full names (vitest's "describe > test", without the file) one test file registers, or null if unknown. */
-export function scanTestNames(tokens: Token[], fixtures: Map<string, FixtureDef | null>): string[] | null {
+/** The names one test file registers (each as its describe names then its own), or null if unknown. */
+export function scanTestNames(tokens: Token[], fixtures: Map<string, FixtureDef | null>): string[][] | null {
   // vitest's registration functions must be imported under their own names.
   for (let k = 0; k < tokens.length; k++) {
     if (tokens[k]!.v !== 'import') continue;
@@ -232,7 +232,7 @@ export function scanTestNames(tokens: Token[], fixtures: Map<string, FixtureDef 
     if (tokens[e]?.v !== 'from' || tokens[e + 1]?.v !== 'vitest') continue;
     for (let m = k + 1; m < e; m++) if (tokens[m]!.v === 'as' || tokens[m]!.v === '*') return null;
   }
-  const names: string[] = [];
+  const names: string[][] = [];
   const scopes: { name: string; paren: number }[] = [];
   let paren = 0;
   let brace = 0;
@@ -261,7 +261,7 @@ export function scanTestNames(tokens: Token[], fixtures: Map<string, FixtureDef 
           const def = fixtures.get(owner.v);
           const arg = tokens[k + 2];
           if (!def || arg?.t !== 'str' || !plainPlace() || scopes.length > 0) return null;
-          for (const variant of def.variants) names.push([def.name, variant, arg.v].filter(Boolean).join('.'));
+          for (const variant of def.variants) names.push([[def.name, variant, arg.v].filter(Boolean).join('.')]);
         } else if (owner?.t === 'id' && !TEST_FNS.has(owner.v)) return null; // an object's .test() the index does not know
       }
       continue;
@@ -285,7 +285,7 @@ export function scanTestNames(tokens: Token[], fixtures: Map<string, FixtureDef 
       // The callback's braces and this call's paren open the scope.
       scopes.push({ name: arg.v, paren: paren + 1 });
     } else {
-      names.push([...scopes.map((s) => s.name), arg.v].join(' > '));
+      names.push([...scopes.map((s) => s.name), arg.v]);
     }
     // Continue at the '(' so that paren counting sees it.
     k = j - 1;
@@ -295,10 +295,11 @@ export function scanTestNames(tokens: Token[], fixtures: Map<string, FixtureDef 
 }
 
 /**
- * The names each *.test.ts file of `dir` registers (vitest's full name, "describe >
- * test"), keyed by absolute path; null for a file the index cannot vouch for.
+ * The tests each *.test.ts file of `dir` registers, each as its describe names then
+ * its own (vitest's full name joins them with " > "), keyed by absolute path; null
+ * for a file the index cannot vouch for.
  */
-export function staticTestIndex(dir: string): Map<string, string[] | null> {
+export function staticTestIndex(dir: string): Map<string, string[][] | null> {
   const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
   const tokensOf = new Map<string, Token[] | null>();
   const fixtures = new Map<string, FixtureDef | null>();
@@ -312,7 +313,7 @@ export function staticTestIndex(dir: string): Map<string, string[] | null> {
     tokensOf.set(file, tokens);
     if (tokens) for (const [name, def] of fixtureDefs(tokens)) fixtures.set(name, fixtures.has(name) ? null : def);
   }
-  const index = new Map<string, string[] | null>();
+  const index = new Map<string, string[][] | null>();
   for (const file of files.filter((f) => /\.test\.[cm]?ts$/.test(f)).sort()) {
     const tokens = tokensOf.get(file);
     index.set(join(dir, file), tokens ? scanTestNames(tokens, fixtures) : null);

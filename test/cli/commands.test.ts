@@ -88,7 +88,7 @@ describe('selftest', () => {
         const known = [...index].filter(([, names]) => names !== null);
         // Most files are plain enough for the index: otherwise it saves nothing.
         expect(known.length).toBeGreaterThan(index.size / 2);
-        for (const [path, names] of known) expect([path, [...names!].sort()]).toEqual([path, [...collected.get(path)!].sort()]);
+        for (const [path, names] of known) expect([path, names!.map((n) => n.join(' > ')).sort()]).toEqual([path, [...collected.get(path)!].sort()]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
