@@ -8,6 +8,7 @@ import { basename, join, relative } from 'node:path';
 import type { BackendName } from './common.js';
 import { CliError, packageRoot, requireCheckout } from './common.js';
 import type { CaseResult } from './ktap.js';
+import { staticTestIndex } from './test-index.js';
 
 export type SuiteName = 'scenarios' | 'port';
 
@@ -183,16 +184,33 @@ export async function runSelftest(
   try {
     let specs = await vitest.getRelevantTestSpecifications([join(packageRoot, dir)]);
     if (filter) {
-      // vitest's own name filter cannot see the file: collect first, then run
-      // exactly the tests whose KTAP name matches (and files that fail to load).
-      collecting = true;
-      const { testModules } = await vitest.collectTests(specs);
-      collecting = false;
-      const matching = testModules.flatMap((m) => [...m.children.allTests()]).filter(selected);
-      const keep = new Set([...matching.map((t) => t.module.moduleId), ...testModules.filter((m) => m.errors().length > 0).map((m) => m.moduleId)]);
-      specs = specs.filter((s) => keep.has(s.moduleId));
-      const names = [...new Set(matching.map((t) => taskFullName(t.task).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))];
-      vitest.setGlobalTestNamePattern(new RegExp(`^(?:${names.join('|')})$`));
+      // Importing a test file is what costs (in the VM under TCG, seconds a file):
+      // leave out the files whose every test name the static index knows and none
+      // matches (lib/cli/test-index.ts). The rest, files the index cannot vouch
+      // for included, are collected as before.
+      const index = staticTestIndex(join(packageRoot, dir));
+      const matches = (moduleId: string, parts: string[]) => filter.test(`${fileName(moduleId)}: ${parts.join(' > ')}`);
+      specs = specs.filter((s) => {
+        const names = index.get(s.moduleId);
+        return !names || names.some((n) => matches(s.moduleId, n));
+      });
+      // vitest's own name filter cannot see the file: the tests to run are named by
+      // their full name (vitest joins the parts with spaces), from the index where it
+      // knows the file, else by collecting the file first (files that fail to load
+      // are kept, to be reported).
+      const unknown = specs.filter((s) => !index.get(s.moduleId));
+      const names = specs.flatMap((s) => (index.get(s.moduleId) ?? []).filter((n) => matches(s.moduleId, n)).map((n) => n.join(' ')));
+      if (unknown.length > 0) {
+        collecting = true;
+        const { testModules } = await vitest.collectTests(unknown);
+        collecting = false;
+        const matching = testModules.flatMap((m) => [...m.children.allTests()]).filter(selected);
+        const keep = new Set([...matching.map((t) => t.module.moduleId), ...testModules.filter((m) => m.errors().length > 0).map((m) => m.moduleId)]);
+        specs = specs.filter((s) => index.get(s.moduleId) || keep.has(s.moduleId));
+        names.push(...matching.map((t) => taskFullName(t.task)));
+      }
+      const escaped = [...new Set(names)].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+      vitest.setGlobalTestNamePattern(new RegExp(`^(?:${escaped.join('|')})$`));
     }
     if (specs.length > 0) await vitest.runTestSpecifications(specs, !filter);
   } finally {

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseKtap } from '../../lib/cli/ktap.js';
+import { SUITES } from '../../lib/cli/selftest.js';
+import { staticTestIndex } from '../../lib/cli/test-index.js';
 import { exec, iommufd, lines, root } from './cli.js';
 
 const hasDevice = (() => {
@@ -66,6 +68,32 @@ describe('selftest', () => {
     for (const t of tests.filter((x) => x.directive === 'SKIP')) expect(t.data).toMatch(/lacks/);
     expect(r.code).toBe(failed > 0 ? 1 : passed > 0 ? 0 : 4);
   });
+
+  test.for(['scenarios', 'port'] as const)(
+    '--filter imports only the files that can match: the static name index of the %s suite is what vitest collects',
+    { timeout: 600_000 },
+    async (suite) => {
+      // lib/cli/test-index.ts reads the names without importing the files; a file it
+      // names must register exactly those tests: vitest's own list (which imports
+      // every file, on the simulator) says what they are.
+      const dir = mkdtempSync(join(tmpdir(), 'iommufd-index-'));
+      try {
+        const out = join(dir, 'list.json');
+        const r = await exec(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'list', '--project', SUITES[suite].project.sim, `--json=${out}`], { cwd: root });
+        expect(r.code, r.stderr).toBe(0);
+        const collected = new Map<string, string[]>();
+        for (const { name, file } of JSON.parse(readFileSync(out, 'utf8')) as { name: string; file: string }[]) collected.set(file, [...(collected.get(file) ?? []), name]);
+        const index = staticTestIndex(join(root, SUITES[suite].dir));
+        expect([...index.keys()].sort()).toEqual([...collected.keys()].filter((f) => f.startsWith(join(root, SUITES[suite].dir, '/'))).sort());
+        const known = [...index].filter(([, names]) => names !== null);
+        // Most files are plain enough for the index: otherwise it saves nothing.
+        expect(known.length).toBeGreaterThan(index.size / 2);
+        for (const [path, names] of known) expect([path, names!.map((n) => n.join(' > ')).sort()]).toEqual([path, [...collected.get(path)!].sort()]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test('--filter matches the KTAP names ("FILE: DESCRIBE > TEST"); matching nothing is a skip (4)', async () => {
     const one = await iommufd(['selftest', '--backend', 'sim', '--filter', '^access: pinning .*> an unmap under a pin']);
