@@ -282,7 +282,7 @@ export class Iommufd implements Disposable {
    */
   rawIoctl(request: number, arg: RawArg): number {
     this.#checkOpen();
-    const checked = checkRawIoctl(request, arg);
+    const checked = checkRawIoctl(request, arg, this.backend.uapiVersion);
     const rc = this.backend.rawIoctl(request, checked, rawIoctlName(request));
     this.#noteRaw(request, checked);
     return rc;
