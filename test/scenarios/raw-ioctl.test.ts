@@ -64,7 +64,7 @@ if (ON_6_12) describe('on 6.12', () => {
     for (const op of Object.values(IOMMU_TEST_OPS_7_3)) {
       const c = cmd(72);
       c.u32(4, op);
-      expectErrno('EOPNOTSUPP', () => fd.rawIoctl(iommufdIoctl(IOMMUFD_CMDS.IOMMU_TEST_CMD), c.bytes), `op ${op}`);
+      expectErrno('EOPNOTSUPP', () => fd.rawIoctl(iommufdIoctl(IOMMUFD_CMDS.IOMMU_TEST_CMD), c.bytes), 'IOMMU_TEST_CMD');
     }
   });
 });
