@@ -1,6 +1,7 @@
 // The contract between the typed API and a backend (the native addon today,
 // the simulator later): one method per ioctl or test op, plain data in and
 // out, u64 values as bigint, failures thrown as IommufdError.
+import type { UapiVersion } from './uapi-layout.js';
 
 /** A byte range of JS memory the kernel will read or write. */
 export interface UserRange {
@@ -133,6 +134,12 @@ export interface Capabilities {
 
 export interface Backend {
   readonly name: 'native' | 'sim';
+  /**
+   * The uAPI table (lib/uapi-layout.ts) of the kernel answering: the addon's
+   * pick by uname on the native backend, the modelled kernel on the simulator.
+   * rawIoctl() knows that table's commands.
+   */
+  readonly uapiVersion: UapiVersion;
   /** Release the iommufd and everything the kernel holds for it. */
   close(): void;
   capabilities(): Capabilities;

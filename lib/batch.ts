@@ -178,7 +178,7 @@ export class Batch {
       // The same rule as Iommufd.rawIoctl() (which the addon checks again): the
       // check reads the bytes, and refuses memory the process unmapped first.
       const [request, arg] = args as [number, RawArg];
-      const checked = checkRawIoctl(request, arg);
+      const checked = checkRawIoctl(request, arg, this.#backend.uapiVersion);
       const call = [request, checked, typeof args[2] === 'string' ? args[2] : rawIoctlName(request)];
       return this.#tuple(['rawIoctl', ...call], () => this.#rawCall(name, call), () => this.#noteRaw?.(request, checked));
     }

@@ -277,13 +277,15 @@ export class Iommufd implements Disposable {
    * ioctlRequest()); `arg` is the argument bytes (the kernel's answer is
    * written back into them), an integer for the VFIO ioctls that take one, or
    * null for a NULL pointer. Returns the ioctl's non-negative value; failures
-   * throw IommufdError. Raw bytes may not carry user pointers (those fields
-   * must be 0) and every length the kernel will use must fit in `arg`:
-   * lib/raw-ioctl.ts has the exact rule, which the addon checks again.
+   * throw IommufdError. The commands known are those of the running kernel's
+   * uAPI table (the backend's uapiVersion: 7.3's commands on 7.3). Raw bytes
+   * may not carry user pointers (those fields must be 0) and every length the
+   * kernel will use must fit in `arg`: lib/raw-ioctl.ts has the exact rule,
+   * which the addon checks again.
    */
   rawIoctl(request: number, arg: RawArg): number {
     this.#checkOpen();
-    const checked = checkRawIoctl(request, arg);
+    const checked = checkRawIoctl(request, arg, this.backend.uapiVersion);
     const rc = this.backend.rawIoctl(request, checked, rawIoctlName(request));
     this.#noteRaw(request, checked);
     return rc;

@@ -10,24 +10,29 @@
 //      kernel always reads (16 / 32 / 24 bytes) and at least argsz (u32 at 0),
 //      as far as the kernel may write; MAP_DMA's vaddr must be 0.
 //    - everything else, the iommufd layout: at least 4 bytes and at least
-//      `size` (u32 at 0), what the kernel reads and writes back. The user
-//      pointer fields of the 6.12 commands (and of each IOMMU_TEST_CMD op) must
-//      be 0 where `size` covers them; an unknown test op must have only zero
-//      bytes after its 16-byte header, an unknown ioctl number only zero bytes
-//      after `size`. Bytes past a 6.12 struct pass through (6.12 answers E2BIG
-//      when they are not zero).
+//      `size` (u32 at 0), what the kernel reads and writes back. The commands
+//      known are those of the running kernel's uAPI table (lib/uapi-layout.ts,
+//      the same table the addon picks by uname: 6.12's commands on 6.12, 7.3's
+//      on 7.3). Their user-pointer fields (and those of each IOMMU_TEST_CMD
+//      op) must be 0 where `size` covers them; an unknown test op must have
+//      only zero bytes after its 16-byte header, an unknown ioctl number only
+//      zero bytes after `size`. Bytes past a known struct pass through (the
+//      kernel answers E2BIG when they are not zero). File descriptors
+//      (IOMMU_IOAS_MAP_FILE's fd, IOMMU_TEST_OP_DMABUF_REVOKE's dmabuf_fd) and
+//      IOVAs are not pointers: they pass.
 //    Lengths are RangeErrors, pointer fields TypeErrors. Raw bytes can thus
-//    never make the kernel touch memory other than the bytes given (a NULL
-//    pointer only faults): memory reaches the kernel through the typed API.
+//    never make the kernel touch process memory other than the bytes given (a
+//    NULL pointer only faults): memory reaches the kernel through the typed API.
 import { firstUnmapped } from './user-pages.js';
-import { IOMMUFD_CMDS } from './uapi.js';
-import { UAPI_LAYOUTS } from './uapi-layout.js';
+import { IOMMUFD_CMDS, IOMMUFD_CMDS_7_3 } from './uapi.js';
+import { UAPI_LAYOUTS, type UapiVersion } from './uapi-layout.js';
 
 export type RawArg = Uint8Array | ArrayBuffer | DataView | number | null;
 
-// The rule covers the 6.12 command set on every kernel (the commands 7.3 adds are
-// "unknown": zero bytes after `size`), so it is the same for both backends.
+// The VFIO requests and the ioctl type are the same in every table.
 const L = UAPI_LAYOUTS['6.12'];
+/** The table checkRawIoctl() uses when no kernel is named: the oldest. */
+const OLDEST: UapiVersion = '6.12';
 const IOC_TYPE = L.constants.IOMMUFD_TYPE; // ';'
 const V = L.vfioIoctls;
 export const VFIO_REQUESTS = {
@@ -44,21 +49,40 @@ export function iommufdIoctl(nr: number): number {
   return (IOC_TYPE << 8) | nr;
 }
 
-/** The ioctl request of an iommufd command, e.g. ioctlRequest('IOMMU_DESTROY'). */
-export function ioctlRequest(name: keyof typeof IOMMUFD_CMDS | keyof typeof VFIO_REQUESTS): number {
+/** Every iommufd command of every table, by name. */
+const ALL_CMDS: Record<string, number> = { ...IOMMUFD_CMDS, ...IOMMUFD_CMDS_7_3 };
+
+/**
+ * The ioctl request of an iommufd command, e.g. ioctlRequest('IOMMU_DESTROY') or
+ * ioctlRequest('IOMMU_VIOMMU_ALLOC') (a 7.3 command; 6.12 answers ENOTTY).
+ */
+export function ioctlRequest(name: keyof typeof IOMMUFD_CMDS | keyof typeof IOMMUFD_CMDS_7_3 | keyof typeof VFIO_REQUESTS): number {
   if (name in VFIO_REQUESTS) return VFIO_REQUESTS[name as keyof typeof VFIO_REQUESTS];
-  return iommufdIoctl(IOMMUFD_CMDS[name as keyof typeof IOMMUFD_CMDS]);
+  const nr = ALL_CMDS[name];
+  if (nr === undefined) throw new TypeError(`${String(name)} is no iommufd command of any known uAPI`);
+  return iommufdIoctl(nr);
 }
 
-/** Offsets of the u64 user-pointer fields of the 6.12 iommufd commands, by nr. */
-const POINTERS = new Map<number, number[]>(
-  Object.entries(L.ioctls)
-    .filter(([name]) => name !== 'IOMMU_TEST_CMD')
-    .map(([, io]) => [io.nr, [...L.structs[io.struct].pointers]] as [number, number[]]),
-);
+/** One kernel's known commands: the u64 user-pointer offsets by nr, and by IOMMU_TEST_CMD op. */
+interface RawTable {
+  pointers: Map<number, number[]>;
+  testOpPointers: Map<number, number[]>;
+}
 
-/** The same for the IOMMU_TEST_CMD ops (offsets inside struct iommu_test_cmd). */
-const TEST_OP_POINTERS = new Map<number, number[]>(Object.values(L.testOps).map((t) => [t.op, [...t.pointers]] as [number, number[]]));
+function rawTable(version: UapiVersion): RawTable {
+  const t = UAPI_LAYOUTS[version];
+  const structs = t.structs as Record<string, { pointers: readonly number[] }>;
+  return {
+    pointers: new Map(
+      Object.entries(t.ioctls)
+        .filter(([name]) => name !== 'IOMMU_TEST_CMD')
+        .map(([, io]) => [io.nr, [...structs[io.struct]!.pointers]] as [number, number[]]),
+    ),
+    testOpPointers: new Map(Object.values(t.testOps).map((op) => [op.op, [...op.pointers]] as [number, number[]])),
+  };
+}
+
+const TABLES = new Map<UapiVersion, RawTable>((Object.keys(UAPI_LAYOUTS) as UapiVersion[]).map((v) => [v, rawTable(v)]));
 
 const VFIO_MINSZ = new Map<number, number>([
   [V.VFIO_IOMMU_GET_INFO.request, V.VFIO_IOMMU_GET_INFO.minsz],
@@ -74,7 +98,7 @@ const INTEGER_ARG = new Set<number>([
 ]);
 
 const NAMES = new Map<number, string>([
-  ...Object.entries(IOMMUFD_CMDS).map(([name, nr]) => [iommufdIoctl(nr), name] as [number, string]),
+  ...Object.entries(ALL_CMDS).map(([name, nr]) => [iommufdIoctl(nr), name] as [number, string]),
   ...Object.entries(VFIO_REQUESTS).map(([name, request]) => [request, name] as [number, string]),
 ]);
 
@@ -104,8 +128,14 @@ function checkPointers(bytes: Uint8Array, limit: number, pointers: number[], wha
       );
 }
 
-/** Validate a raw ioctl by the rule above; returns the bytes view (or the integer/null). */
-export function checkRawIoctl(request: number, arg: RawArg): Uint8Array | number | null {
+/**
+ * Validate a raw ioctl by the rule above for the commands of `kernel`'s uAPI
+ * (Iommufd.rawIoctl passes its backend's; the oldest table when not named).
+ * Returns the bytes view (or the integer/null).
+ */
+export function checkRawIoctl(request: number, arg: RawArg, kernel: UapiVersion = OLDEST): Uint8Array | number | null {
+  const table = TABLES.get(kernel);
+  if (!table) throw new TypeError(`no uAPI table for kernel ${String(kernel)} (known: ${[...TABLES.keys()].join(', ')})`);
   if (!Number.isInteger(request) || request < 0 || request > 0xffffffff)
     throw new RangeError('request must be a u32');
   if ((request & ~0xff) >>> 0 !== IOC_TYPE << 8)
@@ -142,13 +172,13 @@ export function checkRawIoctl(request: number, arg: RawArg): Uint8Array | number
   const nr = request & 0xff;
   if (nr === IOMMUFD_CMDS.IOMMU_TEST_CMD) {
     const op = size >= 8 ? view.getUint32(4, true) : 0;
-    const pointers = TEST_OP_POINTERS.get(op);
+    const pointers = table.testOpPointers.get(op);
     if (pointers) checkPointers(bytes, size, pointers, `IOMMU_TEST_CMD op ${op}`);
     else if (!zero(bytes, 16, size))
       throw new TypeError(`IOMMU_TEST_CMD op ${op} is unknown: its bytes after the 16-byte header must be 0`);
     return bytes;
   }
-  const pointers = POINTERS.get(nr);
+  const pointers = table.pointers.get(nr);
   if (pointers) checkPointers(bytes, size, pointers, name);
   else if (!zero(bytes, 4, size)) throw new TypeError(`${name} is unknown: its bytes after the size field must be 0`);
   return bytes;

@@ -20,13 +20,15 @@
 //    - everything else uses the iommufd layout: the kernel reads the u32
 //      `size` at offset 0, then `size` bytes, and writes back at most `size`
 //      bytes, so the bytes must hold max(4, size). For the commands of the
-//      6.12 uAPI (the oldest table of uapi_layout.h, on every kernel, as in
-//      lib/raw-ioctl.ts), every user-pointer field inside `size` must be 0 (the
-//      kernel can then only fault on NULL); for IOMMU_TEST_CMD that is per op,
-//      and an op this addon does not know must have only zero bytes after its
-//      16-byte header. An ioctl number this addon does not know must have only
-//      zero bytes after `size`. Bytes past the 6.12 struct are passed through
-//      (the 6.12 kernel requires them to be zero: E2BIG).
+//      running kernel's table of uapi_layout.h (Uapi(), picked by uname: 6.12's
+//      commands on 6.12, 7.3's on 7.3; lib/raw-ioctl.ts checks by the same
+//      table, the backend's uapiVersion), every user-pointer field inside
+//      `size` must be 0 (the kernel can then only fault on NULL); for
+//      IOMMU_TEST_CMD that is per op, and an op the table does not know must
+//      have only zero bytes after its 16-byte header. An ioctl number the table
+//      does not know must have only zero bytes after `size`. Bytes past a known
+//      struct are passed through (the kernel requires them to be zero: E2BIG).
+//      File descriptors and IOVAs are not user pointers and pass.
 //    Violations are a RangeError (lengths) or a TypeError (pointer fields).
 //  * The ioctl's non-negative return value is returned; -1 throws the
 //    IommufdError for errno, named `opName`.
@@ -46,8 +48,8 @@
 namespace iommufd_addon {
 namespace {
 
-// The commands whose user pointers are known: those of the oldest table (6.12).
-const uapi::Layout& Base() { return uapi::kLayouts[0]; }
+// The commands whose user pointers are known: those of the running kernel's table.
+const uapi::Layout& Table() { return Uapi(); }
 
 // Copies n bytes between JS memory and the private copy through the kernel
 // (process_vm_readv/writev on this process), so a page the process unmapped
@@ -98,10 +100,10 @@ void CheckIommufdLayout(Napi::Env env, unsigned nr, const std::vector<uint8_t>& 
     throw Napi::RangeError::New(env, "raw iommufd ioctl: size " + std::to_string(size) +
                                          " is larger than the " + std::to_string(bytes.size()) +
                                          "-byte argument (the kernel would read and write past it)");
-  if (nr == Base().ioctl.test_cmd.nr) {
+  if (nr == Table().ioctl.test_cmd.nr) {
     uint32_t op = size >= 8 ? LoadU32(bytes, 4) : 0;
     const uapi::TestOpInfo* found = nullptr;
-    uapi::ForEachTestOp(Base().test_op, [&](const uapi::TestOpInfo& t) {
+    uapi::ForEachTestOp(Table().test_op, [&](const uapi::TestOpInfo& t) {
       if (t.op == op) found = &t;
     });
     if (found) {
@@ -115,7 +117,7 @@ void CheckIommufdLayout(Napi::Env env, unsigned nr, const std::vector<uint8_t>& 
     return;
   }
   const uapi::IoctlInfo* found = nullptr;
-  uapi::ForEachIoctl(Base().ioctl, [&](const uapi::IoctlInfo& io) {
+  uapi::ForEachIoctl(Table().ioctl, [&](const uapi::IoctlInfo& io) {
     if (io.nr == nr) found = &io;
   });
   if (found) {
@@ -133,7 +135,7 @@ void CheckIommufdLayout(Napi::Env env, unsigned nr, const std::vector<uint8_t>& 
 }
 
 void CheckVfioLayout(Napi::Env env, unsigned long request, const std::vector<uint8_t>& bytes) {
-  const auto& v = Base().vfio;
+  const auto& v = Table().vfio;
   // argsz up to the last field the kernel reads: vfio_compat.c's minsz (offsetofend()).
   size_t minsz = request == v.iommu_get_info  ? v.iommu_get_info_minsz
                  : request == v.iommu_map_dma ? v.iommu_map_dma_minsz
@@ -148,7 +150,7 @@ void CheckVfioLayout(Napi::Env env, unsigned long request, const std::vector<uin
   if (argsz > bytes.size())
     throw Napi::RangeError::New(env, std::string(name) + ": argsz " + std::to_string(argsz) + " is larger than the " +
                                          std::to_string(bytes.size()) + "-byte argument");
-  if (request == v.iommu_map_dma) CheckPointers(env, bytes, minsz, {Base().vfio_iommu_type1_dma_map.vaddr}, name);
+  if (request == v.iommu_map_dma) CheckPointers(env, bytes, minsz, {Table().vfio_iommu_type1_dma_map.vaddr}, name);
 }
 
 // (fd, request, arg: bytes | number | null, opName?) -> the ioctl's return value
@@ -160,7 +162,7 @@ Napi::Value RawIoctl(const Args& args) {
   if ((request & ~0xffu) != (uapi::kIommufdType << 8))
     throw Napi::RangeError::New(env, "raw ioctl: request must be _IO(';', nr) (the iommufd/VFIO type, no size or direction bits)");
   unsigned nr = request & 0xff;
-  const auto& v = Base().vfio;
+  const auto& v = Table().vfio;
   bool integer_arg = request == v.get_api_version || request == v.check_extension || request == v.set_iommu;
   bool vfio_struct = request == v.iommu_get_info || request == v.iommu_map_dma || request == v.iommu_unmap_dma;
 

@@ -22,12 +22,19 @@ import type {
 } from '../backend.js';
 import { ClosedError, IommufdError, errnoNumber } from '../errors.js';
 import { IOMMUFD_CMDS, IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS, IOMMU_TEST_OPS_7_3 } from '../uapi.js';
+import { UAPI_LAYOUTS, type UapiVersion } from '../uapi-layout.js';
 import { parseVfioIommuInfo } from '../vfio-info.js';
 import { type Addon, type MmioHandle, addon } from './binding.js';
 
 export class NativeBackend implements Backend {
   readonly name = 'native';
   readonly #addon: Addon;
+  /** The table native/cmd.h picked for the running kernel (the one native/raw.cc checks by). */
+  get uapiVersion(): UapiVersion {
+    const v = this.#addon.uapiVersion();
+    if (!Object.hasOwn(UAPI_LAYOUTS, v)) throw new Error(`the addon sizes commands by uAPI ${v}, which lib/uapi-layout.ts lacks: rebuild`);
+    return v as UapiVersion;
+  }
   readonly #openFd: number;
   #closed = false;
 

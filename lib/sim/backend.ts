@@ -242,6 +242,10 @@ export class SimBackend implements Backend {
   readonly #ctx: SimContext;
   /** The kernel whose semantics this instance follows, errno for errno. */
   readonly kernel: SimKernel;
+  /** The uAPI of the modelled kernel (rawIoctl() decodes its commands). */
+  get uapiVersion(): SimKernel {
+    return this.kernel;
+  }
 
   private constructor(kernel: SimKernel) {
     this.kernel = kernel;
@@ -803,11 +807,15 @@ export class SimBackend implements Backend {
     });
   }
 
-  /** iommufd_viommu_alloc_ioctl() */
-  viommuAlloc(request: ViommuAllocRequest): number {
+  /**
+   * iommufd_viommu_alloc_ioctl(). `nullDataLen` (raw ioctls only, lib/sim/raw.ts):
+   * with `data` null, the data_len sent with a NULL data_uptr.
+   */
+  viommuAlloc(request: ViommuAllocRequest & { nullDataLen?: number }): number {
     const { flags, type, devId, hwptId, data } = request;
     if (data && data.length > 0) checkedUptr({ bytes: data, offset: 0, length: data.length });
-    return this.#viommuIoctl('IOMMU_VIOMMU_ALLOC', () => simViommuAlloc(this.#ctx, flags, type, devId, hwptId, data));
+    const nullDataLen = data ? 0 : (request.nullDataLen ?? 0);
+    return this.#viommuIoctl('IOMMU_VIOMMU_ALLOC', () => simViommuAlloc(this.#ctx, flags, type, devId, hwptId, data, nullDataLen));
   }
 
   /** iommufd_vdevice_alloc_ioctl() */
@@ -934,7 +942,7 @@ export class SimBackend implements Backend {
     if (!simDmabufs.delete(dmabufFd)) throw new IommufdError(errnoNumber('EBADF'), 'close');
   }
 
-  /** A raw ioctl, decoded as the 6.12 driver decodes it (lib/sim/raw.ts). */
+  /** A raw ioctl, decoded as the modelled kernel's driver decodes it (lib/sim/raw.ts). */
   rawIoctl(request: number, arg: Uint8Array | number | null, name: string): number {
     if (this.#ctx.closed) throw new IommufdError(errnoNumber('EBADF'), name);
     return simRawIoctl(this, request, arg, name);

@@ -1,29 +1,44 @@
 // Raw ioctls on the simulator (Iommufd.rawIoctl): the argument bytes are
-// decoded the way the 6.12 driver decodes them, then handed to the same
-// SimBackend methods the typed API uses.
+// decoded the way the modelled kernel's driver decodes them (6.12's command
+// table on 6.12, 7.3's on 7.3), then handed to the same SimBackend methods the
+// typed API uses.
 //
 //  * iommufd_fops_ioctl(): an _IOC_NR inside the command table reads the u32
-//    size first (NULL: EFAULT), an empty slot is ENOTTY, size < the command's
-//    minimum is EINVAL, and copy_struct_from_user() zero-extends a short struct
-//    and refuses non-zero bytes past the kernel's struct (E2BIG). Commands that
-//    answer (iommufd_ucmd_respond) write min(size, sizeof) bytes back.
+//    size first (NULL: EFAULT), an empty slot is ENOTTY (on 6.12 that is every
+//    command 7.3 adds), size < the command's minimum is EINVAL, and
+//    copy_struct_from_user() zero-extends a short struct and refuses non-zero
+//    bytes past the kernel's struct (E2BIG). Commands that answer
+//    (iommufd_ucmd_respond) write min(size, sizeof) bytes back.
 //  * any other number goes to iommufd_vfio_ioctl() (vfio_compat.c): the six
 //    container ioctls with their argsz/minsz rules, ENOTTY for the rest.
 //
 // Raw bytes never carry user pointers (lib/raw-ioctl.ts): a command that would
 // reach user memory through one meets NULL. Where the kernel copies through
-// it, the simulator answers EFAULT at that point. Not modelled: IOAS_MAP and
-// VFIO_IOMMU_MAP_DMA of user address 0 with a nonzero length (the kernel pins
-// lazily and accepts them while no domain or access needs the pages; the
+// it, the simulator answers EFAULT at that point. A file descriptor
+// (IOMMU_IOAS_MAP_FILE's fd, DMABUF_REVOKE's dmabuf_fd) is the process's own,
+// or one of the simulator's mock dma-buf descriptors. Not modelled: IOAS_MAP
+// and VFIO_IOMMU_MAP_DMA of user address 0 with a nonzero length (the kernel
+// pins lazily and accepts them while no domain or access needs the pages; the
 // simulator answers EFAULT), IOMMU_HWPT_GET_DIRTY_BITMAP past its flag checks,
-// and the IOMMU_TEST_CMD ops that take a user pointer or return an fd: those
-// throw an Error saying so.
+// and the IOMMU_TEST_CMD ops that take a user pointer or return an fd
+// (CREATE_ACCESS, DMABUF_GET): those throw an Error saying so.
 import { IommufdError, errnoNumber } from '../errors.js';
 import { VFIO_REQUESTS, iommufdIoctl } from '../raw-ioctl.js';
-import { IOMMUFD_CMDS, IOMMU_TEST_OPS } from '../uapi.js';
+import { IOMMUFD_CMDS, IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS, IOMMU_TEST_OPS_7_3 } from '../uapi.js';
 import { UAPI_LAYOUTS } from '../uapi-layout.js';
 // Decoded commands reach the simulator through the Backend contract only.
-import type { Backend as SimBackend } from '../backend.js';
+import type { Backend, ViommuAllocRequest } from '../backend.js';
+import type { SimKernel } from './kernels.js';
+
+/**
+ * What raw decoding drives: the Backend contract, the kernel modelled (whose
+ * table decides which commands exist), and VIOMMU_ALLOC's NULL data_uptr with a
+ * data_len, which only raw bytes can send.
+ */
+type RawTarget = Omit<Backend, 'viommuAlloc'> & {
+  readonly kernel: SimKernel;
+  viommuAlloc(request: ViommuAllocRequest & { nullDataLen?: number }): number;
+};
 
 const ULONG_MAX = (1n << 64n) - 1n;
 
@@ -37,13 +52,30 @@ function notModelled(what: string): never {
   throw new Error(`the simulator does not model a raw ${what}; use the typed API`);
 }
 
-// The 6.12 command table: the simulator's raw decoding follows the 6.12 driver (on
-// either kernel; the commands 7.3 adds are ENOTTY here).
+// The structs of the commands both kernels have are laid out alike (the
+// generated tables agree), so their fields are read by 6.12's offsets; the
+// commands 7.3 adds by 7.3's. Which commands exist is the modelled kernel's.
 const L = UAPI_LAYOUTS['6.12'];
-/** struct sizes and offsetofend(last) of the commands (iommufd_ioctl_ops[]). */
-const OPS = new Map<number, { size: number; min: number }>(Object.values(L.ioctls).map((io) => [io.nr, { size: io.size, min: io.min }]));
-/** ARRAY_SIZE(iommufd_ioctl_ops): designated up to the highest command. */
-const TABLE_END = Math.max(...OPS.keys()) + 1;
+const L73 = UAPI_LAYOUTS['7.3'];
+
+interface CmdTable {
+  /** struct sizes and offsetofend(last) of the commands (iommufd_ioctl_ops[]). */
+  ops: Map<number, { size: number; min: number }>;
+  /** ARRAY_SIZE(iommufd_ioctl_ops): designated up to the highest command. */
+  end: number;
+}
+const TABLES = new Map<string, CmdTable>(
+  Object.entries(UAPI_LAYOUTS).map(([version, layout]) => {
+    const ops = new Map<number, { size: number; min: number }>(Object.values(layout.ioctls).map((io) => [io.nr, { size: io.size, min: io.min }]));
+    return [version, { ops, end: Math.max(...ops.keys()) + 1 }];
+  }),
+);
+
+function cmdTable(b: RawTarget): CmdTable {
+  const table = TABLES.get(b.kernel);
+  if (!table) throw new Error(`no uAPI table for the simulated kernel ${b.kernel}`);
+  return table;
+}
 
 /** A kernel-side copy of the command (struct iommu_*), little endian. */
 class Cmd {
@@ -71,18 +103,19 @@ class Cmd {
 }
 
 /** The body of SimBackend.rawIoctl(); `arg` was checked by checkRawIoctl(). */
-export function simRawIoctl(b: SimBackend, request: number, arg: Uint8Array | number | null, name: string): number {
+export function simRawIoctl(b: RawTarget, request: number, arg: Uint8Array | number | null, name: string): number {
   const nr = request & 0xff;
-  if (nr >= IOMMUFD_CMDS.IOMMU_DESTROY && nr < TABLE_END) return iommufdCmd(b, nr, request, arg, name);
+  const table = cmdTable(b);
+  if (nr >= IOMMUFD_CMDS.IOMMU_DESTROY && nr < table.end) return iommufdCmd(b, table, nr, request, arg, name);
   return vfioIoctl(b, request, arg, name);
 }
 
-function iommufdCmd(b: SimBackend, nr: number, request: number, arg: Uint8Array | number | null, name: string): number {
+function iommufdCmd(b: RawTarget, table: CmdTable, nr: number, request: number, arg: Uint8Array | number | null, name: string): number {
   // get_user(ucmd.user_size, ...)
   if (!(arg instanceof Uint8Array)) fail('EFAULT', name);
   const user = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
   const usize = user.getUint32(0, true);
-  const op = OPS.get(nr);
+  const op = table.ops.get(nr);
   if (!op || request !== iommufdIoctl(nr)) fail('ENOTTY', name);
   if (usize < op.min) fail('EINVAL', name);
   // copy_struct_from_user()
@@ -96,8 +129,10 @@ function iommufdCmd(b: SimBackend, nr: number, request: number, arg: Uint8Array 
 }
 
 const S = L.structs;
+const S73 = L73.structs;
+const K73 = L73.constants;
 
-function execute(b: SimBackend, nr: number, cmd: Cmd, respond: () => void, name: string): void {
+function execute(b: RawTarget, nr: number, cmd: Cmd, respond: () => void, name: string): void {
   switch (nr) {
     case IOMMUFD_CMDS.IOMMU_DESTROY:
       b.destroy(cmd.u32(S.iommu_destroy.offsets.id));
@@ -253,10 +288,86 @@ function execute(b: SimBackend, nr: number, cmd: Cmd, respond: () => void, name:
       testCmd(b, cmd, respond, name);
       return;
   }
+  execute73(b, nr, cmd, respond, name);
+}
+
+/** The commands 7.3 adds (reached only when the modelled kernel's table has them). */
+function execute73(b: RawTarget, nr: number, cmd: Cmd, respond: () => void, name: string): void {
+  switch (nr) {
+    case IOMMUFD_CMDS_7_3.IOMMU_IOAS_MAP_FILE: {
+      // iommufd_ioas_map_file(): the fd is the process's (or a mock dma-buf's).
+      const f = S73.iommu_ioas_map_file.offsets;
+      const file = { fd: cmd.u32(f.fd) | 0, bytes: null };
+      const iova = b.ioasMapFile(cmd.u32(f.ioas_id), cmd.u32(f.flags), file, cmd.u64(f.start), cmd.u64(f.length), cmd.u64(f.iova));
+      cmd.set64(f.iova, iova);
+      respond();
+      return;
+    }
+    case IOMMUFD_CMDS_7_3.IOMMU_IOAS_CHANGE_PROCESS: {
+      if (cmd.u32(S73.iommu_ioas_change_process.offsets.__reserved)) fail('EOPNOTSUPP', name);
+      b.ioasChangeProcess();
+      return;
+    }
+    case IOMMUFD_CMDS_7_3.IOMMU_IOAS_NOIOMMU_GET_PA: {
+      // The test kernel has CONFIG_IOMMUFD_NOIOMMU (VFIO_NOIOMMU selects it).
+      const f = S73.iommu_ioas_noiommu_get_pa.offsets;
+      const pa = b.ioasNoiommuGetPa(cmd.u32(f.ioas_id), cmd.u32(f.flags), cmd.u64(f.iova), cmd.u64(f.length), cmd.u32(f.__reserved));
+      cmd.set64(f.length, pa.length);
+      cmd.set64(f.out_phys, pa.phys);
+      respond();
+      return;
+    }
+    case IOMMUFD_CMDS_7_3.IOMMU_VIOMMU_ALLOC: {
+      const f = S73.iommu_viommu_alloc.offsets;
+      // data_uptr is NULL: a data_len the driver copies from faults there.
+      const id = b.viommuAlloc({
+        flags: cmd.u32(f.flags),
+        type: cmd.u32(f.type),
+        devId: cmd.u32(f.dev_id),
+        hwptId: cmd.u32(f.hwpt_id),
+        data: null,
+        nullDataLen: cmd.u32(f.data_len),
+      });
+      cmd.set32(f.out_viommu_id, id);
+      respond();
+      return;
+    }
+    case IOMMUFD_CMDS_7_3.IOMMU_VDEVICE_ALLOC: {
+      const f = S73.iommu_vdevice_alloc.offsets;
+      cmd.set32(f.out_vdevice_id, b.vdeviceAlloc(cmd.u32(f.viommu_id), cmd.u32(f.dev_id), cmd.u64(f.virt_id)));
+      respond();
+      return;
+    }
+    case IOMMUFD_CMDS_7_3.IOMMU_VEVENTQ_ALLOC: {
+      const f = S73.iommu_veventq_alloc.offsets;
+      // iommufd_veventq_alloc() refuses flags, __reserved and the default type together.
+      if (cmd.u32(f.__reserved)) fail('EOPNOTSUPP', name);
+      const { veventqId, veventqFd } = b.veventqAlloc(cmd.u32(f.flags), cmd.u32(f.viommu_id), cmd.u32(f.type), cmd.u32(f.veventq_depth));
+      cmd.set32(f.out_veventq_id, veventqId);
+      cmd.set32(f.out_veventq_fd, veventqFd);
+      respond();
+      return;
+    }
+    case IOMMUFD_CMDS_7_3.IOMMU_HW_QUEUE_ALLOC: {
+      const f = S73.iommu_hw_queue_alloc.offsets;
+      const id = b.hwQueueAlloc({
+        flags: cmd.u32(f.flags),
+        viommuId: cmd.u32(f.viommu_id),
+        type: cmd.u32(f.type),
+        index: cmd.u32(f.index),
+        nestingParentIova: cmd.u64(f.nesting_parent_iova),
+        length: cmd.u64(f.length),
+      });
+      cmd.set32(f.out_hw_queue_id, id);
+      respond();
+      return;
+    }
+  }
+  throw new Error(`the simulator's raw decoding lacks command nr 0x${nr.toString(16)} of its kernel's table`);
 }
 
 /** iommufd_test() for the ops without user pointers or fds. */
-function testCmd(b: SimBackend, cmd: Cmd, respond: () => void, name: string): void {
+function testCmd(b: RawTarget, cmd: Cmd, respond: () => void, name: string): void {
   const t = S.iommu_test_cmd.offsets;
   const op = cmd.u32(t.op);
   const id = cmd.u32(t.id);
@@ -293,6 +404,37 @@ function testCmd(b: SimBackend, cmd: Cmd, respond: () => void, name: string): vo
       );
       return;
   }
+  if (b.kernel !== '6.12') {
+    const t73 = S73.iommu_test_cmd.offsets;
+    switch (op) {
+      case IOMMU_TEST_OPS_7_3.DEV_CHECK_CACHE:
+        b.devCheckCache(id, cmd.u32(t73['check_dev_cache.id']), cmd.u32(t73['check_dev_cache.cache']));
+        return;
+      case IOMMU_TEST_OPS_7_3.TRIGGER_VEVENT:
+        b.triggerVevent(cmd.u32(t73['trigger_vevent.dev_id']));
+        return;
+      case IOMMU_TEST_OPS_7_3.PASID_ATTACH:
+      case IOMMU_TEST_OPS_7_3.PASID_REPLACE: {
+        // Both read and answer pasid_attach's fields (pasid_replace's are the same bytes).
+        const pasid = cmd.u32(t73['pasid_attach.pasid']);
+        const ptId = cmd.u32(t73['pasid_attach.pt_id']);
+        const attached = op === IOMMU_TEST_OPS_7_3.PASID_ATTACH ? b.pasidAttach(id, pasid, ptId) : b.pasidReplace(id, pasid, ptId);
+        cmd.set32(t73['pasid_attach.pt_id'], attached);
+        respond();
+        return;
+      }
+      case IOMMU_TEST_OPS_7_3.PASID_DETACH:
+        b.pasidDetach(id, cmd.u32(t73['pasid_detach.pasid']));
+        return;
+      case IOMMU_TEST_OPS_7_3.PASID_CHECK_HWPT:
+        b.pasidCheckHwpt(id, cmd.u32(t73['pasid_check.pasid']), cmd.u32(t73['pasid_check.hwpt_id']));
+        return;
+      case IOMMU_TEST_OPS_7_3.DMABUF_REVOKE:
+        b.dmabufRevoke(cmd.u32(t73['dmabuf_revoke.dmabuf_fd']) | 0, cmd.u32(t73['dmabuf_revoke.revoked']) !== 0);
+        return;
+    }
+    if (Object.values(IOMMU_TEST_OPS_7_3).includes(op as never)) notModelled(`IOMMU_TEST_CMD op ${op}`);
+  }
   if (Object.values(IOMMU_TEST_OPS).includes(op as never)) notModelled(`IOMMU_TEST_CMD op ${op}`);
   fail('EOPNOTSUPP', name);
 }
@@ -301,7 +443,7 @@ function testCmd(b: SimBackend, cmd: Cmd, respond: () => void, name: string): vo
 
 const V = L.vfioIoctls;
 
-function vfioIoctl(b: SimBackend, request: number, arg: Uint8Array | number | null, name: string): number {
+function vfioIoctl(b: RawTarget, request: number, arg: Uint8Array | number | null, name: string): number {
   const bytes = arg instanceof Uint8Array ? arg : null;
   const view = bytes ? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) : null;
   const integer = typeof arg === 'number' ? arg : 0;
@@ -351,7 +493,7 @@ function vfioIoctl(b: SimBackend, request: number, arg: Uint8Array | number | nu
 }
 
 /** get_compat_ioas(): ENODEV without one (VFIO_DMA_CC_IOMMU asks it and changes nothing). */
-function compatIoas(b: SimBackend, name: string): void {
+function compatIoas(b: RawTarget, name: string): void {
   try {
     b.vfioCheckExtension(L.constants.VFIO_DMA_CC_IOMMU);
   } catch (e) {
@@ -361,7 +503,7 @@ function compatIoas(b: SimBackend, name: string): void {
 }
 
 /** iommufd_vfio_iommu_get_info() writing into the caller's argsz bytes. */
-function getInfo(b: SimBackend, bytes: Uint8Array, view: DataView, name: string): void {
+function getInfo(b: RawTarget, bytes: Uint8Array, view: DataView, name: string): void {
   const I = S.vfio_iommu_type1_info;
   const H = S.vfio_info_cap_header.offsets;
   const avail = S.vfio_iommu_type1_info_dma_avail;

@@ -174,7 +174,8 @@ export interface SimMapping {
  * With driver data the mock offers a two-page region to mmap() (whose first
  * u32 is in_data) and writes out_data, out_mmap_offset and out_mmap_length back.
  */
-export function viommuAlloc(ctx: SimContext, flags: number, type: number, devId: number, hwptId: number, data: Uint8Array | null): number {
+/** `nullDataLen`: with `data` null, a data_len sent with a NULL data_uptr (a raw ioctl's). */
+export function viommuAlloc(ctx: SimContext, flags: number, type: number, devId: number, hwptId: number, data: Uint8Array | null, nullDataLen = 0): number {
   if (flags || type === VIOMMU_TYPE_DEFAULT) fail('EOPNOTSUPP');
   ctx.get<Idev>(devId, ObjType.DEVICE);
   if (type !== VIOMMU_TYPE_SELFTEST) fail('EOPNOTSUPP');
@@ -182,6 +183,11 @@ export function viommuAlloc(ctx: SimContext, flags: number, type: number, devId:
   if (!hwpt.nestParent) fail('EINVAL');
   // mock_viommu_init(): iommu_copy_struct_from_user(&data, user_data, TYPE_SELFTEST, out_data).
   let inData = 0;
+  if (!data && nullDataLen > 0) {
+    // The object was allocated (and is aborted: no id stays taken); the copy from NULL faults.
+    if (nullDataLen < VIOMMU_SELFTEST_MIN || nullDataLen > VIOMMU_SELFTEST_SIZE) fail('EINVAL');
+    fail('EFAULT');
+  }
   if (data && data.length > 0) {
     copyStructFromUser(data, VIOMMU_SELFTEST_MIN, VIOMMU_SELFTEST_SIZE);
     inData = new DataView(data.buffer, data.byteOffset, data.length).getUint32(0, true);

@@ -7,7 +7,9 @@ import { describe, expect, test } from 'vitest';
 import {
   DmaBuffer,
   IOMMUFD_CMDS,
+  IOMMUFD_CMDS_7_3,
   IOMMU_TEST_OPS,
+  IOMMU_TEST_OPS_7_3,
   Iommufd,
   IommufdError,
   VFIO_REQUESTS,
@@ -82,6 +84,51 @@ describe('checkRawIoctl (TypeScript)', () => {
   });
 });
 
+describe("checkRawIoctl knows the commands of the kernel's uAPI table", () => {
+  const VIOMMU = ioctlRequest('IOMMU_VIOMMU_ALLOC');
+  const MAP_FILE = ioctlRequest('IOMMU_IOAS_MAP_FILE');
+
+  test("7.3's pointer fields must be 0 (vIOMMU driver data)", () => {
+    expect(() => checkRawIoctl(VIOMMU, cmd(40, 40, 32, 0x1000n), '7.3')).toThrow(TypeError);
+    expect(() => checkRawIoctl(VIOMMU, cmd(40, 40, 32, 0x1000n), '7.3')).toThrow(/IOMMU_VIOMMU_ALLOC: the user-pointer field at offset 32/);
+    // past `size`, the kernel does not read it
+    expect(() => checkRawIoctl(VIOMMU, cmd(40, 32, 32, 0x1000n), '7.3')).not.toThrow();
+    // partly inside size
+    expect(() => checkRawIoctl(VIOMMU, cmd(40, 33, 32, 0x1n), '7.3')).toThrow(TypeError);
+  });
+
+  test("7.3's other fields pass there; on 6.12 the same bytes are an unknown command's", () => {
+    const mapFile = cmd(40, 40, 8, 3n << 32n); // fd 3 (a descriptor, no pointer)
+    expect(checkRawIoctl(MAP_FILE, mapFile, '7.3')).toBe(mapFile);
+    expect(() => checkRawIoctl(MAP_FILE, mapFile, '6.12')).toThrow(/is unknown: its bytes after the size field must be 0/);
+    expect(() => checkRawIoctl(MAP_FILE, mapFile)).toThrow(TypeError); // the oldest table by default
+    const hwQueue = cmd(40, 40, 24, 0x1000_0000n); // nesting_parent_iova: an IOVA
+    expect(() => checkRawIoctl(ioctlRequest('IOMMU_HW_QUEUE_ALLOC'), hwQueue, '7.3')).not.toThrow();
+    expect(() => checkRawIoctl(ioctlRequest('IOMMU_HW_QUEUE_ALLOC'), hwQueue, '6.12')).toThrow(TypeError);
+  });
+
+  test("7.3's test ops: DMABUF_REVOKE's descriptor passes, 6.12 does not know the op", () => {
+    const revoke = testCmd(IOMMU_TEST_OPS_7_3.DMABUF_REVOKE, 16, 5n);
+    expect(() => checkRawIoctl(TEST, revoke, '7.3')).not.toThrow();
+    expect(() => checkRawIoctl(TEST, revoke, '6.12')).toThrow(/op 23 is unknown/);
+    // 6.12's pointer-carrying ops keep their rule on 7.3
+    expect(() => checkRawIoctl(TEST, testCmd(IOMMU_TEST_OPS.ACCESS_RW, 32, 8n), '7.3')).toThrow(TypeError);
+  });
+
+  test('lengths are checked the same for every command; an unknown table is a TypeError', () => {
+    expect(() => checkRawIoctl(VIOMMU, cmd(24, 25), '7.3')).toThrow(RangeError);
+    expect(() => checkRawIoctl(VIOMMU, new Uint8Array(2), '7.3')).toThrow(RangeError);
+    expect(() => checkRawIoctl(VIOMMU, cmd(8, 8), '9.9' as never)).toThrow(TypeError);
+  });
+
+  test('ioctlRequest names the 7.3 commands, and errors carry their names', () => {
+    expect(VIOMMU).toBe(iommufdIoctl(IOMMUFD_CMDS_7_3.IOMMU_VIOMMU_ALLOC));
+    expect(() => ioctlRequest('IOMMU_NOPE' as never)).toThrow(TypeError);
+    using fd = Iommufd.open({ backend: 'sim', kernel: '6.12' });
+    expect(() => fd.rawIoctl(VIOMMU, cmd(40, 40))).toThrow(expect.objectContaining({ code: 'ENOTTY', op: 'IOMMU_VIOMMU_ALLOC' }));
+  });
+});
+
 describe('rawIoctl in the addon, without the TypeScript check', () => {
   const fd = openSync('/dev/null', 'r+');
 
@@ -109,6 +156,21 @@ describe('rawIoctl in the addon, without the TypeScript check', () => {
 });
 
 describe('Iommufd.rawIoctl on the simulator', () => {
+  test("checks by the modelled kernel's table and decodes its commands", () => {
+    using fd73 = Iommufd.open({ backend: 'sim', kernel: '7.3' });
+    using fd612 = Iommufd.open({ backend: 'sim', kernel: '6.12' });
+    const MAP_FILE = ioctlRequest('IOMMU_IOAS_MAP_FILE');
+    // flags 0 (neither READABLE nor WRITEABLE): iommufd_ioas_map_file() says EINVAL
+    expect(() => fd73.rawIoctl(MAP_FILE, cmd(40, 40, 8, 3n << 32n))).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => fd612.rawIoctl(MAP_FILE, cmd(40, 40, 8, 3n << 32n))).toThrow(TypeError);
+    expect(() => fd612.rawIoctl(MAP_FILE, cmd(40, 40))).toThrow(expect.objectContaining({ code: 'ENOTTY' }));
+    expect(() => fd73.rawIoctl(MAP_FILE, cmd(48, 39))).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => fd73.rawIoctl(MAP_FILE, cmd(48, 48, 40, 1n))).toThrow(expect.objectContaining({ code: 'E2BIG' }));
+    // a test op that returns a descriptor is not decoded raw: said so, not guessed
+    expect(() => fd73.rawIoctl(TEST, testCmd(IOMMU_TEST_OPS_7_3.DMABUF_GET, 16, 4096n))).toThrow(/does not model a raw IOMMU_TEST_CMD op 22/);
+  });
+
+
   test('decodes like the kernel and writes the answer back', () => {
     using fd = Iommufd.open({ backend: 'sim' });
     const alloc = cmd(12, 12);

@@ -5,6 +5,7 @@
 import { expect } from 'vitest';
 import {
   IOMMUFD_CMDS,
+  IOMMUFD_CMDS_7_3,
   IOMMU_OPTION_HUGE_PAGES,
   IOMMU_OPTION_OP_GET,
   IOMMU_OPTION_OP_SET,
@@ -23,7 +24,8 @@ import {
   iommufdIoctl,
   ioctlRequest,
 } from '../../lib/index.js';
-import { openIommufd } from '../backend.js';
+import { UAPI_LAYOUTS, type UapiVersion } from '../../lib/uapi-layout.js';
+import { kernelVersion, openIommufd } from '../backend.js';
 import { expectErrno } from '../helpers.js';
 import { PAGE_SIZE, fixture, teardownIommufd } from './harness.js';
 import { Cmd } from './raw-cmd.js';
@@ -55,7 +57,12 @@ iommufd.test('cmd_fail', ({ fd }) => {
 iommufd.test('cmd_length', ({ fd }) => {
   // TEST_LENGTH(): the struct followed by one extra byte (0xff) the kernel must
   // refuse (E2BIG) once `size` covers it, and accept as zero.
-  const testLength = (name: keyof typeof IOMMUFD_CMDS, sizeofStruct: number, minSize: number) => {
+  // sizeof(struct) is the running kernel's (the C test is compiled against its headers).
+  const layout = UAPI_LAYOUTS[kernelVersion() as UapiVersion];
+  const testLength = (name: keyof typeof IOMMUFD_CMDS | keyof typeof IOMMUFD_CMDS_7_3, minSize: number) => {
+    const io = (layout.ioctls as Record<string, { size: number } | undefined>)[name];
+    if (!io) throw new Error(`kernel ${kernelVersion()}'s uAPI has no ${name}`);
+    const sizeofStruct = io.size;
     const request = ioctlRequest(name);
     const cmd = new Cmd(sizeofStruct + 8);
     cmd.u32(0, minSize - 1);
@@ -78,19 +85,25 @@ iommufd.test('cmd_length', ({ fd }) => {
     else expect(fd.rawIoctl(request, cmd.bytes)).toBe(0);
   };
 
-  // (struct, sizeof, offsetofend of its last mandatory field) of the 6.12 uAPI
-  testLength('IOMMU_DESTROY', 8, 8); // id
-  testLength('IOMMU_GET_HW_INFO', 40, 32); // __reserved
-  testLength('IOMMU_HWPT_ALLOC', 48, 24); // __reserved
-  testLength('IOMMU_HWPT_INVALIDATE', 32, 32); // __reserved
-  testLength('IOMMU_IOAS_ALLOC', 12, 12); // out_ioas_id
-  testLength('IOMMU_IOAS_IOVA_RANGES', 32, 32); // out_iova_alignment
-  testLength('IOMMU_IOAS_ALLOW_IOVAS', 24, 24); // allowed_iovas
-  testLength('IOMMU_IOAS_MAP', 40, 40); // iova
-  testLength('IOMMU_IOAS_COPY', 40, 40); // src_iova
-  testLength('IOMMU_IOAS_UNMAP', 24, 24); // length
-  testLength('IOMMU_OPTION', 24, 24); // val64
-  testLength('IOMMU_VFIO_IOAS', 12, 12); // __reserved
+  // (the command, offsetofend of the field TEST_LENGTH names) as in 6.12's test
+  testLength('IOMMU_DESTROY', 8); // id
+  testLength('IOMMU_GET_HW_INFO', 32); // __reserved
+  testLength('IOMMU_HWPT_ALLOC', 24); // __reserved
+  testLength('IOMMU_HWPT_INVALIDATE', 32); // __reserved
+  testLength('IOMMU_IOAS_ALLOC', 12); // out_ioas_id
+  testLength('IOMMU_IOAS_IOVA_RANGES', 32); // out_iova_alignment
+  testLength('IOMMU_IOAS_ALLOW_IOVAS', 24); // allowed_iovas
+  testLength('IOMMU_IOAS_MAP', 40); // iova
+  testLength('IOMMU_IOAS_COPY', 40); // src_iova
+  testLength('IOMMU_IOAS_UNMAP', 24); // length
+  testLength('IOMMU_OPTION', 24); // val64
+  testLength('IOMMU_VFIO_IOAS', 12); // __reserved
+  // The lines 7.3's test adds (6.12's has none of these commands: ENOTTY there).
+  if (kernelVersion() === '6.12') return;
+  testLength('IOMMU_IOAS_MAP_FILE', 40); // iova
+  testLength('IOMMU_VIOMMU_ALLOC', 24); // out_viommu_id
+  testLength('IOMMU_VDEVICE_ALLOC', 24); // virt_id
+  testLength('IOMMU_IOAS_CHANGE_PROCESS', 8); // __reserved
 });
 
 iommufd.test('cmd_ex_fail', ({ fd }) => {
