@@ -1,6 +1,7 @@
 // Which backend the scenario tests run on: the vitest project sets
 // IOMMUFD_TEST_BACKEND (`kernel` -> native inside the VM, `sim` -> simulator).
 import { DEFAULT_SIM_KERNEL, Iommufd, type SimKernel } from '../lib/index.js';
+import { versionOf } from './kernel-version.js';
 
 export type TestBackend = 'native' | 'sim';
 
@@ -22,12 +23,7 @@ export function kernelVersion(): string {
   return BACKEND === 'sim' ? SIM_KERNEL : versionOf(capabilities().kernel);
 }
 
-/** "major.minor" of a kernel release ('7.3.4' -> '7.3'). */
-export function versionOf(release: string): string {
-  const m = /^(\d+\.\d+)/.exec(release);
-  if (!m) throw new Error(`cannot read a version from kernel release ${release}`);
-  return m[1]!;
-}
+export { versionOf };
 
 /** The value for the kernel under test: `byKernel({ '6.12': 1, '7.3': 9 })`. */
 export function byKernel<T>(values: Record<SimKernel, T>): T {

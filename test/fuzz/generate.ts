@@ -24,6 +24,14 @@ export interface GenerateOptions {
   length?: number;
   /** Leave out IOMMU_TEST_OP_MD_CHECK_REFS (when THP cannot be turned off on the kernel side). */
   noCheckRefs?: boolean;
+  /**
+   * What the kernel under test has beyond 6.12 (fd.capabilities()): IOMMU_IOAS_MAP_FILE
+   * (MemFile mappings, CHANGE_PROCESS) and the mock's dma-buf (DMABUF_GET/REVOKE). Steps for
+   * them are generated only when set; without them the sequences are what they were before
+   * (the choices that would pick them have weight 0 and draw nothing).
+   */
+  mapFile?: boolean;
+  dmabuf?: boolean;
 }
 
 interface Model {
@@ -36,6 +44,12 @@ interface Model {
   accessIoas: Map<number, string>;
   pins: { s: number; access: number }[];
   maps: { s: number; len: number; ioas: string; off: number }[];
+  /** MemFile steps, with their size in pages as generated (before any resize). */
+  files: { s: number; pages: number }[];
+  /** dma-buf steps, with their size in bytes (whole pages, as the mock rounds). */
+  dmabufs: { s: number; len: number }[];
+  /** mapFile steps of a MemFile: which file, from where, how long. */
+  fileMaps: { s: number; file: number; start: number; len: number }[];
 }
 
 const u = (v: bigint | number): U64 => BigInt(v).toString();
@@ -44,7 +58,7 @@ const u = (v: bigint | number): U64 => BigInt(v).toString();
 export function generate(seed: number, options: GenerateOptions = {}): Step[] {
   const rng = new Rng(seed);
   const length = options.length ?? 32;
-  const m: Model = { ioas: [], devs: [], hwpts: [], nestParents: [], nested: [], accesses: [], accessIoas: new Map(), pins: [], maps: [] };
+  const m: Model = { ioas: [], devs: [], hwpts: [], nestParents: [], nested: [], accesses: [], accessIoas: new Map(), pins: [], maps: [], files: [], dmabufs: [], fileMaps: [] };
   const steps: Step[] = [];
   const push = (step: StepBody): number => {
     const s = steps.length;
@@ -160,6 +174,65 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
   m.ioas.push(push({ op: 'ioasAlloc' }));
   // Often a mock domain right away: later automatic IOVAs then land in its aperture.
   if (rng.chance(0.5)) m.devs.push(push({ op: 'mockDomain', target: { s: m.ioas[0]! } }));
+  // ---- files and dma-bufs (7.3) ---------------------------------------------------
+
+  const newFile = (pages: number): number => {
+    const s = push({ op: 'memFile', pages });
+    m.files.push({ s, pages });
+    return s;
+  };
+  const newDmabuf = (): { s: number; len: number } => {
+    // The mock takes 1 to 512 pages (the length rounded up), else EINVAL.
+    const len = rng.weighted<number>([[8, PAGE * (1 + rng.int(8))], [2, PAGE * rng.int(4) + rng.pick([1, 100, PAGE - 1])], [1, rng.pick([0, 512 * PAGE, 512 * PAGE + 1, 2 ** 31])]]);
+    const s = push({ op: 'dmabufGet', len });
+    const d = { s, len: Math.ceil(len / PAGE) * PAGE };
+    m.dmabufs.push(d);
+    return d;
+  };
+  /** Offset and length in a file of `size` bytes: mostly whole pages inside it, sometimes not. */
+  const fileRange = (size: number, good: boolean): { start: bigint; len: bigint } => {
+    const pages = Math.floor(size / PAGE);
+    if (good && pages > 0) {
+      const first = rng.int(pages);
+      return { start: BigInt(PAGE * first), len: BigInt(PAGE * (1 + rng.int(pages - first))) };
+    }
+    return rng.weighted<{ start: bigint; len: bigint }>([
+      [4, { start: 0n, len: BigInt(size + PAGE * (1 + rng.int(4))) }], // past the end
+      [3, { start: BigInt(PAGE * (pages + rng.int(3))), len: BigInt(PAGE) }], // starts at or past the end
+      [3, { start: BigInt(rng.pick([1, 0x800, PAGE - 1, PAGE + 512])), len: BigInt(PAGE * (1 + rng.int(2))) }], // unaligned start
+      [2, { start: 0n, len: BigInt(rng.pick([0, 1, PAGE - 1, PAGE + 1])) }], // odd lengths
+      [2, { start: 0n, len: hugeValue() }],
+      [1, { start: hugeValue(), len: BigInt(PAGE) }],
+    ]);
+  };
+  /** mapFile of MemFile `file` (`pages` at creation) into `ioas`: fixed or automatic IOVA. */
+  const mapFileStep = (ioas: Ref, file: number, pages: number, good: boolean): { s: number; len: number } => {
+    const { start, len } = fileRange(PAGE * pages, good || rng.chance(0.8));
+    const fixed = rng.chance(0.5);
+    const at: IovaExpr = fixed ? (rng.chance(0.9) ? u(APERTURE_START + BigInt(PAGE * rng.int(512)) + (start % BigInt(PAGE))) : iova()) : '0';
+    const s = push({ op: 'mapFile', ioas, flags: rng.chance(0.9) ? mapFlags(fixed) : rng.pick([fixed ? 1 : 0, (fixed ? 1 : 0) | 2, (fixed ? 1 : 0) | 4, (6 | (1 << (3 + rng.int(28)))) >>> 0]), file, start: u(start), len: u(len), iova: at });
+    const n = len > BigInt(BUF_SIZE) ? BUF_SIZE : Number(len);
+    m.maps.push({ s, len: n, ioas: JSON.stringify(ioas), off: -1 });
+    if (start < BigInt(PAGE * 1024)) m.fileMaps.push({ s, file, start: Number(start), len: n });
+    return { s, len: n };
+  };
+  /** mapFile of dma-buf `d` into `ioas`: all of it from offset 0 mostly, else a part or too much. */
+  const mapDmabufStep = (ioas: Ref, d: { s: number; len: number }): number => {
+    const { start, len } = rng.chance(0.7) ? { start: 0n, len: BigInt(d.len) } : fileRange(d.len, rng.chance(0.5));
+    const fixed = rng.chance(0.5);
+    const s = push({ op: 'mapFile', ioas, flags: mapFlags(fixed), file: d.s, start: u(start), len: u(len), iova: fixed ? u(APERTURE_START + BigInt(PAGE * rng.int(512))) : '0' });
+    m.maps.push({ s, len: len > BigInt(BUF_SIZE) ? BUF_SIZE : Number(len), ioas: JSON.stringify(ioas), off: -1 });
+    return s;
+  };
+  /** MD_CHECK_MAP of a window of a file mapping against the file's own bytes. */
+  const checkFileStep = (hwpt: Ref, map: { s: number }): void => {
+    const fm = m.fileMaps.find((x) => x.s === map.s) ?? (m.fileMaps.length ? rng.pick(m.fileMaps) : undefined);
+    if (!fm) return;
+    const d = PAGE * rng.int(Math.max(1, Math.floor(fm.len / PAGE)));
+    const len = Math.max(0, Math.min(fm.len - d, PAGE * (1 + rng.int(4))));
+    push({ op: 'checkMapFile', hwpt, iova: { m: fm.s, d: String(d) }, file: fm.file, off: fm.start + d, len });
+  };
+
   /** Coherent chains of steps that random single steps rarely line up. */
   const macro = (): void => {
     const ioas = ioasRef();
@@ -172,7 +245,70 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
       m.maps.push({ s, len, ioas: ioasKey, off });
       return s;
     };
-    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy'], [2, 'vfio'], [2, 'fault'], [2, 'viommu']])) {
+    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy'], [2, 'vfio'], [2, 'fault'], [2, 'viommu'], [options.mapFile ? 3 : 0, 'file'], [options.dmabuf ? 3 : 0, 'dmabuf']])) {
+      case 'file': {
+        // A MemFile mapped (maybe at once into a mock domain, which pins it), read and
+        // written through an access, checked in the domain, closed/resized while mapped
+        // (EBUSY), unmapped, then resized and mapped again past its new end.
+        const pages = rng.weighted<number>([[6, 1 + rng.int(8)], [1, 0], [1, 16 + rng.int(48)]]);
+        const file = newFile(pages);
+        let dev: number | undefined;
+        if (rng.chance(0.5)) m.devs.push((dev = push({ op: 'mockDomain', target: ioas })));
+        const map = mapFileStep(ioas, file, pages, true);
+        if (rng.chance(0.5)) {
+          const a = push({ op: 'createAccess', ioas, flags: rng.chance(0.5) ? 1 : 0 });
+          m.accesses.push(a);
+          m.accessIoas.set(a, ioasKey);
+          if (rng.chance(0.5)) {
+            const pin = push({ op: 'pin', access: a, iova: { m: map.s, d: String(PAGE * rng.int(Math.max(1, map.len / PAGE))) }, len: PAGE * (1 + rng.int(2)), flags: rng.chance(0.5) ? 1 : 0 });
+            m.pins.push({ s: pin, access: a });
+          }
+          push({ op: 'rw', access: a, iova: { m: map.s, d: String(rng.int(Math.max(1, map.len))) }, off: rng.int(1024), len: 1 + rng.int(2 * PAGE), flags: rng.pick([0, 1, 1, 4, 5]) });
+        }
+        if (dev !== undefined) checkFileStep({ s: dev, w: 'hwpt' }, map);
+        if (rng.chance(0.4)) push({ op: 'fileClose', file });
+        if (rng.chance(0.4)) push({ op: 'fileResize', file, pages: rng.int(8) });
+        if (rng.chance(0.2)) push({ op: 'changeProcess' });
+        if (rng.chance(0.6)) {
+          push({ op: 'unmap', ioas, iova: { m: map.s, d: '0' }, len: u(map.len) });
+          const now = rng.int(pages + 2);
+          push({ op: 'fileResize', file, pages: now });
+          if (rng.chance(0.6)) mapFileStep(ioas, file, pages, rng.chance(0.5));
+        }
+        push({ op: 'fileDigest', file });
+        if (rng.chance(0.3)) push({ op: 'fileClose', file });
+        break;
+      }
+      case 'dmabuf': {
+        // A mock dma-buf mapped (maybe into a domain), seen through an access (EINVAL) and
+        // MD_CHECK_MAP, revoked, mapped again (ENODEV while revoked), a domain attached after
+        // the revoke, unmapped after it.
+        const d = newDmabuf();
+        let dev: number | undefined;
+        if (rng.chance(0.5)) m.devs.push((dev = push({ op: 'mockDomain', target: ioas })));
+        const map = mapDmabufStep(ioas, d);
+        if (rng.chance(0.4)) {
+          const a = push({ op: 'createAccess', ioas, flags: rng.chance(0.5) ? 1 : 0 });
+          m.accesses.push(a);
+          m.accessIoas.set(a, ioasKey);
+          if (rng.chance(0.5)) m.pins.push({ s: push({ op: 'pin', access: a, iova: { m: map, d: '0' }, len: PAGE, flags: 0 }), access: a });
+          else push({ op: 'rw', access: a, iova: { m: map, d: String(rng.int(PAGE)) }, off: 0, len: 1 + rng.int(PAGE), flags: rng.pick([0, 1, 4]) });
+        }
+        if (dev !== undefined) push({ op: 'checkMap', hwpt: { s: dev, w: 'hwpt' }, iova: { m: map, d: '0' }, off: 0, len: PAGE });
+        if (rng.chance(0.8)) push({ op: 'dmabufRevoke', dmabuf: d.s, revoked: rng.chance(0.7) });
+        if (rng.chance(0.2)) push({ op: 'dmabufClose', dmabuf: d.s });
+        if (rng.chance(0.5)) mapDmabufStep(ioas, d);
+        if (rng.chance(0.4)) {
+          const late = push({ op: 'mockDomain', target: ioas });
+          m.devs.push(late);
+          push({ op: 'checkMap', hwpt: { s: late, w: 'hwpt' }, iova: { m: map, d: '0' }, off: 0, len: PAGE });
+        }
+        if (rng.chance(0.3)) push({ op: 'changeProcess' });
+        if (rng.chance(0.3)) push({ op: 'dmabufRevoke', dmabuf: d.s, revoked: false });
+        if (rng.chance(0.7)) push({ op: 'unmap', ioas, iova: { m: map, d: '0' }, len: u(d.len) });
+        if (rng.chance(0.3)) mapDmabufStep(ioas, d);
+        break;
+      }
       case 'viommu': {
         // A vIOMMU on a nest parent, a vDEVICE, a nested HWPT on the vIOMMU, vEVENTs, cache
         // invalidation, a HW queue on a mapped page (one CPU page: physical contiguity is the
@@ -349,10 +485,53 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
       [3, 'vfioMap'],
       [2, 'vfioUnmap'],
       [4, 'destroy'],
+      [options.mapFile ? 2 : 0, 'memFile'],
+      [options.mapFile && m.files.length + m.dmabufs.length ? 6 : 0, 'mapFile'],
+      [options.mapFile && m.files.length ? 1 : 0, 'fileResize'],
+      [options.mapFile && m.files.length ? 1 : 0, 'fileClose'],
+      [options.mapFile && m.fileMaps.length && m.devs.length + m.hwpts.length ? 2 : 0, 'checkMapFile'],
+      [options.mapFile ? 0.5 : 0, 'changeProcess'],
+      [options.dmabuf ? 1 : 0, 'dmabufGet'],
+      [options.dmabuf && m.dmabufs.length ? 1 : 0, 'dmabufRevoke'],
+      [options.dmabuf && m.dmabufs.length ? 0.3 : 0, 'dmabufClose'],
     ]);
     switch (op) {
       case 'ioasAlloc':
         m.ioas.push(push({ op }));
+        break;
+      case 'memFile':
+        newFile(rng.weighted<number>([[6, 1 + rng.int(8)], [1, 0], [1, 16 + rng.int(48)]]));
+        break;
+      case 'mapFile': {
+        const ioas = ioasRef();
+        const which = rng.weighted<string>([[m.files.length ? 6 : 0, 'file'], [m.dmabufs.length ? 3 : 0, 'dmabuf'], [0.3, 'badFd']]);
+        if (which === 'dmabuf') mapDmabufStep(ioas, rng.pick(m.dmabufs));
+        else if (which === 'file') {
+          const f = rng.pick(m.files);
+          mapFileStep(ioas, f.s, f.pages, rng.chance(0.7));
+        } else push({ op, ioas, flags: 6, file: -1, start: '0', len: u(PAGE), iova: '0' });
+        break;
+      }
+      case 'fileResize':
+        push({ op, file: rng.pick(m.files).s, pages: rng.int(9) });
+        break;
+      case 'fileClose':
+        push({ op, file: rng.pick(m.files).s });
+        break;
+      case 'checkMapFile':
+        checkFileStep(hwptRef(), rng.pick(m.fileMaps));
+        break;
+      case 'changeProcess':
+        push({ op });
+        break;
+      case 'dmabufGet':
+        newDmabuf();
+        break;
+      case 'dmabufRevoke':
+        push({ op, dmabuf: rng.pick(m.dmabufs).s, revoked: rng.chance(0.6) });
+        break;
+      case 'dmabufClose':
+        push({ op, dmabuf: rng.pick(m.dmabufs).s });
         break;
       case 'map': {
         const fixed = rng.chance(0.55);

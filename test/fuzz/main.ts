@@ -1,6 +1,7 @@
 // The fuzz loop: generate sequence after sequence from one seed, run each on
 // the kernel and the simulator, report divergences minimized.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Iommufd } from '../../lib/index.js';
 import { generate } from './generate.js';
 import { formatRepro, minimize } from './minimize.js';
 import { type Divergence, pairMemory, runPair } from './run.js';
@@ -59,6 +60,17 @@ function thpOff(): (() => void) | null {
   };
 }
 
+/** What the kernel has that the generator may use (fd.capabilities(), probed once). */
+export function kernelFeatures(): { mapFile: boolean; dmabuf: boolean } {
+  const fd = Iommufd.open({ backend: 'native' });
+  try {
+    const caps = fd.capabilities();
+    return { mapFile: !!caps.ioctls.IOMMU_IOAS_MAP_FILE, dmabuf: !!caps.ioctls.IOMMU_IOAS_MAP_FILE && !!caps.testOps.DMABUF_GET && !!caps.testOps.DMABUF_REVOKE };
+  } finally {
+    fd.close();
+  }
+}
+
 export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   const log = options.log ?? ((line: string) => console.log(line));
   const started = Date.now();
@@ -69,13 +81,15 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   const minimizeMax = options.minimizeMax ?? 3;
   const minimizedOps = new Set<string>();
   const stats = new Map<string, number>();
+  // Steps for what the kernel under test has beyond 6.12 (file mappings, the mock's dma-buf).
+  const features = kernelFeatures();
   try {
     const first = options.index ?? 0;
     const last = options.index ?? options.count - 1;
     for (let index = first; index <= last; index++) {
       // Let the event loop breathe (vitest's worker talks to its parent meanwhile).
       if (index % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
-      const steps = generate(sequenceSeed(options.seed, index), { length: options.length, noCheckRefs: !restore });
+      const steps = generate(sequenceSeed(options.seed, index), { length: options.length, noCheckRefs: !restore, ...features });
       const result = runPair(steps, memory);
       report.sequences++;
       report.steps += result.steps;

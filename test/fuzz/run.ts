@@ -3,10 +3,14 @@
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { type Backend, DmaBuffer, IommufdError, Iommufd, SIM_KERNELS, type SimKernel, type UserRange } from '../../lib/index.js';
+import { MappingRefs } from '../../lib/mapping-refs.js';
+import { MemFile } from '../../lib/mem-file.js';
+import { DMABUF_OPEN_FLAGS } from '../../lib/mock-dmabuf.js';
 import { fillPattern } from '../../lib/pattern.js';
 import { IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET } from '../../lib/uapi.js';
-import { versionOf } from '../backend.js';
-import { BUF_SIZE, SCRATCH_SIZE } from './generate.js';
+// Not ../backend.js: that one imports vitest, and `npm run fuzz` runs without it.
+import { versionOf } from '../kernel-version.js';
+import { BUF_SIZE, PAGE, SCRATCH_SIZE } from './generate.js';
 import type { IovaExpr, Outcome, Ref, Step } from './steps.js';
 
 const DEFAULT_TEMP_MEMORY_LIMIT = 65536;
@@ -45,7 +49,7 @@ fillPattern(PRISTINE.main, 0x10f00d);
 fillPattern(PRISTINE.scratch, 0x5c7a7c);
 
 type Slot =
-  | { kind: 'ioas'; id: number }
+  | { kind: 'ioas'; id: number; refs: MappingRefs }
   | { kind: 'dev'; stdev: number; hwpt: number; idev: number }
   | { kind: 'hwpt'; id: number }
   | { kind: 'access'; handle: number; open: boolean }
@@ -53,7 +57,9 @@ type Slot =
   | { kind: 'veventq'; id: number; handle: number; open: boolean }
   | { kind: 'object'; id: number }
   | { kind: 'pages'; id: number }
-  | { kind: 'iova'; iova: bigint };
+  | { kind: 'iova'; iova: bigint }
+  | { kind: 'file'; file: MemFile }
+  | { kind: 'dmabuf'; fd: number; open: boolean };
 
 class Skip extends Error {}
 
@@ -147,6 +153,28 @@ export class Executor {
     return slot.handle;
   }
 
+  /**
+   * The MemFiles an IOAS maps, as the typed API counts them (lib/mapping-refs.ts): while
+   * counted, MemFile.close()/resize() refuse (EBUSY) on both sides alike. Only file mappings
+   * are counted (the main buffer is never freed during a run).
+   */
+  refs(ref: Ref): MappingRefs | undefined {
+    if ('raw' in ref) return undefined;
+    const slot = this.#slots.get(ref.s);
+    return slot?.kind === 'ioas' ? slot.refs : undefined;
+  }
+
+  file(s: number): MemFile {
+    return (this.#slot(s, 'file') as Extract<Slot, { kind: 'file' }>).file;
+  }
+
+  dmabuf(s: number): number {
+    const slot = this.#slot(s, 'dmabuf') as Extract<Slot, { kind: 'dmabuf' }>;
+    // A closed descriptor's number may belong to something else by now: never reuse it.
+    if (!slot.open) throw new Skip();
+    return slot.fd;
+  }
+
   main(off: number, len: number): UserRange {
     return { bytes: this.memory.main, offset: off, length: len };
   }
@@ -168,11 +196,16 @@ export class Executor {
       case 'ioasAlloc': {
         const id = b.ioasAlloc();
         if (this.#cpuPagesOnly) b.option(IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET, id, 0n);
-        this.#slots.set(step.s, { kind: 'ioas', id });
+        this.#slots.set(step.s, { kind: 'ioas', id, refs: new MappingRefs() });
         return id;
       }
-      case 'destroy':
-        return b.destroy(this.id(step.target));
+      case 'destroy': {
+        const id = this.id(step.target);
+        b.destroy(id);
+        // An IOAS destroyed (by its step or a raw id): its mappings are gone.
+        for (const slot of this.#slots.values()) if (slot.kind === 'ioas' && slot.id === id) slot.refs.forgetAll();
+        return null;
+      }
       case 'map': {
         const ioas = this.id(step.ioas);
         const iova = this.iova(step.iova);
@@ -180,11 +213,21 @@ export class Executor {
         this.#slots.set(step.s, { kind: 'iova', iova: got });
         return got;
       }
-      case 'unmap':
-        return b.ioasUnmap(this.id(step.ioas), this.iova(step.iova), BigInt(step.len));
+      case 'unmap': {
+        const iova = this.iova(step.iova);
+        const got = b.ioasUnmap(this.id(step.ioas), iova, BigInt(step.len));
+        const refs = this.refs(step.ioas);
+        if (BigInt(step.len) === (1n << 64n) - 1n && iova === 0n) refs?.forgetAll();
+        else refs?.forgetInside(iova, BigInt(step.len));
+        return got;
+      }
       case 'copy': {
-        const got = b.ioasCopy(this.id(step.dst), this.id(step.src), step.flags, this.iova(step.dstIova), this.iova(step.srcIova), BigInt(step.len));
+        const srcIova = this.iova(step.srcIova);
+        const got = b.ioasCopy(this.id(step.dst), this.id(step.src), step.flags, this.iova(step.dstIova), srcIova, BigInt(step.len));
         this.#slots.set(step.s, { kind: 'iova', iova: got });
+        // A copy of a file mapping holds the file too (as Ioas.copyFrom() counts it).
+        const files = this.refs(step.src)?.overlapping(srcIova, BigInt(step.len)) ?? [];
+        if (files.length) this.refs(step.dst)?.add(got, BigInt(step.len), files);
         return got;
       }
       case 'allowIovas':
@@ -381,6 +424,59 @@ export class Executor {
         this.#slots.set(step.s, { kind: 'object', id });
         return id;
       }
+      case 'memFile': {
+        // A real memfd on both sides: the kernel pins its pages, the simulator reads its view.
+        const file = MemFile.create(PAGE * step.pages);
+        if (step.pages) fillPattern(file.bytes, 0xf11e0000 + step.s);
+        this.#slots.set(step.s, { kind: 'file', file });
+        return file.length;
+      }
+      case 'fileResize': {
+        const file = this.file(step.file);
+        file.resize(PAGE * step.pages); // EBUSY while an IOAS maps it
+        return file.length;
+      }
+      case 'fileClose':
+        this.file(step.file).close(); // EBUSY while an IOAS maps it
+        return null;
+      case 'fileDigest':
+        // What the device wrote through a file mapping is in the file's pages.
+        return digest(this.file(step.file).bytes);
+      case 'mapFile': {
+        const ioas = this.id(step.ioas);
+        const iova = this.iova(step.iova);
+        let ref: { fd: number; bytes: Uint8Array | null };
+        let file: MemFile | undefined;
+        if (step.file < 0) ref = { fd: -1, bytes: null };
+        else if (this.#slots.get(step.file)?.kind === 'dmabuf') ref = { fd: this.dmabuf(step.file), bytes: null };
+        else {
+          file = this.file(step.file);
+          // As Ioas.mapFile() passes them: an empty file has no view.
+          ref = { fd: file.fd ?? -1, bytes: file.length === 0 ? new Uint8Array(0) : file.bytes };
+        }
+        const got = b.ioasMapFile(ioas, step.flags, ref, BigInt(step.start), BigInt(step.len), iova);
+        this.#slots.set(step.s, { kind: 'iova', iova: got });
+        if (file) this.refs(step.ioas)?.add(got, BigInt(step.len), file);
+        return got;
+      }
+      case 'checkMapFile': {
+        const file = this.file(step.file);
+        return b.mdCheckMap(this.id(step.hwpt), this.iova(step.iova), { bytes: file.bytes, offset: step.off, length: step.len });
+      }
+      case 'changeProcess':
+        return b.ioasChangeProcess();
+      case 'dmabufGet': {
+        const fd = b.dmabufGet(step.len, DMABUF_OPEN_FLAGS);
+        this.#slots.set(step.s, { kind: 'dmabuf', fd, open: true });
+        return 'dmabuf'; // the descriptor number is not comparable
+      }
+      case 'dmabufRevoke':
+        return b.dmabufRevoke(this.dmabuf(step.dmabuf), step.revoked);
+      case 'dmabufClose': {
+        const fd = this.dmabuf(step.dmabuf);
+        (this.#slots.get(step.dmabuf) as Extract<Slot, { kind: 'dmabuf' }>).open = false;
+        return b.closeDmabuf(fd);
+      }
     }
   }
 
@@ -403,6 +499,19 @@ export class Executor {
       // the fd may be unusable after a divergence; the next sequence resets again
     }
     this.fd.close();
+    // Nothing maps the files now: release them, then close them and the dma-bufs.
+    for (const slot of this.#slots.values()) if (slot.kind === 'ioas') slot.refs.forgetAll();
+    for (const slot of this.#slots.values()) {
+      try {
+        if (slot.kind === 'file') slot.file.close();
+        else if (slot.kind === 'dmabuf' && slot.open) {
+          slot.open = false;
+          this.backend.closeDmabuf(slot.fd);
+        }
+      } catch {
+        // best effort, like the rest of the cleanup
+      }
+    }
   }
 }
 

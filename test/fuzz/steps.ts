@@ -65,7 +65,20 @@ export type StepBody =
   | { op: 'triggerVevent'; dev: Ref }
   | { op: 'veventqRead'; veventq: number; len: number }
   | { op: 'closeVeventq'; veventq: number }
-  | { op: 'hwQueueAlloc'; viommu: Ref; index: number; iova: IovaExpr; len: U64 };
+  | { op: 'hwQueueAlloc'; viommu: Ref; index: number; iova: IovaExpr; len: U64 }
+  // 7.3's IOMMU_IOAS_MAP_FILE of a MemFile (a memfd, lib/mem-file.ts) or of the mock's dma-buf,
+  // generated only where the kernel under test has them. `file` is the step that made the
+  // MemFile or the dma-buf (-1: a descriptor that is not open).
+  | { op: 'memFile'; pages: number }
+  | { op: 'fileResize'; file: number; pages: number }
+  | { op: 'fileClose'; file: number }
+  | { op: 'fileDigest'; file: number }
+  | { op: 'mapFile'; ioas: Ref; flags: number; file: number; start: U64; len: U64; iova: IovaExpr }
+  | { op: 'checkMapFile'; hwpt: Ref; iova: IovaExpr; file: number; off: number; len: number }
+  | { op: 'changeProcess' }
+  | { op: 'dmabufGet'; len: number }
+  | { op: 'dmabufRevoke'; dmabuf: number; revoked: boolean }
+  | { op: 'dmabufClose'; dmabuf: number };
 
 export type Step = { s: number } & StepBody;
 
