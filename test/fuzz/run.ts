@@ -447,7 +447,9 @@ export class Executor {
         const iova = this.iova(step.iova);
         let ref: { fd: number; bytes: Uint8Array | null };
         let file: MemFile | undefined;
-        if (step.file < 0) ref = { fd: -1, bytes: null };
+        // A descriptor number that is no open file (valid as a number: the Backend contract
+        // leaves negative ones to the typed API's argument checks).
+        if (step.file < 0) ref = { fd: 0x7ffffff0, bytes: null };
         else if (this.#slots.get(step.file)?.kind === 'dmabuf') ref = { fd: this.dmabuf(step.file), bytes: null };
         else {
           file = this.file(step.file);
