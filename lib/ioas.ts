@@ -117,6 +117,10 @@ export class Ioas implements Disposable {
     let ref: FileRef;
     let length: bigint;
     if (file instanceof MemFile || file instanceof MockDmabuf) {
+      // An object that only inherits the prototype has none of the fields behind the getters.
+      const kind = file instanceof MemFile ? 'MemFile' : 'MockDmabuf';
+      if (!MemFile.isMemFile(file) && !MockDmabuf.isMockDmabuf(file))
+        throw new TypeError(`file must be a MemFile from MemFile.create() or a MockDmabuf from fd.mockDmabuf(), got an object that only inherits ${kind}.prototype`);
       const fd = file.fd; // ClosedError once closed
       const size = file.length;
       if (options.length === undefined && start > BigInt(size))

@@ -56,6 +56,11 @@ export class MemFile implements Disposable {
     this.#view = this.#newView();
   }
 
+  /** Whether `value` is a MemFile this module made (not an object that only inherits its prototype). */
+  static isMemFile(value: unknown): value is MemFile {
+    return typeof value === 'object' && value !== null && #fd in value;
+  }
+
   static create(length: number, options: MemFileOptions = {}): MemFile {
     options = toOptions(options);
     const size = toByteCount(length, 'length');

@@ -48,6 +48,11 @@ export class MockDmabuf implements Disposable {
     descriptors.register(this, { backend, fd }, this);
   }
 
+  /** Whether `value` is a MockDmabuf Iommufd.mockDmabuf() made (not an object that only inherits its prototype). */
+  static isMockDmabuf(value: unknown): value is MockDmabuf {
+    return typeof value === 'object' && value !== null && #fd in value;
+  }
+
   /** The dma-buf's descriptor, owned by this object until close(). */
   get fd(): number {
     if (this.#fd === null) throw new ClosedError('the MockDmabuf is closed');

@@ -6,7 +6,7 @@ import { closeSync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { ClosedError, DmaBuffer, Iommufd, MOCK_APERTURE_START, MemFile, U64_MAX, type Ioas } from '../../lib/index.js';
+import { ClosedError, DmaBuffer, Iommufd, MOCK_APERTURE_START, MemFile, MockDmabuf, U64_MAX, type Ioas } from '../../lib/index.js';
 import { capabilities, kernelVersion, openIommufd, requires } from '../backend.js';
 import { PAGE_SIZE, expectErrno } from '../helpers.js';
 
@@ -63,6 +63,13 @@ test('MemFile: JS mistakes are TypeErrors and RangeErrors', () => {
   file.resize(8 * PAGE_SIZE);
   expect(file.bytes.length).toBe(8 * PAGE_SIZE);
   expect(file.bytes[5]).toBe(0x5a);
+});
+
+test('mapFile: an object that only inherits MemFile or MockDmabuf is a TypeError, not an engine error (hostile fuzzer)', () => {
+  for (const forged of [Object.create(MemFile.prototype), Object.create(MockDmabuf.prototype)])
+    expect(() => ioas.mapFile(forged)).toThrow(/must be a MemFile from MemFile.create\(\) or a MockDmabuf/);
+  expect(MemFile.isMemFile(file)).toBe(true);
+  expect(MockDmabuf.isMockDmabuf(file)).toBe(false);
 });
 
 describe('7.3 file mappings', () => {
