@@ -174,6 +174,14 @@ class Session {
     return b;
   }
 
+  /** A fresh one-page buffer mapped at the next page-aligned IOVA of the plan. */
+  mappedPage(options: { writeable?: boolean } = {}): { buffer: DmaBuffer; iova: bigint } {
+    const buffer = this.buffer(PAGE);
+    const iova = this.plan.take(PAGE, PAGE);
+    this.ioas.mapFixed(iova, buffer, options);
+    return { buffer, iova };
+  }
+
   hwpt(hwpt: Hwpt): Hwpt {
     this.hwpts.push(hwpt);
     return hwpt;
@@ -492,14 +500,10 @@ const STEPS: readonly (Check | Setup)[] = [
     needs: DMA_NEEDS,
     run: async (s) => {
       const e = s.needEngine();
-      const src = s.buffer(PAGE);
-      const dst = s.buffer(PAGE);
+      const { buffer: src, iova: srcIova } = s.mappedPage({ writeable: false });
+      const { buffer: dst, iova: dstIova } = s.mappedPage({ writeable: false });
       fillPattern(src.bytes, 7);
       dst.bytes.fill(0x5a);
-      const srcIova = s.plan.take(PAGE, PAGE);
-      const dstIova = s.plan.take(PAGE, PAGE);
-      s.ioas.mapFixed(srcIova, src, { writeable: false });
-      s.ioas.mapFixed(dstIova, dst, { writeable: false });
       try {
         await e.copy(srcIova, dstIova, 512);
         if (dst.bytes.some((b) => b !== 0x5a)) throw new Error('the device wrote through a read-only mapping');
@@ -517,12 +521,8 @@ const STEPS: readonly (Check | Setup)[] = [
     run: async (s) => {
       const e = s.needEngine();
       const ioas = s.ioas;
-      const src = s.buffer(PAGE);
-      const dst = s.buffer(PAGE);
-      const srcIova = s.plan.take(PAGE, PAGE);
-      const dstIova = s.plan.take(PAGE, PAGE);
-      ioas.mapFixed(srcIova, src);
-      ioas.mapFixed(dstIova, dst);
+      const { buffer: src, iova: srcIova } = s.mappedPage();
+      const { buffer: dst, iova: dstIova } = s.mappedPage();
       fillPattern(src.bytes, 11);
       await e.copy(srcIova, dstIova, 256);
       if (firstDifference(dst.bytes.subarray(0, 256), src.bytes.subarray(0, 256)) >= 0) throw new Error('the mapped copy before unmapping failed');
