@@ -1,4 +1,4 @@
-export { Access, PinnedPages, type PinOptions, type RwOptions } from './access.js';
+export { Access, PinnedPages, type PinOptions, type RwOptions } from './api/access.js';
 export type {
   Backend,
   Capabilities,
@@ -14,16 +14,16 @@ export type {
   UserRange,
   VfioIommuInfo,
   ViommuAllocRequest,
-} from './backend.js';
-export { Batch, type BatchResult } from './batch.js';
-export { DmaBuffer, type DmaBufferOptions, type HugePages } from './dma-buffer.js';
+} from './backend/contract.js';
+export { Batch, type BatchResult } from './api/batch.js';
+export { DmaBuffer, type DmaBufferOptions, type HugePages } from './memory/dma-buffer.js';
 export type { RunContext, Scenario } from './cli/context.js';
-export { LINUX_ERRNO, LINUX_ERRNO_7_3, type ErrnoName } from './errno.js';
-export { ClosedError, IommufdError, errnoName, errnoNumber } from './errors.js';
-export { failNthSweep, setupFailslab, type SweepResult } from './fail-nth.js';
-export { FaultQueue } from './fault-queue.js';
-export { Hwpt, type DirtyBitmapOptions, type RawInvalidation, type SelftestInvalidation } from './hwpt.js';
-export { Ioas, type CopyOptions, type MapFileOptions, type MapOptions, type MappableFile } from './ioas.js';
+export { LINUX_ERRNO, LINUX_ERRNO_7_3, type ErrnoName } from './uapi/errno.js';
+export { ClosedError, IommufdError, errnoName, errnoNumber } from './base/errors.js';
+export { failNthSweep, setupFailslab, type SweepResult } from './api/fail-nth.js';
+export { FaultQueue } from './api/fault-queue.js';
+export { Hwpt, type DirtyBitmapOptions, type RawInvalidation, type SelftestInvalidation } from './api/hwpt.js';
+export { Ioas, type CopyOptions, type MapFileOptions, type MapOptions, type MappableFile } from './api/ioas.js';
 export {
   Iommufd,
   type AccessOptions,
@@ -35,19 +35,19 @@ export {
   type VeventqOptions,
   type ViommuOptions,
   type OpenOptions,
-} from './iommufd.js';
-export { MemFile, type MemFileOptions } from './mem-file.js';
-export type { Memory, RangeOptions } from './memory.js';
-export { MockDevice, type IopfOptions } from './mock-device.js';
-export { MockDmabuf } from './mock-dmabuf.js';
+} from './api/iommufd.js';
+export { MemFile, type MemFileOptions } from './memory/mem-file.js';
+export type { Memory, RangeOptions } from './memory/memory.js';
+export { MockDevice, type IopfOptions } from './api/mock-device.js';
+export { MockDmabuf } from './api/mock-dmabuf.js';
 export { NativeBackend } from './native/backend.js';
-export { setCapIpcLock, setCapSysRawio } from './process-caps.js';
-export { VFIO_REQUESTS, checkRawIoctl, iommufdIoctl, ioctlRequest, type RawArg } from './raw-ioctl.js';
+export { setCapIpcLock, setCapSysRawio } from './api/process-caps.js';
+export { VFIO_REQUESTS, checkRawIoctl, iommufdIoctl, ioctlRequest, type RawArg } from './backend/raw-ioctl.js';
 export { addonAvailable } from './native/binding.js';
 export { SimBackend } from './sim/backend.js';
 export { DEFAULT_SIM_KERNEL, SIM_KERNELS, type SimKernel } from './sim/kernels.js';
-export * from './uapi.js';
-export { VfioCompat, type VfioMapOptions } from './vfio-compat.js';
+export * from './uapi/constants.js';
+export { VfioCompat, type VfioMapOptions } from './api/vfio-compat.js';
 export {
   HwQueue,
   MAX_VEVENTS_PER_READ,
@@ -62,9 +62,9 @@ export {
   type Vevent,
   type ViommuInvalidation,
   type ViommuSelftestData,
-} from './viommu.js';
-export * from './vfio-device.js';
-export * from './vtd.js';
+} from './api/viommu.js';
+export * from './vfio/device.js';
+export * from './vfio/vtd.js';
 export {
   DmaTimeoutError,
   EDU_DEVICE_ID,
@@ -77,7 +77,7 @@ export {
   type DmaCopyResult,
   type DmaEngine,
   type EduOptions,
-} from './dma-engine/index.js';
+} from './vfio/dma-engine/index.js';
 export {
   X86_MSI_WINDOW,
   runValidation,
@@ -85,4 +85,4 @@ export {
   type CheckStatus,
   type ValidationOptions,
   type ValidationReport,
-} from './hw-validation.js';
+} from './vfio/hw-validation.js';

@@ -1,12 +1,12 @@
 // batch(): a list of ops run by one native call, stopping at the first error.
 //
-// lib/batch.ts encodes the hot ops (IOAS map/unmap, the mock's access_rw) as
+// lib/api/batch.ts encodes the hot ops (IOAS map/unmap, the mock's access_rw) as
 // fixed records in typed arrays, so running them reads no JS values at all:
 //   code:  Float64Array, kStride numbers per op: [opcode, a, b, c, d, e]
 //   wide:  BigUint64Array, 2 per op: u64 arguments
 //   out:   BigUint64Array, 1 per op: u64 results
 // Any other op is a tuple ([name, ...args]) dispatched through the op table;
-// its record is [kOpTuple, index into tuples]. lib/batch.ts has the same constants.
+// its record is [kOpTuple, index into tuples]. lib/backend/batch-encoding.ts has the same constants.
 #include <cstring>
 #include <string>
 #include <vector>

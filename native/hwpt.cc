@@ -163,7 +163,7 @@ Napi::Value FaultRead(const Args& args) {
   const auto& f = Uapi().iommu_hwpt_pgfault;
   int fd = ArgFd(args, 0);
   uint32_t max = ArgU32(args, 1, "maxFaults");
-  // The buffer is max entries: bound it (lib/fault-queue.ts has the same limit).
+  // The buffer is max entries: bound it (lib/api/fault-queue.ts has the same limit).
   if (max > kMaxFaultsPerRead)
     throw Napi::RangeError::New(env, "maxFaults must be at most " + std::to_string(kMaxFaultsPerRead));
   size_t each = f.sizeof_;

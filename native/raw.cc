@@ -4,7 +4,7 @@
 //
 // The addon never lets the kernel read or write outside the bytes it is given,
 // and never lets raw bytes name other user memory. The rule, checked here in
-// C++ (lib/raw-ioctl.ts checks the same in TypeScript first):
+// C++ (lib/api/raw-ioctl.ts checks the same in TypeScript first):
 //
 //  * `request` must be _IO(';', nr): the iommufd type (';', shared with VFIO),
 //    no direction or size bits. Anything else is a RangeError.
@@ -21,7 +21,7 @@
 //      `size` at offset 0, then `size` bytes, and writes back at most `size`
 //      bytes, so the bytes must hold max(4, size). For the commands of the
 //      running kernel's table of uapi_layout.h (Uapi(), picked by uname: 6.12's
-//      commands on 6.12, 7.3's on 7.3; lib/raw-ioctl.ts checks by the same
+//      commands on 6.12, 7.3's on 7.3; lib/api/raw-ioctl.ts checks by the same
 //      table, the backend's uapiVersion), every user-pointer field inside
 //      `size` must be 0 (the kernel can then only fault on NULL); for
 //      IOMMU_TEST_CMD that is per op, and an op the table does not know must
@@ -53,7 +53,7 @@ const uapi::Layout& Table() { return Uapi(); }
 
 // Copies n bytes between JS memory and the private copy through the kernel
 // (process_vm_readv/writev on this process), so a page the process unmapped
-// (DmaBuffer.unsafeUnmap) is an error here, never a SIGSEGV: lib/raw-ioctl.ts
+// (DmaBuffer.unsafeUnmap) is an error here, never a SIGSEGV: lib/api/raw-ioctl.ts
 // refuses such memory first, but a batch or a direct addon call may not have.
 // Where the system calls are refused (seccomp), plain memcpy.
 bool CopyChecked(void* to, const void* from, size_t n, bool into_js) {

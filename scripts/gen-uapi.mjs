@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The uAPI facts the package uses, generated per kernel version from that kernel's own headers.
 //
-//   node scripts/gen-uapi.mjs           write lib/uapi-layout.ts and native/uapi_layout.h
+//   node scripts/gen-uapi.mjs           write lib/uapi/layout.ts and native/uapi_layout.h
 //   node scripts/gen-uapi.mjs --check   exit 1 when the committed files are not what the headers give
 //   node scripts/gen-uapi.mjs --headers DIR   only write each version's headers to DIR/<version>/
 //                                         (include/ and stub.h, for test/abi)
@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { KERNELS } from './kernels.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const OUTPUTS = { ts: join(ROOT, 'lib', 'uapi-layout.ts'), h: join(ROOT, 'native', 'uapi_layout.h') };
+export const OUTPUTS = { ts: join(ROOT, 'lib', 'uapi', 'layout.ts'), h: join(ROOT, 'native', 'uapi_layout.h') };
 const HEADERS = {
   iommufd: 'include/uapi/linux/iommufd.h',
   vfio: 'include/uapi/linux/vfio.h',

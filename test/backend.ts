@@ -32,7 +32,7 @@ export function byKernel<T>(values: Record<SimKernel, T>): T {
   return values[v as SimKernel];
 }
 
-import { missingFeatures } from '../lib/capabilities.js';
+import { missingFeatures } from '../lib/backend/capabilities.js';
 import type { Capabilities } from '../lib/index.js';
 import { logSkip } from './skip-log.js';
 

@@ -2,7 +2,7 @@
 // reads as one line per kernel interaction, with the expected errno in the name.
 import { expect } from 'vitest';
 import { DmaBuffer, IommufdError } from '../lib/index.js';
-import { fillPattern } from '../lib/pattern.js';
+import { fillPattern } from '../lib/api/pattern.js';
 
 export { fillPattern };
 

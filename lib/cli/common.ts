@@ -3,9 +3,9 @@
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Capabilities } from '../backend.js';
-import { IommufdError } from '../errors.js';
-import { Iommufd } from '../iommufd.js';
+import type { Capabilities } from '../backend/contract.js';
+import { IommufdError } from '../base/errors.js';
+import { Iommufd } from '../api/iommufd.js';
 import { addon } from '../native/binding.js';
 import { SimBackend } from '../sim/backend.js';
 

@@ -1,6 +1,6 @@
 // What `iommufd run FILE` hands to a scenario module.
-import type { Capabilities } from '../backend.js';
-import type { Iommufd } from '../iommufd.js';
+import type { Capabilities } from '../backend/contract.js';
+import type { Iommufd } from '../api/iommufd.js';
 
 export interface RunContext {
   /** The backend the script runs on. */

@@ -2,7 +2,7 @@
 // supports, and the memory-lock limit pinned pages count against.
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import type { Capabilities } from '../backend.js';
+import type { Capabilities } from '../backend/contract.js';
 import { type BackendName, type NativeProbe, chooseBackend, probeNative, simCapabilities } from './common.js';
 import { colors } from './style.js';
 

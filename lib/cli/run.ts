@@ -7,10 +7,10 @@ import { register } from 'node:module';
 import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
-import type { Backend, Capabilities } from '../backend.js';
-import { uncheckedMethod } from '../backend-args.js';
-import { missingFeatures } from '../capabilities.js';
-import { Iommufd } from '../iommufd.js';
+import type { Backend, Capabilities } from '../backend/contract.js';
+import { uncheckedMethod } from '../backend/args.js';
+import { missingFeatures } from '../backend/capabilities.js';
+import { Iommufd } from '../api/iommufd.js';
 import { CliError, firstLine } from './common.js';
 import type { RunContext, Scenario } from './context.js';
 

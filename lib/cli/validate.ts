@@ -1,6 +1,6 @@
 // `iommufd validate --device /dev/vfio/devices/vfioN`: the hardware validation
-// battery (lib/hw-validation.ts) as a readable report or KTAP.
-import { type CheckResult, runValidation } from '../hw-validation.js';
+// battery (lib/vfio/hw-validation.ts) as a readable report or KTAP.
+import { type CheckResult, runValidation } from '../vfio/hw-validation.js';
 import { type CaseResult, exitCode, formatKtap, totals } from './ktap.js';
 import { colors } from './style.js';
 

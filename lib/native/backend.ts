@@ -1,9 +1,9 @@
 // The Backend over the real kernel: marshals arguments to the addon, nothing more.
-import { checkArgumentsOf } from '../backend-args.js';
-import { describe } from '../validate.js';
+import { checkArgumentsOf } from '../backend/args.js';
+import { describe } from '../base/validate.js';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { release } from 'node:os';
-import type { BatchRun, EncodedBatch } from '../backend.js';
+import type { BatchRun, EncodedBatch } from '../backend/contract.js';
 import type {
   Backend,
   Capabilities,
@@ -19,11 +19,11 @@ import type {
   UserRange,
   VfioIommuInfo,
   ViommuAllocRequest,
-} from '../backend.js';
-import { ClosedError, IommufdError, errnoNumber } from '../errors.js';
-import { IOMMUFD_CMDS, IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS, IOMMU_TEST_OPS_7_3 } from '../uapi.js';
-import { UAPI_LAYOUTS, type UapiVersion } from '../uapi-layout.js';
-import { parseVfioIommuInfo } from '../vfio-info.js';
+} from '../backend/contract.js';
+import { ClosedError, IommufdError, errnoNumber } from '../base/errors.js';
+import { IOMMUFD_CMDS, IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS, IOMMU_TEST_OPS_7_3 } from '../uapi/constants.js';
+import { UAPI_LAYOUTS, type UapiVersion } from '../uapi/layout.js';
+import { parseVfioIommuInfo } from '../backend/vfio-info.js';
 import { type Addon, type MmioHandle, addon } from './binding.js';
 
 export class NativeBackend implements Backend {
@@ -32,7 +32,7 @@ export class NativeBackend implements Backend {
   /** The table native/cmd.h picked for the running kernel (the one native/raw.cc checks by). */
   get uapiVersion(): UapiVersion {
     const v = this.#addon.uapiVersion();
-    if (!Object.hasOwn(UAPI_LAYOUTS, v)) throw new Error(`the addon sizes commands by uAPI ${v}, which lib/uapi-layout.ts lacks: rebuild`);
+    if (!Object.hasOwn(UAPI_LAYOUTS, v)) throw new Error(`the addon sizes commands by uAPI ${v}, which lib/uapi/layout.ts lacks: rebuild`);
     return v as UapiVersion;
   }
   readonly #openFd: number;
@@ -442,7 +442,7 @@ function badRange(method: string, value: unknown): never {
   throw new TypeError(`${method}: the memory must be a UserRange { bytes, offset, length }, got ${describe(value)}`);
 }
 
-// Every Backend method checks its argument types first (lib/backend-args.ts), but
+// Every Backend method checks its argument types first (lib/backend/args.ts), but
 // for the per-call paths the benchmarks time: the addon checks their primitives in
 // C++, and the UserRange above is the one object they read.
 /** This process's dma-buf descriptors: their /proc link is the dma-buf filesystem's "/dmabuf:NAME". */

@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Fault } from '../backend.js';
-import { IommufdError } from '../errors.js';
+import type { Fault } from '../backend/contract.js';
+import { IommufdError } from '../base/errors.js';
 
 type Bytes = ArrayBufferView | ArrayBuffer;
 type Ids = { stdevId: number; hwptId: number; idevId: number };
@@ -20,7 +20,7 @@ export interface Addon {
   uapiVersion(): string;
   open(path: string): number;
   close(fd: number): void;
-  /** native/batch.cc: the encoding of lib/batch.ts; u64 results of map/unmap go to `out`. */
+  /** native/batch.cc: the encoding of lib/backend/batch-encoding.ts; u64 results of map/unmap go to `out`. */
   batch(
     fd: number,
     code: Float64Array,

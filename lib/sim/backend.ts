@@ -5,7 +5,9 @@
 
 import type {
   Backend,
+  BatchRun,
   Capabilities,
+  EncodedBatch,
   Fault,
   FileRef,
   HwInfo,
@@ -18,9 +20,9 @@ import type {
   UserRange,
   VfioIommuInfo,
   ViommuAllocRequest,
-} from '../backend.js';
-import { type BatchRun, type EncodedBatch, runBatchByCalls } from '../batch.js';
-import { IommufdError, errnoNumber } from '../errors.js';
+} from '../backend/contract.js';
+import { runBatchByCalls } from '../backend/batch-encoding.js';
+import { IommufdError, errnoNumber } from '../base/errors.js';
 import {
   IOMMUFD_CMDS,
   IOMMUFD_CMDS_7_3,
@@ -69,8 +71,8 @@ import {
   VFIO_IOMMU_INFO_PGSIZES,
   VFIO_IOMMU_INFO_CAPS,
   VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
-} from '../uapi.js';
-import { firstUnmapped } from '../user-pages.js';
+} from '../uapi/constants.js';
+import { firstUnmapped } from '../base/user-pages.js';
 import { IOMMU_READ, IOMMU_WRITE, type IoPagetable, SimErrno, ULONG_MAX, U64_MAX, fail } from './io-pagetable.js';
 import { ObjType } from './objects.js';
 import { IoptPages, PAGE_SIZE, type SimFile, checkedUptr, firstPinCountMismatch } from './pages.js';
@@ -87,7 +89,7 @@ import {
   SimContext,
   TestDmabuf,
 } from './selftest.js';
-import { parseVfioIommuInfo } from '../vfio-info.js';
+import { parseVfioIommuInfo } from '../backend/vfio-info.js';
 import { simRawIoctl } from './raw.js';
 import { DEFAULT_SIM_KERNEL, SIM_KERNELS, type SimKernel } from './kernels.js';
 import {
@@ -99,7 +101,7 @@ import {
   pasidHwpt,
   pasidReplace as simPasidReplace,
 } from './device-pasid.js';
-import { checkArgumentsOf } from '../backend-args.js';
+import { checkArgumentsOf } from '../backend/args.js';
 import { fstatSync, readFileSync, readSync, readlinkSync } from 'node:fs';
 import {
   type SimMapping,
@@ -1551,5 +1553,5 @@ function syzConvIova(access: AccessObj, iova: bigint): bigint {
 }
 
 
-// Every Backend method checks its argument types first (lib/backend-args.ts).
+// Every Backend method checks its argument types first (lib/backend/args.ts).
 checkArgumentsOf(SimBackend);

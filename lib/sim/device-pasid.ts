@@ -2,7 +2,7 @@
 // pasid other than IOMMU_NO_PASID) for a mock device, with the iommu core's
 // iommu_attach/replace_device_pasid() and the mock's set_dev_pasid op, and the
 // selftest ops that drive them (selftest.c: iommufd_test_pasid_*).
-import { MOCK_PASID_WIDTH, MOCK_FLAGS_DEVICE_PASID } from '../uapi.js';
+import { MOCK_PASID_WIDTH, MOCK_FLAGS_DEVICE_PASID } from '../uapi/constants.js';
 import { fail } from './io-pagetable.js';
 import { type AnyHwpt, HwptNested, HwptPaging, type Idev, IoasObj, type SimContext } from './selftest.js';
 

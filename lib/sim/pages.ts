@@ -9,9 +9,9 @@
 // aligned as mmap'd memory would be. Pins are interval data: pinning 1 TiB costs the same
 // few objects as pinning one page.
 
-import type { UserRange } from '../backend.js';
+import type { UserRange } from '../backend/contract.js';
 import { addon, addonAvailable } from '../native/binding.js';
-import { overlapsUnmapped } from '../user-pages.js';
+import { overlapsUnmapped } from '../base/user-pages.js';
 
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;

@@ -12,7 +12,7 @@
 //  * any other number goes to iommufd_vfio_ioctl() (vfio_compat.c): the six
 //    container ioctls with their argsz/minsz rules, ENOTTY for the rest.
 //
-// Raw bytes never carry user pointers (lib/raw-ioctl.ts): a command that would
+// Raw bytes never carry user pointers (lib/api/raw-ioctl.ts): a command that would
 // reach user memory through one meets NULL. Where the kernel copies through
 // it, the simulator answers EFAULT at that point. A file descriptor
 // (IOMMU_IOAS_MAP_FILE's fd, DMABUF_REVOKE's dmabuf_fd) is the process's own,
@@ -22,12 +22,12 @@
 // simulator answers EFAULT), IOMMU_HWPT_GET_DIRTY_BITMAP past its flag checks,
 // and the IOMMU_TEST_CMD ops that take a user pointer or return an fd
 // (CREATE_ACCESS, DMABUF_GET): those throw an Error saying so.
-import { IommufdError, errnoNumber } from '../errors.js';
-import { VFIO_REQUESTS, iommufdIoctl } from '../raw-ioctl.js';
-import { IOMMUFD_CMDS, IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS, IOMMU_TEST_OPS_7_3 } from '../uapi.js';
-import { UAPI_LAYOUTS } from '../uapi-layout.js';
+import { IommufdError, errnoNumber } from '../base/errors.js';
+import { VFIO_REQUESTS, iommufdIoctl } from '../backend/raw-ioctl.js';
+import { IOMMUFD_CMDS, IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS, IOMMU_TEST_OPS_7_3 } from '../uapi/constants.js';
+import { UAPI_LAYOUTS } from '../uapi/layout.js';
 // Decoded commands reach the simulator through the Backend contract only.
-import type { Backend, ViommuAllocRequest } from '../backend.js';
+import type { Backend, ViommuAllocRequest } from '../backend/contract.js';
 import type { SimKernel } from './kernels.js';
 
 /**

@@ -4,7 +4,7 @@
 
 import type { SimKernel } from './kernels.js';
 import { ObjType, ObjectTable, SimObject } from './objects.js';
-import { isHugeBacked } from '../user-pages.js';
+import { isHugeBacked } from '../base/user-pages.js';
 import { IoPagetable, type IoptAccess, type IoptDomain, SimErrno, ULONG_MAX, fail } from './io-pagetable.js';
 import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING as HWPT_ALLOC_DIRTY_TRACKING,
@@ -19,7 +19,7 @@ import {
   MOCK_IOMMUPT_HUGE,
   IOMMU_TEST_DEV_CACHE_DEFAULT,
   MOCK_DEV_CACHE_NUM,
-} from '../uapi.js';
+} from '../uapi/constants.js';
 import { type IoptPages, PAGE_SIZE, type SimDmabuf } from './pages.js';
 import type { SimMapping, VdeviceObj, ViommuObj } from './viommu.js';
 

@@ -20,9 +20,9 @@ import {
   IOMMU_VIOMMU_TYPE_DEFAULT as VIOMMU_TYPE_DEFAULT,
   IOMMU_VIOMMU_TYPE_SELFTEST as VIOMMU_TYPE_SELFTEST,
   MOCK_DEV_CACHE_ID_MAX,
-} from '../uapi.js';
-import { UAPI_LAYOUTS } from '../uapi-layout.js';
-import { firstUnmapped, isHugeBacked } from '../user-pages.js';
+} from '../uapi/constants.js';
+import { UAPI_LAYOUTS } from '../uapi/layout.js';
+import { firstUnmapped, isHugeBacked } from '../base/user-pages.js';
 import { SimErrno, U64_MAX, ULONG_MAX, fail } from './io-pagetable.js';
 import { ObjType, SimObject } from './objects.js';
 import { PAGE_SIZE } from './pages.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseKtap } from '../../lib/cli/ktap.js';
-import { IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS_7_3 } from '../../lib/uapi.js';
+import { IOMMUFD_CMDS_7_3, IOMMU_TEST_OPS_7_3 } from '../../lib/uapi/constants.js';
 import { exec, iommufd, lines, root } from './cli.js';
 
 describe('native', () => {

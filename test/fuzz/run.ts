@@ -3,11 +3,11 @@
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { type Backend, DmaBuffer, IommufdError, Iommufd, SIM_KERNELS, type SimKernel, type UserRange } from '../../lib/index.js';
-import { MappingRefs } from '../../lib/mapping-refs.js';
-import { MemFile } from '../../lib/mem-file.js';
-import { DMABUF_OPEN_FLAGS } from '../../lib/mock-dmabuf.js';
-import { fillPattern } from '../../lib/pattern.js';
-import { IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET } from '../../lib/uapi.js';
+import { MappingRefs } from '../../lib/memory/mapping-refs.js';
+import { MemFile } from '../../lib/memory/mem-file.js';
+import { DMABUF_OPEN_FLAGS } from '../../lib/api/mock-dmabuf.js';
+import { fillPattern } from '../../lib/api/pattern.js';
+import { IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET } from '../../lib/uapi/constants.js';
 // Not ../backend.js: that one imports vitest, and `npm run fuzz` runs without it.
 import { versionOf } from '../kernel-version.js';
 import { BUF_SIZE, PAGE, SCRATCH_SIZE } from './generate.js';
@@ -154,7 +154,7 @@ export class Executor {
   }
 
   /**
-   * The MemFiles an IOAS maps, as the typed API counts them (lib/mapping-refs.ts): while
+   * The MemFiles an IOAS maps, as the typed API counts them (lib/memory/mapping-refs.ts): while
    * counted, MemFile.close()/resize() refuse (EBUSY) on both sides alike. Only file mappings
    * are counted (the main buffer is never freed during a run).
    */

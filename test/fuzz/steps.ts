@@ -66,7 +66,7 @@ export type StepBody =
   | { op: 'veventqRead'; veventq: number; len: number }
   | { op: 'closeVeventq'; veventq: number }
   | { op: 'hwQueueAlloc'; viommu: Ref; index: number; iova: IovaExpr; len: U64 }
-  // 7.3's IOMMU_IOAS_MAP_FILE of a MemFile (a memfd, lib/mem-file.ts) or of the mock's dma-buf,
+  // 7.3's IOMMU_IOAS_MAP_FILE of a MemFile (a memfd, lib/memory/mem-file.ts) or of the mock's dma-buf,
   // generated only where the kernel under test has them. `file` is the step that made the
   // MemFile or the dma-buf (-1: a descriptor number that is not open).
   | { op: 'memFile'; pages: number }

@@ -1,13 +1,13 @@
-// The generated uAPI tables (scripts/gen-uapi.mjs: lib/uapi-layout.ts, native/uapi_layout.h)
-// against the kernel's own headers of each version, and lib/errno.ts against its errno headers.
+// The generated uAPI tables (scripts/gen-uapi.mjs: lib/uapi/layout.ts, native/uapi_layout.h)
+// against the kernel's own headers of each version, and lib/uapi/errno.ts against its errno headers.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { LINUX_ERRNO, LINUX_ERRNO_7_3 } from '../../lib/errno.js';
-import { UAPI_LAYOUTS, type UapiVersion } from '../../lib/uapi-layout.js';
-import * as uapi from '../../lib/uapi.js';
+import { LINUX_ERRNO, LINUX_ERRNO_7_3 } from '../../lib/uapi/errno.js';
+import { UAPI_LAYOUTS, type UapiVersion } from '../../lib/uapi/layout.js';
+import * as uapi from '../../lib/uapi/constants.js';
 import { logSkip } from '../skip-log.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -102,7 +102,7 @@ function headersDir(): string {
 }
 
 for (const version of VERSIONS)
-test(`native/uapi_layout.h and lib/uapi-layout.ts of ${version} match its uapi headers`, { timeout: 180_000 }, (ctx) => {
+test(`native/uapi_layout.h and lib/uapi/layout.ts of ${version} match its uapi headers`, { timeout: 180_000 }, (ctx) => {
   if (missing.length > 0 && !strict) {
     const reason = `kernel sources not installed: ${missing.join(', ')}`;
     logSkip(reason);
@@ -120,7 +120,7 @@ test(`native/uapi_layout.h and lib/uapi-layout.ts of ${version} match its uapi h
   expect(run.status).toBe(0);
 });
 
-test('lib/uapi.ts takes each constant from the generated tables', () => {
+test('lib/uapi/constants.ts takes each constant from the generated tables', () => {
   // Newer-only names come from 7.3; everything else must be 6.12's value.
   for (const [name, value] of Object.entries(uapi)) {
     if (typeof value !== 'number' || name === 'U32_MAX') continue;
@@ -163,7 +163,7 @@ function kernelTree(version: '6.12' | '7.3' = '6.12'): string | null {
 
 const tree = kernelTree();
 
-test.skipIf(!tree && !strict)('lib/errno.ts has every errno of the kernel headers, with the same number', () => {
+test.skipIf(!tree && !strict)('lib/uapi/errno.ts has every errno of the kernel headers, with the same number', () => {
   expect(tree).not.toBeNull();
   const fromHeaders: Record<string, number> = {};
   for (const header of HEADERS.slice(3)) {
@@ -184,7 +184,7 @@ function errnosOf(root: string): Record<string, number> {
 
 const tree73 = kernelTree('7.3');
 
-test.skipIf(!tree73 && !strict)("lib/errno.ts with LINUX_ERRNO_7_3 has every errno of 7.3's headers, and LINUX_ERRNO_7_3 only those 6.12 lacks", () => {
+test.skipIf(!tree73 && !strict)("lib/uapi/errno.ts with LINUX_ERRNO_7_3 has every errno of 7.3's headers, and LINUX_ERRNO_7_3 only those 6.12 lacks", () => {
   expect(tree73, 'kernel headers not found (install linux-source-7.3)').not.toBeNull();
   expect({ ...LINUX_ERRNO, ...LINUX_ERRNO_7_3 }).toEqual(errnosOf(tree73!));
   for (const name of Object.keys(LINUX_ERRNO_7_3)) expect(LINUX_ERRNO).not.toHaveProperty(name);

@@ -1,7 +1,7 @@
-// requires() feature names (lib/capabilities.ts): a typo is an error, not a skip.
+// requires() feature names (lib/backend/capabilities.ts): a typo is an error, not a skip.
 import { expect, test } from 'vitest';
 import type { Capabilities } from '../../lib/index.js';
-import { missingFeatures } from '../../lib/capabilities.js';
+import { missingFeatures } from '../../lib/backend/capabilities.js';
 
 const caps: Capabilities = {
   backend: 'sim',

@@ -33,10 +33,10 @@ test('no @internal member is left in the declarations', () => {
   const leftovers = files.filter((f) => readFileSync(join(out, f), 'utf8').includes('@internal'));
   expect(leftovers).toEqual([]);
   // Spot checks: internal plumbing gone, the public API there.
-  const ioas = readFileSync(join(out, 'ioas.d.ts'), 'utf8');
+  const ioas = readFileSync(join(out, 'api', 'ioas.d.ts'), 'utf8');
   expect(ioas).not.toMatch(/backendForBatch|noteMapped|gone\(/);
   expect(ioas).toMatch(/\[Symbol\.dispose\]\(\): void;/);
-  expect(readFileSync(join(out, 'iommufd.d.ts'), 'utf8')).not.toMatch(/holdContext/);
+  expect(readFileSync(join(out, 'api', 'iommufd.d.ts'), 'utf8')).not.toMatch(/holdContext/);
 });
 
 test('the declarations type-check by themselves (a consumer without skipLibCheck)', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ClosedError, Iommufd, IommufdError, errnoName, errnoNumber } from '../../lib/index.js';
-import { iommufdOpenError } from '../../lib/errors.js';
+import { iommufdOpenError } from '../../lib/base/errors.js';
 
 test('errno names round-trip through the platform table', () => {
   for (const code of ['EINVAL', 'ENOENT', 'EBUSY', 'ENOMEM', 'EOPNOTSUPP', 'EFAULT']) {

@@ -4,7 +4,7 @@
 import { openSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { DmaBuffer, Iommufd, IommufdError, NativeBackend, addonAvailable } from '../../lib/index.js';
-import { type EncodedBatch, OP_IOAS_MAP, OP_TUPLE } from '../../lib/batch.js';
+import { type EncodedBatch, OP_IOAS_MAP, OP_TUPLE } from '../../lib/api/batch.js';
 import { PAGE_SIZE, gcUntil } from '../helpers.js';
 
 test('the addon is built and loads', () => {

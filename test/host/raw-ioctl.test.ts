@@ -1,5 +1,5 @@
 // Raw ioctls and iommufd sharing, on a host without /dev/iommu: the rule of
-// lib/raw-ioctl.ts in TypeScript, the same rule again in the addon (called
+// lib/api/raw-ioctl.ts in TypeScript, the same rule again in the addon (called
 // directly on /dev/null, which answers every ioctl that gets through with
 // ENOTTY), adopting descriptors, and shared DmaBuffers mapped from their memfd.
 import { closeSync, openSync } from 'node:fs';

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { U64_MAX } from '../../lib/index.js';
-import { toByteCount, toU32, toU64 } from '../../lib/validate.js';
+import { toByteCount, toU32, toU64 } from '../../lib/base/validate.js';
 
 describe('toU64', () => {
   test('bigints in range pass through exactly', () => {

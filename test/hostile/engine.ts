@@ -27,7 +27,7 @@ import {
   type SimKernel,
   ioctlRequest,
 } from '../../lib/index.js';
-import { fillPattern } from '../../lib/pattern.js';
+import { fillPattern } from '../../lib/api/pattern.js';
 import { HostileError, Rng, hostileBool, hostileCount, hostileFlags, hostileId, hostileU64, trapObject } from './values.js';
 
 // The worker runs outside vitest: the backend comes from the same variables test/backend.ts reads.

@@ -2,7 +2,7 @@
 import { release } from 'node:os';
 import { expect, test } from 'vitest';
 import { addon } from '../../lib/native/binding.js';
-import { UAPI_LAYOUTS } from '../../lib/uapi-layout.js';
+import { UAPI_LAYOUTS } from '../../lib/uapi/layout.js';
 
 test("the addon uses the uAPI table of the running kernel's version", () => {
   const [major, minor] = release().split('.').map(Number) as [number, number];

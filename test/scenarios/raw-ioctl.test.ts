@@ -1,5 +1,5 @@
 // fd.rawIoctl() of the commands 7.3 adds, on both backends: the running kernel's
-// uAPI table decides which commands rawIoctl knows (lib/raw-ioctl.ts, again in
+// uAPI table decides which commands rawIoctl knows (lib/api/raw-ioctl.ts, again in
 // native/raw.cc). On 6.12 they are unknown (ENOTTY from the kernel; non-zero
 // bytes refused before it); on 7.3 they are decoded with the driver's rules
 // (main.c's size checks, then each handler's own), their pointer fields must
@@ -22,7 +22,7 @@ import {
   ioctlRequest,
 } from '../../lib/index.js';
 import { addon } from '../../lib/native/binding.js';
-import { UAPI_LAYOUTS } from '../../lib/uapi-layout.js';
+import { UAPI_LAYOUTS } from '../../lib/uapi/layout.js';
 import { BACKEND, kernelVersion, openIommufd, requires } from '../backend.js';
 import { expectErrno } from '../helpers.js';
 import { Cmd } from '../selftest/raw-cmd.js';

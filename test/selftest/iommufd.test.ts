@@ -24,7 +24,7 @@ import {
   iommufdIoctl,
   ioctlRequest,
 } from '../../lib/index.js';
-import { UAPI_LAYOUTS, type UapiVersion } from '../../lib/uapi-layout.js';
+import { UAPI_LAYOUTS, type UapiVersion } from '../../lib/uapi/layout.js';
 import { kernelVersion, openIommufd } from '../backend.js';
 import { expectErrno } from '../helpers.js';
 import { PAGE_SIZE, fixture, teardownIommufd } from './harness.js';

@@ -2,7 +2,7 @@
 // and refcounts, the exact IOVA allocation policy, scale, and close().
 import { describe, expect, test } from 'vitest';
 import { IommufdError, SimBackend, type UserRange } from '../../lib/index.js';
-import { MOCK_APERTURE_LAST, MOCK_APERTURE_START, U64_MAX } from '../../lib/uapi.js';
+import { MOCK_APERTURE_LAST, MOCK_APERTURE_START, U64_MAX } from '../../lib/uapi/constants.js';
 import { errno, hugeAligned } from '../helpers.js';
 
 const PAGE = 4096;

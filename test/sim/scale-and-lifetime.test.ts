@@ -2,7 +2,7 @@
 // intervals, the unmap callback across areas, and what close() releases.
 import { describe, expect, test } from 'vitest';
 import { IommufdError, Iommufd, SimBackend, type UserRange } from '../../lib/index.js';
-import { MOCK_APERTURE_START } from '../../lib/uapi.js';
+import { MOCK_APERTURE_START } from '../../lib/uapi/constants.js';
 import { errno, hugeAligned } from '../helpers.js';
 
 const PAGE = 4096;

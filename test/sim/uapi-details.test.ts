@@ -2,7 +2,7 @@
 // each cites the kernel function it follows (drivers/iommu/iommufd/).
 import { describe, expect, test } from 'vitest';
 import { IommufdError, SimBackend, type UserRange } from '../../lib/index.js';
-import { MOCK_APERTURE_START } from '../../lib/uapi.js';
+import { MOCK_APERTURE_START } from '../../lib/uapi/constants.js';
 import { errno, hugeAligned } from '../helpers.js';
 
 const PAGE = 4096;

@@ -14,8 +14,8 @@ import {
   VFIO_PCI_MSI_IRQ_INDEX,
   VfioDevice,
   listPciDevices,
-} from '../../lib/vfio-device.js';
-import { decodeHwInfo, decodeVtdCap, decodeVtdEcap } from '../../lib/vtd.js';
+} from '../../lib/vfio/device.js';
+import { decodeHwInfo, decodeVtdCap, decodeVtdEcap } from '../../lib/vfio/vtd.js';
 import { expectErrno } from '../helpers.js';
 import { KernelLog, type Rig, eduCdev, eduDevice, missing, openRig } from './helpers.js';
 

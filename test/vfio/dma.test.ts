@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { DmaBuffer } from '../../lib/index.js';
-import { EDU_MAX_TRANSFER, type EduDmaEngine } from '../../lib/dma-engine/index.js';
+import { EDU_MAX_TRANSFER, type EduDmaEngine } from '../../lib/vfio/dma-engine/index.js';
 import { expectBytes, fillPattern } from '../helpers.js';
 import { KernelLog, type Rig, eventually, missing, openEdu, openRig } from './helpers.js';
 

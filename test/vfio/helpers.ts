@@ -2,8 +2,8 @@
 // it on an iommufd and attach it to an IOAS; read the kernel log.
 import { closeSync, constants, existsSync, openSync, readSync, readdirSync } from 'node:fs';
 import { Iommufd, type Ioas } from '../../lib/index.js';
-import { EDU_DEVICE_ID, EDU_VENDOR_ID, EduDmaEngine } from '../../lib/dma-engine/index.js';
-import { VfioDevice, bindPciToVfio, listPciDevices } from '../../lib/vfio-device.js';
+import { EDU_DEVICE_ID, EDU_VENDOR_ID, EduDmaEngine } from '../../lib/vfio/dma-engine/index.js';
+import { VfioDevice, bindPciToVfio, listPciDevices } from '../../lib/vfio/device.js';
 
 export const STRICT = Boolean(process.env.CI) || process.env.IOMMUFD_REQUIRE_KERNEL === '1';
 

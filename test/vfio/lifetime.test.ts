@@ -2,7 +2,7 @@
 // kernel after the iommufd is closed: their memory must stay alive in JS too.
 import { describe, expect, test } from 'vitest';
 import { DmaBuffer, EduDmaEngine, Iommufd } from '../../lib/index.js';
-import { VfioDevice } from '../../lib/vfio-device.js';
+import { VfioDevice } from '../../lib/vfio/device.js';
 import { fillPattern, gcUntil } from '../helpers.js';
 import { eduCdev, missing } from './helpers.js';
 

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseKtap } from '../../lib/cli/ktap.js';
-import { type CheckResult, runValidation } from '../../lib/hw-validation.js';
+import { type CheckResult, runValidation } from '../../lib/vfio/hw-validation.js';
 import { DmaBuffer } from '../../lib/index.js';
 import { eduCdev, missing } from './helpers.js';
 
