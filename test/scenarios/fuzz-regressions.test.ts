@@ -2,51 +2,41 @@
 // fuzzer (test/fuzz, `npm run fuzz`) found, each kept as a test that runs on
 // both backends (the kernel and sim projects). The comment on each names the
 // seed and sequence it came from.
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { DmaBuffer, Iommufd, MOCK_APERTURE_START } from '../../lib/index.js';
+import { describe, expect, test } from 'vitest';
+import { MOCK_APERTURE_START } from '../../lib/index.js';
 import { PAGE_SIZE, expectErrno, patternedBuffer } from '../helpers.js';
-import { openIommufd, requires } from '../backend.js';
+import { requires } from '../backend.js';
+import { scenarioFixture } from './fixture.js';
 
 // uapi bits the typed API does not expose: they are the point of these tests.
 const MAP_FIXED_IOVA = 1 << 0;
 const MAP_RW = (1 << 1) | (1 << 2);
 const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
 
-let fd: Iommufd;
-let buffer: DmaBuffer;
-
-beforeEach(() => {
-  fd = openIommufd();
-  buffer = patternedBuffer(8 * PAGE_SIZE);
-});
-
-afterEach(() => {
-  fd.close();
-  buffer.free();
-});
+const self = scenarioFixture({ ioas: false, extra: () => ({ buffer: patternedBuffer(8 * PAGE_SIZE) }), release: ({ buffer }) => buffer.free() });
 
 describe('IOMMU_IOAS_COPY', () => {
   // seed 7 sequence 1608: the mock's syzkaller flag is taken off before the
   // flags are checked, and turns src_iova into {nth area, offset}.
   test('the syzkaller flag names the source by area index and offset', () => {
-    const src = fd.allocIoas();
-    const dst = fd.allocIoas();
-    const mock = fd.mockDomain(dst);
-    const iova = src.mapFixed(MOCK_APERTURE_START + BigInt(4 * PAGE_SIZE), buffer);
+    const src = self.fd.allocIoas();
+    const dst = self.fd.allocIoas();
+    const mock = self.fd.mockDomain(dst);
+    const iova = src.mapFixed(MOCK_APERTURE_START + BigInt(4 * PAGE_SIZE), self.buffer);
     // Area 0 at offset one page: the last 7 pages of the mapping.
     const syzIova = (1n << 32n) * BigInt(PAGE_SIZE) + 0n;
-    const copied = fd.backend.ioasCopy(dst.id, src.id, MAP_RW | MOCK_FLAGS_ACCESS_SYZ, 0n, syzIova, BigInt(7 * PAGE_SIZE));
-    mock.checkMap(copied, buffer, { offset: PAGE_SIZE, length: 7 * PAGE_SIZE });
+    const copied = self.fd.backend.ioasCopy(dst.id, src.id, MAP_RW | MOCK_FLAGS_ACCESS_SYZ, 0n, syzIova, BigInt(7 * PAGE_SIZE));
+    mock.checkMap(copied, self.buffer, { offset: PAGE_SIZE, length: 7 * PAGE_SIZE });
     expect(src.unmap(iova, 8 * PAGE_SIZE)).toBe(BigInt(8 * PAGE_SIZE));
     // Without the flag the same value is an IOVA, where nothing is mapped.
-    expectErrno('ENOENT', () => fd.backend.ioasCopy(dst.id, src.id, MAP_RW, 0n, syzIova, BigInt(PAGE_SIZE)));
+    expectErrno('ENOENT', () => self.fd.backend.ioasCopy(dst.id, src.id, MAP_RW, 0n, syzIova, BigInt(PAGE_SIZE)));
   });
 
   test('with the syzkaller flag a missing destination is ENOENT, not EOPNOTSUPP', () => {
-    const src = fd.allocIoas();
-    src.mapFixed(MOCK_APERTURE_START, buffer);
+    const src = self.fd.allocIoas();
+    src.mapFixed(MOCK_APERTURE_START, self.buffer);
     const flags = MAP_FIXED_IOVA | MAP_RW | MOCK_FLAGS_ACCESS_SYZ;
-    expectErrno('ENOENT', () => fd.backend.ioasCopy(12, src.id, flags, MOCK_APERTURE_START, 0n, BigInt(PAGE_SIZE)), 'IOMMU_IOAS_COPY');
+    expectErrno('ENOENT', () => self.fd.backend.ioasCopy(12, src.id, flags, MOCK_APERTURE_START, 0n, BigInt(PAGE_SIZE)), 'IOMMU_IOAS_COPY');
   });
 });
 
@@ -54,24 +44,24 @@ describe('IOMMU_HWPT_GET_DIRTY_BITMAP', () => {
   // seed 7 sequence 54: a zero-length range needs a bitmap of no words, and
   // an empty bitmap has no memory to hand the kernel: refused before the ioctl.
   test('a zero-length range is refused before the ioctl (no bitmap memory)', () => {
-    const ioas = fd.allocIoas();
-    const mock = fd.mockDomain(ioas);
-    const iova = ioas.mapAnywhere(buffer);
+    const ioas = self.fd.allocIoas();
+    const mock = self.fd.mockDomain(ioas);
+    const iova = ioas.mapAnywhere(self.buffer);
     expect(() => mock.hwpt.getDirtyBitmap(iova, 0)).toThrow(RangeError);
-    expect(() => fd.backend.hwptGetDirtyBitmap(mock.hwptId, 0, iova, 0n, 0n, new BigUint64Array(0))).toThrow(RangeError);
+    expect(() => self.fd.backend.hwptGetDirtyBitmap(mock.hwptId, 0, iova, 0n, 0n, new BigUint64Array(0))).toThrow(RangeError);
     // A one-word bitmap for the same zero length reaches the kernel, which refuses the length.
-    expectErrno('EINVAL', () => fd.backend.hwptGetDirtyBitmap(mock.hwptId, 0, iova, 0n, BigInt(PAGE_SIZE), new BigUint64Array(1)));
+    expectErrno('EINVAL', () => self.fd.backend.hwptGetDirtyBitmap(mock.hwptId, 0, iova, 0n, BigInt(PAGE_SIZE), new BigUint64Array(1)));
   });
 });
 
 describe('fault queue cookies', () => {
   /** A mock device attached to a nested HWPT that reports its faults to a new queue. */
   function faultingDevice() {
-    const ioas = fd.allocIoas();
-    const queue = fd.allocFaultQueue();
-    const mock = fd.mockDomain(ioas);
-    const parent = fd.allocHwpt(mock, ioas, { nestParent: true });
-    mock.replace(fd.allocHwpt(mock, parent, { selftestIotlb: 0, fault: queue }));
+    const ioas = self.fd.allocIoas();
+    const queue = self.fd.allocFaultQueue();
+    const mock = self.fd.mockDomain(ioas);
+    const parent = self.fd.allocHwpt(mock, ioas, { nestParent: true });
+    mock.replace(self.fd.allocHwpt(mock, parent, { selftestIotlb: 0, fault: queue }));
     return { queue, mock };
   }
 
@@ -108,16 +98,16 @@ describe('IOMMU_HW_QUEUE_ALLOC', () => {
   // the queue's, held by the driver until the queue goes.
   test("the queue's internal access takes the next object id, busy until the queue goes", (ctx) => {
     requires(ctx, 'IOMMU_VIOMMU_ALLOC', 'IOMMU_HW_QUEUE_ALLOC');
-    const ioas = fd.allocIoas();
-    const dev = fd.mockDomain(ioas);
-    const viommu = fd.allocViommu(dev, fd.allocHwpt(dev, ioas, { nestParent: true }));
-    const iova = ioas.mapAnywhere(buffer, { length: PAGE_SIZE });
-    const queue = fd.allocHwQueue(viommu, { index: 0, iova, length: 3873 });
-    expectErrno('EBUSY', () => fd.destroy(queue.id + 1), 'IOMMU_DESTROY');
-    expect(fd.allocHwpt(dev, ioas, { nestParent: true }).id).toBe(queue.id + 2);
+    const ioas = self.fd.allocIoas();
+    const dev = self.fd.mockDomain(ioas);
+    const viommu = self.fd.allocViommu(dev, self.fd.allocHwpt(dev, ioas, { nestParent: true }));
+    const iova = ioas.mapAnywhere(self.buffer, { length: PAGE_SIZE });
+    const queue = self.fd.allocHwQueue(viommu, { index: 0, iova, length: 3873 });
+    expectErrno('EBUSY', () => self.fd.destroy(queue.id + 1), 'IOMMU_DESTROY');
+    expect(self.fd.allocHwpt(dev, ioas, { nestParent: true }).id).toBe(queue.id + 2);
     queue.destroy();
     // Both ids are free again: the lowest is the queue's.
-    expect(fd.allocIoas().id).toBe(queue.id);
-    expect(fd.allocIoas().id).toBe(queue.id + 1);
+    expect(self.fd.allocIoas().id).toBe(queue.id);
+    expect(self.fd.allocIoas().id).toBe(queue.id + 1);
   });
 });

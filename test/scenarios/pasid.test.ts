@@ -1,45 +1,34 @@
 // 7.3's PASID test ops on a MOCK_FLAGS_DEVICE_PASID mock device: what attaches
 // where, replace and detach, and bad input (the kernel's errno, the simulator
 // agreeing; JS mistakes rejected before the ioctl). 6.12 lacks them: EOPNOTSUPP.
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import {
   IOMMU_HWPT_ALLOC_PASID,
   IOMMU_TEST_IOTLB_DEFAULT,
-  Iommufd,
   MOCK_FLAGS_DEVICE_PASID,
   MOCK_PASID_WIDTH,
   type Hwpt,
-  type Ioas,
   type MockDevice,
 } from '../../lib/index.js';
 import { capabilities, kernelVersion, openIommufd, requires } from '../backend.js';
 import { expectErrno } from '../helpers.js';
+import { scenarioFixture } from './fixture.js';
 
 const PASID_OPS = ['PASID_ATTACH', 'PASID_REPLACE', 'PASID_DETACH', 'PASID_CHECK_HWPT'];
 
-let fd: Iommufd;
-let ioas: Ioas;
-
-beforeEach(() => {
-  fd = openIommufd();
-  ioas = fd.allocIoas();
-});
-
-afterEach(() => {
-  fd.close();
-});
+const self = scenarioFixture();
 
 test('capabilities report the PASID ops on 7.3; 6.12 answers them EOPNOTSUPP', () => {
   const caps = capabilities();
   const has = kernelVersion() !== '6.12';
   for (const op of PASID_OPS) expect(caps.testOps[op], op).toBe(has);
   if (has) return;
-  const mock = fd.mockDomain(ioas);
-  expectErrno('EOPNOTSUPP', () => fd.backend.pasidAttach(mock.stdevId, 100, ioas.id), 'IOMMU_TEST_OP_PASID_ATTACH');
-  expectErrno('EOPNOTSUPP', () => fd.backend.pasidReplace(mock.stdevId, 100, ioas.id), 'IOMMU_TEST_OP_PASID_REPLACE');
-  expectErrno('EOPNOTSUPP', () => fd.backend.pasidDetach(mock.stdevId, 100), 'IOMMU_TEST_OP_PASID_DETACH');
-  expectErrno('EOPNOTSUPP', () => fd.backend.pasidCheckHwpt(mock.stdevId, 100, 0), 'IOMMU_TEST_OP_PASID_CHECK_HWPT');
-  expectErrno('EINVAL', () => fd.mockDomain(ioas, { flags: MOCK_FLAGS_DEVICE_PASID }), 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS');
+  const mock = self.fd.mockDomain(self.ioas);
+  expectErrno('EOPNOTSUPP', () => self.fd.backend.pasidAttach(mock.stdevId, 100, self.ioas.id), 'IOMMU_TEST_OP_PASID_ATTACH');
+  expectErrno('EOPNOTSUPP', () => self.fd.backend.pasidReplace(mock.stdevId, 100, self.ioas.id), 'IOMMU_TEST_OP_PASID_REPLACE');
+  expectErrno('EOPNOTSUPP', () => self.fd.backend.pasidDetach(mock.stdevId, 100), 'IOMMU_TEST_OP_PASID_DETACH');
+  expectErrno('EOPNOTSUPP', () => self.fd.backend.pasidCheckHwpt(mock.stdevId, 100, 0), 'IOMMU_TEST_OP_PASID_CHECK_HWPT');
+  expectErrno('EINVAL', () => self.fd.mockDomain(self.ioas, { flags: MOCK_FLAGS_DEVICE_PASID }), 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS');
 });
 
 describe('7.3 PASID attachments', () => {
@@ -48,21 +37,21 @@ describe('7.3 PASID attachments', () => {
 
   beforeEach((ctx) => {
     requires(ctx, ...PASID_OPS);
-    dev = fd.mockDomain(ioas, { flags: MOCK_FLAGS_DEVICE_PASID });
-    s2 = fd.allocHwpt(dev, ioas, { flags: IOMMU_HWPT_ALLOC_PASID });
+    dev = self.fd.mockDomain(self.ioas, { flags: MOCK_FLAGS_DEVICE_PASID });
+    s2 = self.fd.allocHwpt(dev, self.ioas, { flags: IOMMU_HWPT_ALLOC_PASID });
     // The RID on a PASID-compatible HWPT, so PASIDs may attach.
     dev.replace(s2);
   });
 
   test('hw info reports max_pasid_log2 for a PASID device only', () => {
-    expect(fd.hwInfo(dev, 0).maxPasidLog2).toBe(MOCK_PASID_WIDTH);
-    const plain = fd.mockDomain(ioas, { flags: 0 });
-    expect(fd.hwInfo(plain, 0).maxPasidLog2).toBe(0);
+    expect(self.fd.hwInfo(dev, 0).maxPasidLog2).toBe(MOCK_PASID_WIDTH);
+    const plain = self.fd.mockDomain(self.ioas, { flags: 0 });
+    expect(self.fd.hwInfo(plain, 0).maxPasidLog2).toBe(0);
   });
 
   test('attach, check, replace and detach', () => {
-    const parent = fd.allocHwpt(dev, ioas, { nestParent: true });
-    const nested = fd.allocHwpt(dev, parent, { flags: IOMMU_HWPT_ALLOC_PASID, selftestIotlb: IOMMU_TEST_IOTLB_DEFAULT });
+    const parent = self.fd.allocHwpt(dev, self.ioas, { nestParent: true });
+    const nested = self.fd.allocHwpt(dev, parent, { flags: IOMMU_HWPT_ALLOC_PASID, selftestIotlb: IOMMU_TEST_IOTLB_DEFAULT });
     expect(dev.attachPasid(7, s2)).toBe(s2.id);
     dev.checkPasidHwpt(7, s2);
     dev.checkPasidHwpt(7, s2.id);
@@ -94,21 +83,21 @@ describe('7.3 PASID attachments', () => {
 
   test('wrong ids and wrong object types are the kernel errno', () => {
     // A stdev id that is no object, or another type of object: ENOENT.
-    for (const stdev of [0xffff, ioas.id, s2.id]) {
-      expectErrno('ENOENT', () => fd.backend.pasidAttach(stdev, 1, s2.id), 'IOMMU_TEST_OP_PASID_ATTACH');
-      expectErrno('ENOENT', () => fd.backend.pasidReplace(stdev, 1, s2.id), 'IOMMU_TEST_OP_PASID_REPLACE');
-      expectErrno('ENOENT', () => fd.backend.pasidDetach(stdev, 1), 'IOMMU_TEST_OP_PASID_DETACH');
-      expectErrno('ENOENT', () => fd.backend.pasidCheckHwpt(stdev, 1, 0), 'IOMMU_TEST_OP_PASID_CHECK_HWPT');
+    for (const stdev of [0xffff, self.ioas.id, s2.id]) {
+      expectErrno('ENOENT', () => self.fd.backend.pasidAttach(stdev, 1, s2.id), 'IOMMU_TEST_OP_PASID_ATTACH');
+      expectErrno('ENOENT', () => self.fd.backend.pasidReplace(stdev, 1, s2.id), 'IOMMU_TEST_OP_PASID_REPLACE');
+      expectErrno('ENOENT', () => self.fd.backend.pasidDetach(stdev, 1), 'IOMMU_TEST_OP_PASID_DETACH');
+      expectErrno('ENOENT', () => self.fd.backend.pasidCheckHwpt(stdev, 1, 0), 'IOMMU_TEST_OP_PASID_CHECK_HWPT');
     }
     // A pt id that is nothing: ENOENT; a device, or an IOAS: EINVAL.
     expectErrno('ENOENT', () => dev.attachPasid(1, 0xffff), 'IOMMU_TEST_OP_PASID_ATTACH');
     expectErrno('EINVAL', () => dev.attachPasid(1, dev.idevId), 'IOMMU_TEST_OP_PASID_ATTACH');
-    expectErrno('EINVAL', () => dev.attachPasid(1, ioas), 'IOMMU_TEST_OP_PASID_ATTACH');
+    expectErrno('EINVAL', () => dev.attachPasid(1, self.ioas), 'IOMMU_TEST_OP_PASID_ATTACH');
     expectErrno('ENOENT', () => dev.checkPasidHwpt(1, 0xffff), 'IOMMU_TEST_OP_PASID_CHECK_HWPT');
-    expectErrno('EINVAL', () => dev.checkPasidHwpt(1, ioas.id), 'IOMMU_TEST_OP_PASID_CHECK_HWPT');
+    expectErrno('EINVAL', () => dev.checkPasidHwpt(1, self.ioas.id), 'IOMMU_TEST_OP_PASID_CHECK_HWPT');
     dev.attachPasid(1, s2);
-    expectErrno('EBUSY', () => dev.attachPasid(1, ioas), 'IOMMU_TEST_OP_PASID_ATTACH');
-    expectErrno('EINVAL', () => dev.replacePasid(1, ioas), 'IOMMU_TEST_OP_PASID_REPLACE');
+    expectErrno('EBUSY', () => dev.attachPasid(1, self.ioas), 'IOMMU_TEST_OP_PASID_ATTACH');
+    expectErrno('EINVAL', () => dev.replacePasid(1, self.ioas), 'IOMMU_TEST_OP_PASID_REPLACE');
     expectErrno('ENOENT', () => dev.replacePasid(1, 0xffff), 'IOMMU_TEST_OP_PASID_REPLACE');
     dev.checkPasidHwpt(1, s2);
     dev.detachPasid(1);
@@ -116,8 +105,8 @@ describe('7.3 PASID attachments', () => {
 
   test('pasid 0 is the RID (IOMMU_NO_PASID) through the raw backend', () => {
     // Attached already (by replace()): the attach is EBUSY, the check sees the RID's HWPT.
-    expectErrno('EBUSY', () => fd.backend.pasidAttach(dev.stdevId, 0, s2.id), 'IOMMU_TEST_OP_PASID_ATTACH');
-    fd.backend.pasidCheckHwpt(dev.stdevId, 0, s2.id);
+    expectErrno('EBUSY', () => self.fd.backend.pasidAttach(dev.stdevId, 0, s2.id), 'IOMMU_TEST_OP_PASID_ATTACH');
+    self.fd.backend.pasidCheckHwpt(dev.stdevId, 0, s2.id);
   });
 
   test('bad input from JS is rejected before the ioctl', () => {
@@ -141,7 +130,7 @@ describe('7.3 PASID attachments', () => {
     }
     dev.checkPasidHwpt(1, null);
     // A destroyed device is closed.
-    const gone = fd.mockDomain(ioas, { flags: MOCK_FLAGS_DEVICE_PASID });
+    const gone = self.fd.mockDomain(self.ioas, { flags: MOCK_FLAGS_DEVICE_PASID });
     gone.destroy();
     expect(() => gone.attachPasid(1, s2)).toThrow(/destroyed/);
   });
