@@ -1,7 +1,7 @@
 // eventq.c (6.12: fault.c) in the simulator: the fault queue (IOMMU_FAULT_QUEUE_ALLOC,
 // read() and write() of its fd) and 7.3's vEVENTQ (IOMMU_VEVENTQ_ALLOC, read()
 // of its fd, iommufd_viommu_report_event() of driver.c), their fds' release and
-// the objects' destroy ops. The fds themselves are backend.ts's.
+// the objects' destroy ops. The fds themselves are files.ts's.
 
 import type { Fault } from '../backend.js';
 import {
