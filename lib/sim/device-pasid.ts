@@ -1,12 +1,13 @@
 // The PASID half of 7.3's device.c (iommufd_device_attach/replace/detach with a
 // pasid other than IOMMU_NO_PASID) for a mock device, with the iommu core's
-// iommu_attach/replace_device_pasid() and the mock's set_dev_pasid op, and the
-// selftest ops that drive them (selftest.c: iommufd_test_pasid_*).
+// iommu_attach/replace_device_pasid() and the mock's set_dev_pasid op, and
+// iommufd_test_pasid_check_hwpt(). selftest.ts's PASID test ops drive them.
 import { MOCK_PASID_WIDTH, MOCK_FLAGS_DEVICE_PASID } from '../uapi/constants.js';
+import { hwptPut } from './hw-pagetable.js';
 import { fail } from './io-pagetable.js';
-import { type AnyHwpt, HwptNested, HwptPaging, type Idev, IoasObj, type SimContext } from './selftest.js';
+import { type AnyHwpt, HwptNested, HwptPaging, type Idev, IoasObj, type SimContext } from './objects.js';
 
-/** IOMMU_NO_PASID: pasid 0 is the RID, which the RID paths of selftest.ts handle. */
+/** IOMMU_NO_PASID: pasid 0 is the RID, which the RID paths of device.ts handle. */
 export const NO_PASID = 0;
 /** The mock's "special pasid replace test" (IOMMU_TEST_PASID_RESERVED). */
 const FAKE_ERROR_PASID = 1024;
@@ -90,7 +91,7 @@ export function pasidReplace(ctx: SimContext, idev: Idev, pasid: number, ptId: n
   cur.hwpt = hwpt;
   cur.handle = {};
   hwpt.users++;
-  ctx.hwptPut(old);
+  hwptPut(ctx, old);
   return hwpt.id;
 }
 
@@ -102,7 +103,7 @@ export function pasidDetach(ctx: SimContext, idev: Idev, pasid: number): void {
   setDevPasid(idev, pasid, true);
   if (cur.hwpt.fault) cur.hwpt.fault.autoRespond(cur.handle);
   idev.pasidAttached.delete(pasid);
-  ctx.hwptPut(cur.hwpt);
+  hwptPut(ctx, cur.hwpt);
   idev.users--;
 }
 

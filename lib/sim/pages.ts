@@ -79,7 +79,7 @@ export interface SimFile {
 
 /**
  * A dma-buf as its importer sees it (the mock's struct iommufd_test_dma_buf,
- * selftest.ts): exporter memory no process maps, which an iopt_pages reaches
+ * mock-domain.ts): exporter memory no process maps, which an iopt_pages reaches
  * by its physical address, never by pinning pages.
  */
 export interface SimDmabuf {

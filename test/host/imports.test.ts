@@ -40,7 +40,7 @@ test('a dynamic import closes a cycle too', () => {
   expect(r.status).toBe(1);
 });
 
-test('a tree without cycles passes, and so does lib/ apart from the known ones', () => {
+test('a tree without cycles passes, and so does lib/', () => {
   expect(check({ 'a.ts': "import { b } from './b.js';\nexport const a = b;\n", 'b.ts': 'export const b = 1;\n' }).status).toBe(0);
   expect(spawnSync(process.execPath, [script], { encoding: 'utf8' }).status).toBe(0);
 });

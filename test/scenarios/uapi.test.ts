@@ -43,13 +43,13 @@ const SIM_7_3_MODELLED = new Set<string>([
   'PASID_REPLACE',
   'PASID_DETACH',
   'PASID_CHECK_HWPT',
-  // lib/sim/io-pagetable.ts mapFilePages(), lib/sim/backend.ts ioasChangeProcess()
+  // lib/sim/io-pagetable.ts mapFilePages(), lib/sim/ioas.ts ioasChangeProcess()
   'IOMMU_IOAS_MAP_FILE',
   'IOMMU_IOAS_CHANGE_PROCESS',
-  // lib/sim/selftest.ts TestDmabuf, lib/sim/pages.ts allocDmabuf()
+  // lib/sim/mock-domain.ts TestDmabuf, lib/sim/pages.ts allocDmabuf()
   'DMABUF_GET',
   'DMABUF_REVOKE',
-  // lib/sim/backend.ts ioasNoiommuGetPa(): its checks (no no-IOMMU device is ever attached)
+  // lib/sim/ioas.ts ioasNoiommuGetPa(): its checks (no no-IOMMU device is ever attached)
   'IOMMU_IOAS_NOIOMMU_GET_PA',
   // lib/sim/viommu.ts
   'IOMMU_VIOMMU_ALLOC',
