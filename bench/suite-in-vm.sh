@@ -23,7 +23,7 @@ timed warm-cache '^$' warm
 timed c-iommufd '^# Totals' "$cdir/iommufd"
 timed c-fail-nth '^# Totals' "$cdir/iommufd_fail_nth"
 phases() { echo "@@phases $1 $(grep -E 'Duration' "/tmp/bench-$1.log" | tail -1 | sed 's/.*Duration//')"; }
-timed port-iommufd '^selftest-kernel: ' node scripts/run-vitest.mjs selftest-kernel
+timed port-iommufd '^selftest-kernel: [0-9]+ passed' node scripts/run-vitest.mjs selftest-kernel
 phases port-iommufd
-timed port-fail-nth '^kernel: ' node scripts/run-vitest.mjs kernel test/kernel/fail-nth-selftest.test.ts
+timed port-fail-nth '^kernel: [0-9]+ passed' node scripts/run-vitest.mjs kernel test/kernel/fail-nth-selftest.test.ts
 phases port-fail-nth
