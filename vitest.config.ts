@@ -1,4 +1,29 @@
-import { defineConfig } from 'vitest/config';
+import { dirname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Plugin, defineConfig } from 'vitest/config';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const libDir = join(root, 'lib') + sep;
+const distDir = join(root, 'dist') + sep;
+
+// In the VM, scripts/run-vitest.mjs sets IOMMUFD_TEST_LIB=dist when dist/ (tsc's
+// output of lib/) is up to date: the tests then import lib as that plain JS, loaded
+// by Node itself, instead of having vite transform and evaluate ~100 lib modules,
+// which under TCG cost more than many test files' tests. Same code, same tests.
+const libFromDist = process.env.IOMMUFD_TEST_LIB === 'dist';
+const distPlugins: Plugin[] = [
+  {
+    name: 'iommufd-lib-from-dist',
+    enforce: 'pre',
+    resolveId(source, importer) {
+      if (!libFromDist || !importer || !source.startsWith('.') || !source.endsWith('.js')) return null;
+      const path = resolve(dirname(importer.split('?')[0]!), source);
+      return path.startsWith(libDir) ? distDir + path.slice(libDir.length) : null;
+    },
+  },
+];
+// Node, not vite, loads dist/ (vite-node externalizes what matches here).
+const distServer = { deps: { external: libFromDist ? [new RegExp(`^${distDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`)] : [] } };
 
 // Projects:
 //   host    test/host: anywhere (argument checks, errors, the addon, the ABI check)
@@ -24,8 +49,10 @@ export default defineConfig({
     projects: [
       { test: { name: 'host', include: ['test/host/**/*.test.ts'] } },
       {
+        plugins: distPlugins,
         test: {
           name: 'kernel',
+          server: distServer,
           include: ['test/scenarios/**/*.test.ts', 'test/kernel/**/*.test.ts'],
           env: { IOMMUFD_TEST_BACKEND: 'native' },
           setupFiles: ['test/kernel/require-kernel.ts'],
@@ -55,8 +82,10 @@ export default defineConfig({
         },
       },
       {
+        plugins: distPlugins,
         test: {
           name: 'selftest-kernel',
+          server: distServer,
           include: ['test/selftest/**/*.test.ts'],
           env: { IOMMUFD_TEST_BACKEND: 'native' },
           setupFiles: ['test/kernel/require-kernel.ts'],
