@@ -5,8 +5,9 @@
 // dirty tracking, nested selftest HWPTs), accesses (pin/rw/unpin/replace),
 // IOMMU_OPTION, dirty tracking, the mock's checks, destroy of random ids, and
 // bad arguments on purpose; where the kernel has them (7.3), file mappings, the
-// mock's dma-buf, the PASID test ops and IOMMU_IOAS_NOIOMMU_GET_PA. The generator keeps a rough model of what exists
-// (assuming every step succeeds) only to make references likely to hit.
+// mock's dma-buf, the PASID test ops and IOMMU_IOAS_NOIOMMU_GET_PA. The generator
+// keeps a rough model of what exists (assuming every step succeeds) only to make
+// references likely to hit.
 import { type IovaExpr, type Ref, Rng, type Step, type StepBody, type U64 } from './steps.js';
 
 export const PAGE = 4096;
