@@ -12,9 +12,13 @@ export const NO_PASID = 0;
 /** The mock's "special pasid replace test" (IOMMU_TEST_PASID_RESERVED). */
 const FAKE_ERROR_PASID = 1024;
 
-/** dev->iommu->max_pasids: 2^MOCK_PASID_WIDTH for a PASID device, else 0 (no set_dev_pasid calls). */
+/**
+ * dev->iommu->max_pasids, dev_iommu_get_max_pasids(): 1 << the "pasid-num-bits" property,
+ * which mock_dev_create() sets to MOCK_PASID_WIDTH for a PASID device and to 0 otherwise,
+ * so a device without PASIDs has 1 (pasid 0 only: every PASID attach is EINVAL).
+ */
 function maxPasids(idev: Idev): number {
-  return idev.devFlags & MOCK_FLAGS_DEVICE_PASID ? 2 ** MOCK_PASID_WIDTH : 0;
+  return idev.devFlags & MOCK_FLAGS_DEVICE_PASID ? 2 ** MOCK_PASID_WIDTH : 1;
 }
 
 /** The HWPT attached to `pasid` (not the RID), if any. */
@@ -34,12 +38,12 @@ function checkPasidCompat(idev: Idev, hwpt: AnyHwpt): void {
 }
 
 /**
- * mock_domain_set_dev_pasid_nop(), called only for a device with max_pasids
- * (__iommu_set_group_pasid()): pasid 1024's first attach arms a fake ENOMEM for
+ * mock_domain_set_dev_pasid_nop() (__iommu_set_group_pasid() calls it, every mock
+ * device having max_pasids): pasid 1024's first attach arms a fake ENOMEM for
  * the next one (a replace); the blocked domain (detach) disarms it.
  */
 function setDevPasid(idev: Idev, pasid: number, blocked: boolean): void {
-  if (maxPasids(idev) === 0 || pasid !== FAKE_ERROR_PASID) return;
+  if (pasid !== FAKE_ERROR_PASID) return;
   if (blocked) idev.pasid1024FakeError = false;
   else if (idev.pasid1024FakeError) {
     idev.pasid1024FakeError = false;
@@ -65,9 +69,8 @@ export function pasidAttach(ctx: SimContext, idev: Idev, pasid: number, ptId: nu
   if (hwpt instanceof IoasObj) fail('EINVAL');
   // iommufd_hwpt_attach_device()
   checkPasidCompat(idev, hwpt);
-  // iommu_attach_device_pasid(): a PASID past the device's width (if it has one).
-  const max = maxPasids(idev);
-  if (max > 0 && pasid >= max) fail('EINVAL');
+  // iommu_attach_device_pasid(): a PASID past the device's width.
+  if (pasid >= maxPasids(idev)) fail('EINVAL');
   setDevPasid(idev, pasid, false);
   idev.pasidAttached.set(pasid, { hwpt, handle: {} });
   hwpt.users++;

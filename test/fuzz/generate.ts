@@ -4,8 +4,10 @@
 // ranges, mock domains (with flags) and replace, HWPT allocation (nest parent,
 // dirty tracking, nested selftest HWPTs), accesses (pin/rw/unpin/replace),
 // IOMMU_OPTION, dirty tracking, the mock's checks, destroy of random ids, and
-// bad arguments on purpose. The generator keeps a rough model of what exists
-// (assuming every step succeeds) only to make references likely to hit.
+// bad arguments on purpose; where the kernel has them (7.3), file mappings, the
+// mock's dma-buf, the PASID test ops and IOMMU_IOAS_NOIOMMU_GET_PA. The generator
+// keeps a rough model of what exists (assuming every step succeeds) only to make
+// references likely to hit.
 import { type IovaExpr, type Ref, Rng, type Step, type StepBody, type U64 } from './steps.js';
 
 export const PAGE = 4096;
@@ -32,6 +34,12 @@ export interface GenerateOptions {
    */
   mapFile?: boolean;
   dmabuf?: boolean;
+  /** 7.3's PASID test ops (PASID_ATTACH/REPLACE/DETACH/CHECK_HWPT). */
+  pasid?: boolean;
+  /** IOMMU_IOAS_NOIOMMU_GET_PA. */
+  noiommu?: boolean;
+  /** CAP_SYS_RAWIO toggles (the process has it, and can take it back). */
+  rawio?: boolean;
 }
 
 interface Model {
@@ -50,6 +58,8 @@ interface Model {
   dmabufs: { s: number; len: number }[];
   /** mapFile steps of a MemFile: which file, from where, how long. */
   fileMaps: { s: number; file: number; start: number; len: number }[];
+  /** PASIDs the PASID steps used so far (to attach, replace, detach the same ones again). */
+  pasids: number[];
 }
 
 const u = (v: bigint | number): U64 => BigInt(v).toString();
@@ -58,7 +68,7 @@ const u = (v: bigint | number): U64 => BigInt(v).toString();
 export function generate(seed: number, options: GenerateOptions = {}): Step[] {
   const rng = new Rng(seed);
   const length = options.length ?? 32;
-  const m: Model = { ioas: [], devs: [], hwpts: [], nestParents: [], nested: [], accesses: [], accessIoas: new Map(), pins: [], maps: [], files: [], dmabufs: [], fileMaps: [] };
+  const m: Model = { ioas: [], devs: [], hwpts: [], nestParents: [], nested: [], accesses: [], accessIoas: new Map(), pins: [], maps: [], files: [], dmabufs: [], fileMaps: [], pasids: [] };
   const steps: Step[] = [];
   const push = (step: StepBody): number => {
     const s = steps.length;
@@ -166,6 +176,41 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
     return { m: map.s, d: String(d) };
   };
   const access = (): number | undefined => (m.accesses.length ? rng.pick(m.accesses) : undefined);
+  /**
+   * A PASID: mostly a small one (often one used before), sometimes 1024 (the mock fakes
+   * ENOMEM on every second set_dev_pasid of it), the width's edge (2^20), past it, or the RID.
+   */
+  const pasidValue = (): number => {
+    if (m.pasids.length && rng.chance(0.6)) return rng.pick(m.pasids);
+    const pasid = rng.weighted<number>([[12, 1 + rng.int(4)], [2, 1024], [1, rng.pick([2 ** 20 - 1, 2 ** 20, 0xffffffff])], [1, 0]]);
+    if (!m.pasids.includes(pasid)) m.pasids.push(pasid);
+    return pasid;
+  };
+  /** One PASID op on `dev` (a selftest object), against `pt()` targets. */
+  const pasidStep = (dev: Ref, pt: () => Ref): void => {
+    const pasid = pasidValue();
+    switch (rng.weighted<string>([[4, 'attach'], [3, 'replace'], [2, 'detach'], [4, 'check']])) {
+      case 'attach':
+        push({ op: 'pasidAttach', dev, pasid, pt: pt() });
+        break;
+      case 'replace':
+        push({ op: 'pasidReplace', dev, pasid, pt: pt() });
+        break;
+      case 'detach':
+        push({ op: 'pasidDetach', dev, pasid });
+        break;
+      default:
+        push({ op: 'pasidCheck', dev, pasid, hwpt: rng.chance(0.2) ? { raw: 0 } : pt() });
+    }
+  };
+  /** NOIOMMU_GET_PA: mostly at or near a mapping, of odd lengths, sometimes bad flags. */
+  const noiommuStep = (ioas: Ref): void => {
+    const map = m.maps.length && rng.chance(0.6) ? rng.pick(m.maps) : undefined;
+    const at: IovaExpr = map ? { m: map.s, d: String(rng.pick([0, 0, PAGE, 1, map.len, -PAGE])) } : iova();
+    const len = rng.weighted<U64>([[6, u(PAGE * pageCount())], [2, u(rng.pick([1, PAGE - 1, 0]))], [1, u(hugeValue())]]);
+    const bad = rng.weighted<{ flags?: number; reserved?: number }>([[18, {}], [1, { flags: 1 << rng.int(32) }], [1, { reserved: 1 + rng.int(0xffff) }]]);
+    push({ op: 'noiommuGetPa', ioas, iova: at, len, ...bad });
+  };
 
   // ---- the sequence ----------------------------------------------------------------
 
@@ -245,7 +290,64 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
       m.maps.push({ s, len, ioas: ioasKey, off });
       return s;
     };
-    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy'], [2, 'vfio'], [2, 'fault'], [2, 'viommu'], [options.mapFile ? 3 : 0, 'file'], [options.dmabuf ? 3 : 0, 'dmabuf']])) {
+    switch (rng.weighted<string>([[3, 'dirty'], [2, 'nested'], [3, 'access'], [1, 'copy'], [2, 'vfio'], [2, 'fault'], [2, 'viommu'], [options.mapFile ? 3 : 0, 'file'], [options.dmabuf ? 3 : 0, 'dmabuf'], [options.pasid ? 3 : 0, 'pasid'], [options.noiommu ? 1 : 0, 'noiommu']])) {
+      case 'pasid': {
+        // A PASID-capable mock device (sometimes not), HWPTs with and without
+        // IOMMU_HWPT_ALLOC_PASID (paging, nest parents, nested), the RID moved onto one (on
+        // its automatic domain, which is never PASID-compatible, every PASID attach is
+        // EINVAL), then PASIDs attached, replaced, checked and detached, with the failures on
+        // the way: attached twice, an IOAS, a HWPT without the flag, the RID moved off a
+        // compatible HWPT while PASIDs are attached, a HWPT destroyed while in use.
+        const dev = push({ op: 'mockDomain', target: ioas, flags: rng.chance(0.85) ? 4 : rng.pick([0, 5]) });
+        m.devs.push(dev);
+        const idev: Ref = { s: dev, w: 'idev' };
+        const stdev: Ref = { s: dev, w: 'stdev' };
+        const targets: Ref[] = [];
+        for (let k = 1 + rng.int(3); k > 0; k--) {
+          const flags = rng.weighted<number>([[6, 8], [2, 0], [1, 9], [1, 10]]);
+          const s = push({ op: 'hwptAlloc', dev: idev, parent: ioas, flags });
+          m.hwpts.push(s);
+          targets.push({ s });
+          if (flags & 1) {
+            m.nestParents.push(s);
+            if (rng.chance(0.6)) {
+              const n = push({ op: 'hwptAlloc', dev: idev, parent: { s }, flags: rng.chance(0.8) ? 8 : 0, iotlb: 0 });
+              m.hwpts.push(n);
+              m.nested.push(n);
+              targets.push({ s: n });
+            }
+          }
+        }
+        if (rng.chance(0.7)) push({ op: 'replace', dev: stdev, target: rng.pick(targets) });
+        const pt = (): Ref => rng.weighted<Ref>([[10, rng.pick(targets)], [1, ioas], [1, { s: dev, w: 'hwpt' }], [0.5, rawId()]]);
+        for (let k = 2 + rng.int(7); k > 0; k--) {
+          const what = rng.weighted<string>([[12, 'op'], [1, 'rid'], [1, 'destroy'], [1, 'iopf']]);
+          if (what === 'rid') push({ op: 'replace', dev: stdev, target: rng.chance(0.8) ? rng.pick(targets) : ioas });
+          else if (what === 'destroy') push({ op: 'destroy', target: rng.pick(targets) });
+          else if (what === 'iopf') push({ op: 'iopf', dev: idev, pasid: pasidValue(), grpid: rng.int(4), perm: rng.int(4), addr: u(APERTURE_START) });
+          else pasidStep(stdev, pt);
+        }
+        // Mostly detached again at the end (the executor never destroys a device with
+        // PASIDs attached, and detaches them before the fd closes).
+        if (rng.chance(0.7)) for (const pasid of m.pasids) push({ op: 'pasidDetach', dev: stdev, pasid });
+        break;
+      }
+      case 'noiommu': {
+        // NOIOMMU_GET_PA of a mapping in an IOAS with or without a mock domain (EOPNOTSUPP:
+        // no no-IOMMU device), past it (ENOENT), of bad lengths and IOVAs; maybe without
+        // CAP_SYS_RAWIO (EPERM), which comes back.
+        if (rng.chance(0.5)) m.devs.push(push({ op: 'mockDomain', target: ioas }));
+        const pages = 1 + rng.int(8);
+        const map = mapHere(pages);
+        const off = options.rawio && rng.chance(0.3);
+        if (off) push({ op: 'capRawio', on: false });
+        push({ op: 'noiommuGetPa', ioas, iova: { m: map, d: String(PAGE * rng.int(pages)) }, len: u(PAGE * (1 + rng.int(pages))) });
+        if (off) push({ op: 'capRawio', on: true });
+        for (let k = rng.int(3); k > 0; k--) noiommuStep(ioas);
+        if (rng.chance(0.3)) push({ op: 'unmap', ioas, iova: { m: map, d: '0' }, len: u(PAGE * pages) });
+        if (rng.chance(0.5)) push({ op: 'noiommuGetPa', ioas, iova: { m: map, d: '0' }, len: u(PAGE) });
+        break;
+      }
       case 'file': {
         // A MemFile mapped (maybe at once into a mock domain, which pins it), read and
         // written through an access, checked in the domain, closed/resized while mapped
@@ -494,6 +596,9 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
       [options.dmabuf ? 1 : 0, 'dmabufGet'],
       [options.dmabuf && m.dmabufs.length ? 1 : 0, 'dmabufRevoke'],
       [options.dmabuf && m.dmabufs.length ? 0.3 : 0, 'dmabufClose'],
+      [options.pasid && m.devs.length ? 2 : 0, 'pasid'],
+      [options.noiommu ? 1.5 : 0, 'noiommuGetPa'],
+      [options.rawio ? 0.3 : 0, 'capRawio'],
     ]);
     switch (op) {
       case 'ioasAlloc':
@@ -532,6 +637,15 @@ export function generate(seed: number, options: GenerateOptions = {}): Step[] {
         break;
       case 'dmabufClose':
         push({ op, dmabuf: rng.pick(m.dmabufs).s });
+        break;
+      case 'pasid':
+        pasidStep(ref(m.devs, 'stdev'), () => (rng.chance(0.1) ? ioasRef() : hwptRef()));
+        break;
+      case 'noiommuGetPa':
+        noiommuStep(ioasRef());
+        break;
+      case 'capRawio':
+        push({ op, on: rng.chance(0.5) });
         break;
       case 'map': {
         const fixed = rng.chance(0.55);

@@ -60,12 +60,30 @@ function thpOff(): (() => void) | null {
   };
 }
 
+/** CAP_SYS_RAWIO (bit 17) in this thread's effective set now (false where there is no /proc). */
+function hasRawio(): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/thread-self/status', 'utf8'));
+    return m !== null && ((BigInt(`0x${m[1]}`) >> 17n) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
 /** What the kernel has that the generator may use (fd.capabilities(), probed once). */
-export function kernelFeatures(): { mapFile: boolean; dmabuf: boolean } {
+export function kernelFeatures(): { mapFile: boolean; dmabuf: boolean; pasid: boolean; noiommu: boolean; rawio: boolean } {
   const fd = Iommufd.open({ backend: 'native' });
   try {
     const caps = fd.capabilities();
-    return { mapFile: !!caps.ioctls.IOMMU_IOAS_MAP_FILE, dmabuf: !!caps.ioctls.IOMMU_IOAS_MAP_FILE && !!caps.testOps.DMABUF_GET && !!caps.testOps.DMABUF_REVOKE };
+    const noiommu = !!caps.ioctls.IOMMU_IOAS_NOIOMMU_GET_PA;
+    return {
+      mapFile: !!caps.ioctls.IOMMU_IOAS_MAP_FILE,
+      dmabuf: !!caps.ioctls.IOMMU_IOAS_MAP_FILE && !!caps.testOps.DMABUF_GET && !!caps.testOps.DMABUF_REVOKE,
+      pasid: (['PASID_ATTACH', 'PASID_REPLACE', 'PASID_DETACH', 'PASID_CHECK_HWPT'] as const).every((op) => !!caps.testOps[op]),
+      noiommu,
+      // Toggled only where the process has it to give back (the executor restores it).
+      rawio: noiommu && hasRawio(),
+    };
   } finally {
     fd.close();
   }
@@ -81,7 +99,8 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   const minimizeMax = options.minimizeMax ?? 3;
   const minimizedOps = new Set<string>();
   const stats = new Map<string, number>();
-  // Steps for what the kernel under test has beyond 6.12 (file mappings, the mock's dma-buf).
+  // Steps for what the kernel under test has beyond 6.12 (file mappings, the mock's dma-buf,
+  // the PASID ops, NOIOMMU_GET_PA).
   const features = kernelFeatures();
   try {
     const first = options.index ?? 0;

@@ -7,6 +7,7 @@ import { MappingRefs } from '../../lib/memory/mapping-refs.js';
 import { MemFile } from '../../lib/memory/mem-file.js';
 import { DMABUF_OPEN_FLAGS } from '../../lib/api/mock-dmabuf.js';
 import { fillPattern } from '../../lib/api/pattern.js';
+import { setCapSysRawio } from '../../lib/api/process-caps.js';
 import { IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET } from '../../lib/uapi/constants.js';
 // Not ../backend.js: that one imports vitest, and `npm run fuzz` runs without it.
 import { versionOf } from '../kernel-version.js';
@@ -87,6 +88,15 @@ export class Executor {
   readonly #slots = new Map<number, Slot>();
   /** Whether a step wrote into the mapped memory (compare it at the end). */
   wrote = false;
+  /**
+   * The PASIDs (not the RID) attached, by selftest object id. A mock device destroyed with
+   * PASIDs attached trips the kernel (iommufd_selftest_destroy() detaches only the RID, then
+   * the idev cannot go: WARN, and the mock device is freed under it), so such a destroy is a
+   * skip, and finish() detaches them before the fd closes.
+   */
+  readonly #pasids = new Map<number, Set<number>>();
+  /** A step took CAP_SYS_RAWIO away: finish() gives it back. */
+  #rawioChanged = false;
   /**
    * 7.3's mock is the generic AMDv1 page table: it joins physically contiguous pages into
    * larger IO pages, and dirty bits and MD_CHECK_MAP then follow where the kernel happened
@@ -201,6 +211,7 @@ export class Executor {
       }
       case 'destroy': {
         const id = this.id(step.target);
+        if (this.#pasids.get(id)?.size) throw new Skip();
         b.destroy(id);
         // An IOAS destroyed (by its step or a raw id): its mappings are gone.
         for (const slot of this.#slots.values()) if (slot.kind === 'ioas' && slot.id === id) slot.refs.forgetAll();
@@ -479,11 +490,51 @@ export class Executor {
         (this.#slots.get(step.dmabuf) as Extract<Slot, { kind: 'dmabuf' }>).open = false;
         return b.closeDmabuf(fd);
       }
+      case 'pasidAttach': {
+        const stdev = this.id(step.dev);
+        const id = b.pasidAttach(stdev, step.pasid, this.id(step.pt));
+        if (step.pasid !== 0) this.#pasids.set(stdev, (this.#pasids.get(stdev) ?? new Set()).add(step.pasid));
+        return id;
+      }
+      case 'pasidReplace':
+        return b.pasidReplace(this.id(step.dev), step.pasid, this.id(step.pt));
+      case 'pasidDetach': {
+        const stdev = this.id(step.dev);
+        b.pasidDetach(stdev, step.pasid);
+        this.#pasids.get(stdev)?.delete(step.pasid);
+        return null;
+      }
+      case 'pasidCheck':
+        return b.pasidCheckHwpt(this.id(step.dev), step.pasid, this.id(step.hwpt));
+      case 'noiommuGetPa':
+        return b.ioasNoiommuGetPa(this.id(step.ioas), step.flags ?? 0, this.iova(step.iova), BigInt(step.len), step.reserved ?? 0);
+      case 'capRawio':
+        this.#rawioChanged = true;
+        setCapSysRawio(step.on);
+        return null;
     }
   }
 
-  /** Close every open access, then the fd; put the global temp memory limit back. */
+  /** Detach the PASIDs, give CAP_SYS_RAWIO back, close every open access, then the fd; put the global temp memory limit back. */
   finish(): void {
+    for (const [stdev, pasids] of this.#pasids) {
+      for (const pasid of pasids) {
+        try {
+          this.backend.pasidDetach(stdev, pasid);
+        } catch {
+          // best effort, like the rest of the cleanup
+        }
+      }
+    }
+    this.#pasids.clear();
+    if (this.#rawioChanged) {
+      this.#rawioChanged = false;
+      try {
+        setCapSysRawio(true);
+      } catch {
+        // no addon (the sequence's own capRawio steps failed alike)
+      }
+    }
     for (const slot of this.#slots.values()) {
       if ((slot.kind !== 'access' && slot.kind !== 'fault' && slot.kind !== 'veventq') || !slot.open) continue;
       slot.open = false;

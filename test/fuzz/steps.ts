@@ -78,7 +78,17 @@ export type StepBody =
   | { op: 'changeProcess' }
   | { op: 'dmabufGet'; len: number }
   | { op: 'dmabufRevoke'; dmabuf: number; revoked: boolean }
-  | { op: 'dmabufClose'; dmabuf: number };
+  | { op: 'dmabufClose'; dmabuf: number }
+  // 7.3's PASID test ops on a mock device (`dev` names its selftest object; pasid 0 is the RID),
+  // generated only where the kernel under test has them.
+  | { op: 'pasidAttach'; dev: Ref; pasid: number; pt: Ref }
+  | { op: 'pasidReplace'; dev: Ref; pasid: number; pt: Ref }
+  | { op: 'pasidDetach'; dev: Ref; pasid: number }
+  | { op: 'pasidCheck'; dev: Ref; pasid: number; hwpt: Ref }
+  // 7.3's IOMMU_IOAS_NOIOMMU_GET_PA (the mock has no no-IOMMU device: only its errors), and
+  // CAP_SYS_RAWIO off and on in the thread's effective set (back on after every sequence).
+  | { op: 'noiommuGetPa'; ioas: Ref; iova: IovaExpr; len: U64; flags?: number; reserved?: number }
+  | { op: 'capRawio'; on: boolean };
 
 export type Step = { s: number } & StepBody;
 

@@ -3,7 +3,7 @@
 // both backends (the kernel and sim projects). The comment on each names the
 // seed and sequence it came from.
 import { describe, expect, test } from 'vitest';
-import { MOCK_APERTURE_START } from '../../lib/index.js';
+import { IOMMU_HWPT_ALLOC_PASID, MOCK_APERTURE_START, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH } from '../../lib/index.js';
 import { PAGE_SIZE, expectErrno, patternedBuffer } from '../helpers.js';
 import { requires } from '../backend.js';
 import { scenarioFixture } from './fixture.js';
@@ -109,5 +109,27 @@ describe('IOMMU_HW_QUEUE_ALLOC', () => {
     // Both ids are free again: the lowest is the queue's.
     expect(self.fd.allocIoas().id).toBe(queue.id);
     expect(self.fd.allocIoas().id).toBe(queue.id + 1);
+  });
+});
+
+describe('IOMMU_TEST_OP_PASID_ATTACH', () => {
+  // seed 20261123 sequence 28 (7.3): a mock device made without MOCK_FLAGS_DEVICE_PASID
+  // has "pasid-num-bits" 0, so its max_pasids is 1 << 0 = 1 (not 0, which would skip the
+  // check): every PASID is past its width, even on a PASID-compatible HWPT.
+  test('a device without PASIDs takes none, even with its RID on a PASID-compatible HWPT', (ctx) => {
+    requires(ctx, 'PASID_ATTACH', 'PASID_DETACH', 'PASID_CHECK_HWPT');
+    const ioas = self.fd.allocIoas();
+    const dev = self.fd.mockDomain(ioas, { flags: 0 });
+    const hwpt = self.fd.allocHwpt(dev, ioas, { flags: IOMMU_HWPT_ALLOC_PASID });
+    dev.replace(hwpt);
+    for (const pasid of [1, 1024, 2 ** MOCK_PASID_WIDTH - 1])
+      expectErrno('EINVAL', () => dev.attachPasid(pasid, hwpt), 'IOMMU_TEST_OP_PASID_ATTACH');
+    dev.checkPasidHwpt(1, null);
+    // The same HWPT takes a PASID of a device that has them.
+    const pasidDev = self.fd.mockDomain(ioas, { flags: MOCK_FLAGS_DEVICE_PASID });
+    pasidDev.replace(hwpt);
+    expect(pasidDev.attachPasid(1, hwpt)).toBe(hwpt.id);
+    pasidDev.checkPasidHwpt(1, hwpt);
+    pasidDev.detachPasid(1);
   });
 });
