@@ -16,13 +16,21 @@ import {
   DmaBuffer,
   type FaultQueue,
   type Hwpt,
+  type HwQueue,
   IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
   type Ioas,
   type Iommufd,
   IommufdError,
   MOCK_APERTURE_START,
   type MockDevice,
+  type MockDmabuf,
+  MemFile,
   type PinnedPages,
+  type Vdevice,
+  type Veventq,
+  type Viommu,
+  type ViommuMapping,
   Iommufd as IommufdClass,
   type SimKernel,
   ioctlRequest,
@@ -117,6 +125,8 @@ interface Shadow {
   mem: Guarded;
   /** Offset of the mapped bytes in mem.buf.bytes. */
   offset: number;
+  /** A MemFile's mapping (mem is its view): the file is what the IOVA must read. */
+  file?: MemFile;
   writeable: boolean;
 }
 
@@ -129,6 +139,14 @@ interface State {
   accesses: Access[];
   pinned: PinnedPages[];
   queues: FaultQueue[];
+  // 7.3: files, dma-bufs and the vIOMMU objects (6.12: their calls fail cleanly)
+  files: MemFile[];
+  dmabufs: MockDmabuf[];
+  viommus: Viommu[];
+  vdevices: Vdevice[];
+  veventqs: Veventq[];
+  hwQueues: HwQueue[];
+  viommuMappings: ViommuMapping[];
   mems: Guarded[];
   shadows: Shadow[];
   /** IOASes a call mapped into in a way the shadow cannot follow (a trap object, VFIO compat). */
@@ -197,6 +215,13 @@ export class Engine {
       accesses: [],
       pinned: [],
       queues: [],
+      files: [],
+      dmabufs: [],
+      viommus: [],
+      vdevices: [],
+      veventqs: [],
+      hwQueues: [],
+      viommuMappings: [],
       mems: [],
       shadows: [],
       untracked: new Set(),
@@ -210,9 +235,15 @@ export class Engine {
       for (let i = 0; i < 3; i++) s.mems.push(new Guarded(seed + i));
       for (let i = 0; i < this.#length; i++) {
         this.#call = i;
-        const [name, op] = rng.pick(OPS);
         const live = s.mems.filter((m) => !m.buf.freed);
-        this.#invoke(name, () => op(s));
+        // An op on a kind of object not made yet draws again (a few times): with the 7.3
+        // objects in the table, most calls would otherwise find no target.
+        let name = '';
+        for (let tries = 0; tries < 3; tries++) {
+          const [n, op] = rng.pick(OPS);
+          name = n;
+          if (this.#invoke(name, () => op(s))) break;
+        }
         // A buffer freed by this call: its mappings must be gone now, not only by the next check.
         const freed = live.some((m) => m.buf.freed);
         if (freed) this.#checkShadows(s, name);
@@ -227,7 +258,8 @@ export class Engine {
     }
   }
 
-  #invoke(name: string, fn: () => unknown): void {
+  /** Run one call and count what it did; false when it found no target (not counted). */
+  #invoke(name: string, fn: () => unknown): boolean {
     this.counts.calls++;
     const trace = process.env.HOSTILE_TRACE ? (what: string) => process.stderr.write(`[${this.#sequence}.${this.#call}] ${name}: ${what}\n`) : null;
     try {
@@ -237,7 +269,7 @@ export class Engine {
     } catch (err) {
       if (err instanceof NoTarget) {
         this.counts.calls--;
-        return;
+        return false;
       }
       trace?.(`threw ${err instanceof Error ? `${err.name}: ${err.message}` : typeof err}`);
       const why = unclean(err);
@@ -247,6 +279,7 @@ export class Engine {
         this.#finding(name, 'unclean', `${why}${err instanceof Error && err.stack ? `\n${err.stack.split('\n').slice(1, 4).join('\n')}` : ''}`);
       }
     }
+    return true;
   }
 
   #violation(op: string, detail: string): void {
@@ -262,6 +295,12 @@ export class Engine {
   #checkShadows(s: State, op: string): void {
     for (const sh of [...s.shadows]) {
       if (sh.fd.closed || sh.ioas.destroyed || s.untracked.has(sh.ioas)) {
+        drop(s, sh);
+        continue;
+      }
+      // A MemFile the library let go (closed, resized) while the IOAS maps it: its view is freed.
+      if (sh.file && sh.file.closed && !sh.mem.buf.freed) {
+        this.#violation(op, `a MemFile was closed while IOVA 0x${sh.iova.toString(16)} maps it`);
         drop(s, sh);
         continue;
       }
@@ -318,6 +357,28 @@ export class Engine {
         m.buf.free();
       } catch (err) {
         this.#violation('free', `free() after close() threw: ${String(err)}`);
+      }
+    }
+    // With every iommufd closed nothing maps a file any more: close() must succeed (no leaked hold).
+    for (const f of s.files) {
+      try {
+        f.close();
+      } catch (err) {
+        this.#violation('MemFile.close', `close() after every iommufd closed threw: ${String(err)}`);
+      }
+    }
+    for (const d of s.dmabufs) {
+      try {
+        if (!d.closed) d.close();
+      } catch (err) {
+        this.#violation('MockDmabuf.close', `close() threw: ${String(err)}`);
+      }
+    }
+    for (const m of s.viommuMappings) {
+      try {
+        m.unmap();
+      } catch (err) {
+        this.#violation('ViommuMapping.unmap', `unmap() threw: ${String(err)}`);
       }
     }
   }
@@ -486,6 +547,57 @@ function addShadow(s: State, ioas: unknown, iova: unknown, m: ReturnType<typeof 
   s.shadows.push({ fd: s.fdOf.get(target)!, ioas: target, iova, length, mem: m.mem, offset: m.offset! + extra, writeable: o.writeable !== false });
 }
 
+/** A mapping of a MemFile: the IOVA must read the file's bytes (its view) while it translates. */
+function addFileShadow(s: State, ioas: unknown, iova: unknown, file: unknown, options: unknown, trap: boolean): void {
+  if (!(file instanceof MemFile) || typeof iova !== 'bigint' || !s.ioases.includes(ioas as Ioas)) return;
+  const target = ioas as Ioas;
+  if (trap || s.untracked.has(target)) {
+    s.untracked.add(target);
+    return;
+  }
+  const o = (options ?? {}) as { offset?: unknown; length?: unknown; writeable?: unknown };
+  const offset = Number(o.offset ?? 0);
+  const length = o.length === undefined ? file.length - offset : Number(o.length);
+  if (!(length > 0) || offset + length > file.length) return; // the kernel judges ranges past the end at pin time
+  for (const sh of [...s.shadows]) if (sh.ioas === target && sh.iova < iova + BigInt(length) && iova < sh.iova + BigInt(sh.length)) drop(s, sh);
+  // The view as a Guarded without guards: only its bytes and freed state are looked at.
+  const mem = { buf: file.view, exposed: true, holes: false } as unknown as Guarded;
+  s.shadows.push({ fd: s.fdOf.get(target)!, ioas: target, iova, length, mem, offset, writeable: o.writeable !== false, file });
+}
+
+/** A file for mapFile(): a MemFile or a dma-buf made here, or something that breaks the rule. */
+function fileArg(s: State): unknown {
+  const files: unknown[] = [...s.files, ...s.dmabufs];
+  return pickOr(s, files, () =>
+    s.rng.pick<() => unknown>([
+      () => -1,
+      () => 2 ** 31,
+      () => NaN,
+      () => 1.5,
+      () => 0x7fffffff,
+      () => hostileId(s.rng),
+      () => ({ fd: 3 }), // not a FileHandle: no close()
+      () => ({ fd: -1, close() {} }), // a closed FileHandle
+      () => ({ fd: 2 ** 40, close() {} }),
+      () => ({ get fd(): number { throw new HostileError('fd getter'); }, close() {} }),
+      () => Object.create(MemFile.prototype), // a MemFile that was never constructed
+      () => null,
+      () => 'file',
+      () => memArg(s).value,
+    ])(),
+  );
+}
+
+function viommuArg(s: State): unknown {
+  return pickOr<unknown>(s, s.viommus, () => s.rng.pick<unknown>([hostileId(s.rng), null, {}, s.rng.pick([...s.hwpts, null]), { id: 1 }]));
+}
+
+function deviceArg(s: State): unknown {
+  return pickOr<unknown>(s, s.devices, () => hostileId(s.rng));
+}
+
+const FILE_KEYS = ['offset', 'length', 'iova', 'readable', 'writeable'] as const;
+
 function newIoas(s: State, fd: Iommufd): Ioas {
   const ioas = fd.allocIoas();
   s.ioases.push(ioas);
@@ -521,6 +633,9 @@ const BACKEND_OPS = [
   'vfioUnmapDma', 'addReserved', 'mockDomain', 'mockDomainReplace', 'mdCheckIotlb', 'dirty', 'triggerIopf',
   'mdCheckMap', 'mdCheckRefs', 'createAccess', 'accessPages', 'destroyAccessPages', 'accessRw',
   'accessReplaceIoas', 'setTempMemoryLimit', 'capabilities', 'ioasNoiommuGetPa',
+  // 7.3's entry points (never a close: a random descriptor could be the worker's own channel)
+  'ioasMapFile', 'ioasChangeProcess', 'dmabufRevoke', 'viommuAlloc', 'vdeviceAlloc', 'veventqAlloc', 'hwQueueAlloc',
+  'devCheckCache', 'triggerVevent', 'mmapRead32',
 ] as const;
 
 /** An argument of any kind, for the untyped layers. */
@@ -639,7 +754,81 @@ const OPS: [string, Op][] = [
   }],
   ['buffer.free', (s) => liveMem(s).buf.free()],
   ['buffer.unsafeUnmap', (s) => { hole(s, liveMem(s)); }],
-    ['newBuffer', (s) => { if (s.mems.length < 8) s.mems.push(new Guarded(s.rng.int(1 << 30))); }],
+  ['newBuffer', (s) => { if (s.mems.length < 8) s.mems.push(new Guarded(s.rng.int(1 << 30))); }],
+  // ---- 7.3: file mappings (MemFile, the mock's dma-buf) ----
+  ['MemFile.create', (s) => {
+    if (s.files.length >= 6) throw new NoTarget();
+    const length = s.rng.chance(0.75) ? s.rng.pick([PAGE, 2 * PAGE, 4 * PAGE, 0]) : hostileCount(s.rng);
+    keep(s.files, MemFile.create(length as number, optionsArg(s, ['hugePages'], () => ({ hugePages: s.rng.pick(['none', 'hugetlb']) })).value as never));
+  }],
+  ['file.resize', (s) => call(target(s, s.files), 'resize', s.rng.chance(0.7) ? s.rng.pick([0, PAGE, 3 * PAGE]) : hostileCount(s.rng))],
+  ['file.close', (s) => call(target(s, s.files), 'close')],
+  ['file.bytes', (s) => {
+    const f = target(s, s.files);
+    const r = s.rng.int(5);
+    if (r === 0) return f.fd;
+    if (r === 1) return f.length;
+    if (r === 2) return f.view.length;
+    if (r === 3) return f.mappings;
+    const bytes = f.bytes;
+    bytes[s.rng.int(bytes.length)] = s.rng.int(256); // the caller's to write
+    return bytes.length;
+  }],
+  ['ioas.mapFile', (s) => {
+    const ioas = target(s, s.ioases);
+    const file = fileArg(s);
+    const o = optionsArg(s, FILE_KEYS, () =>
+      s.rng.pick<Record<string, unknown>>([{}, { offset: PAGE }, { length: PAGE }, { offset: s.rng.pick([0, PAGE, 1]), length: s.rng.pick([PAGE, 2 * PAGE, 0]) }, { iova: iovaArg(s) }, { iova: iovaArg(s), writeable: false }]),
+    );
+    const at = call(ioas, 'mapFile', file, o.value);
+    addFileShadow(s, ioas, at, file, o.value, o.trap);
+  }],
+  ['fd.changeProcess', (s) => fdOf(s).changeProcess()],
+  ['fd.mockDmabuf', (s) => {
+    if (s.dmabufs.length >= 6) throw new NoTarget();
+    keep(s.dmabufs, fdOf(s).mockDmabuf((s.rng.chance(0.75) ? s.rng.pick([PAGE, 3 * PAGE, 100]) : hostileCount(s.rng)) as number));
+  }],
+  ['dmabuf.revoke', (s) => call(target(s, s.dmabufs), 'revoke', ...(s.rng.chance(0.2) ? [] : [s.rng.chance(0.8) ? s.rng.chance(0.5) : hostileBool(s.rng)]))],
+  ['dmabuf.fd', (s) => target(s, s.dmabufs).fd],
+  ['dmabuf.close', (s) => call(target(s, s.dmabufs), 'close')],
+  // ---- 7.3: vIOMMU objects ----
+  ['viommuChain', (s) => {
+    // What a caller means, in order, so that the objects below exist to be abused:
+    // a device, a nest parent on its IOAS, a vIOMMU with driver data.
+    const fd = fdOf(s);
+    const ioas = s.ioases.find((i) => s.fdOf.get(i) === fd && !i.destroyed) ?? newIoas(s, fd);
+    const dev = keep(s.devices, fd.mockDomain(ioas));
+    const parent = keep(s.hwpts, fd.allocHwpt(dev, ioas, { nestParent: true }));
+    keep(s.viommus, fd.allocViommu(dev, parent, s.rng.chance(0.7) ? { selftestData: s.rng.int(1 << 30) } : {}));
+  }],
+  ['fd.allocViommu', (s) => {
+    const o = optionsArg(s, ['type', 'flags', 'selftestData', 'data'], () => s.rng.pick<Record<string, unknown>>([{}, { selftestData: s.rng.int(1000) }, { data: memArg(s).value }, { type: flagsArg(s) }]));
+    keep(s.viommus, fdOf(s).allocViommu(deviceArg(s) as MockDevice, pickOr<unknown>(s, s.hwpts, () => hostileId(s.rng)) as Hwpt, o.value as never));
+  }],
+  ['fd.allocVdevice', (s) => keep(s.vdevices, fdOf(s).allocVdevice(viommuArg(s) as Viommu, deviceArg(s) as MockDevice, (s.rng.chance(0.7) ? s.rng.pick([1, 2n, 0x99]) : hostileU64(s.rng)) as bigint))],
+  ['fd.allocHwpt(viommu)', (s) => keep(s.hwpts, fdOf(s).allocHwpt(deviceArg(s) as MockDevice, viommuArg(s) as Viommu, optionsArg(s, ['selftestIotlb', 'flags', 'data', 'fault'], () => ({ selftestIotlb: s.rng.int(3) })).value as never))],
+  ['fd.allocVeventq', (s) => keep(s.veventqs, fdOf(s).allocVeventq(viommuArg(s) as Viommu, (s.rng.chance(0.1) ? undefined : optionsArg(s, ['depth', 'type', 'flags'], () => ({ depth: s.rng.pick([1, 2, 8]) })).value) as never))],
+  ['fd.allocHwQueue', (s) => keep(s.hwQueues, fdOf(s).allocHwQueue(viommuArg(s) as Viommu, (s.rng.chance(0.1) ? undefined : optionsArg(s, ['index', 'iova', 'length', 'type', 'flags'], () => ({ index: s.rng.pick([0, 1]), iova: iovaArg(s), length: s.rng.pick([PAGE, 64, 0]) })).value) as never))],
+  ['viommu.invalidate', (s) => call(target(s, s.viommus), 'invalidate', s.rng.pick<() => unknown>([
+    () => [{ vdevId: countArg(s), cacheId: countArg(s), all: s.rng.chance(0.5) }],
+    () => [{ vdevId: 1 }, { vdevId: 2, flags: flagsArg(s) }],
+    () => ({ dataType: IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, entryLen: countArg(s), entries: memArg(s).value, entryNum: countArg(s) }),
+    () => ({ dataType: flagsArg(s), entryLen: 12, entries: null, entryNum: countArg(s) }),
+    () => [null],
+    () => [{}],
+    () => 'x',
+  ])())],
+  ['viommu.mmap', (s) => keep(s.viommuMappings, call(target(s, s.viommus), 'mmap', optionsArg(s, ['offset', 'length'], () => s.rng.pick<Record<string, unknown>>([{}, { offset: 0 }, { length: PAGE }, { offset: PAGE, length: 2 * PAGE }])).value) as ViommuMapping)],
+  ['mapping.read32', (s) => call(target(s, s.viommuMappings), 'read32', s.rng.chance(0.7) ? s.rng.pick([0, 4, PAGE - 4, 2 * PAGE - 4, 2 * PAGE]) : hostileCount(s.rng))],
+  ['mapping.unmap', (s) => call(target(s, s.viommuMappings), 'unmap')],
+  ['viommu.destroy', (s) => call(target(s, s.viommus), 'destroy')],
+  ['vdevice.destroy', (s) => call(target(s, s.vdevices), 'destroy')],
+  ['hwQueue.destroy', (s) => call(target(s, s.hwQueues), 'destroy')],
+  ['device.checkCache', (s) => call(target(s, s.devices), 'checkCache', countArg(s), s.rng.chance(0.7) ? s.rng.pick([0, 0xbaddad]) : countArg(s))],
+  ['device.triggerVevent', (s) => call(target(s, s.devices), 'triggerVevent')],
+  ['veventq.read', (s) => call(target(s, s.veventqs), 'read', ...(s.rng.chance(0.2) ? [] : [s.rng.chance(0.7) ? s.rng.pick([1, 64]) : hostileCount(s.rng)]), optionsArg(s, ['eventSize'], () => ({ eventSize: s.rng.pick([0, 4, 8]) })).value)],
+  ['veventq.readInto', (s) => call(target(s, s.veventqs), 'readInto', s.rng.chance(0.5) ? new Uint8Array(s.rng.pick([0, 7, 8, 16, 64])) : memArg(s).value)],
+  ['veventq.close', (s) => call(target(s, s.veventqs), 'close')],
   ['newFd', (s) => { if (s.fds.length < 3) { newIoas(s, keep(s.fds, openIommufd())); } }],
   ['fd.close', (s) => { if (s.rng.chance(0.3)) fdOf(s).close(); }],
 ];
