@@ -24,7 +24,7 @@ import {
   IommufdError,
   MOCK_APERTURE_START,
   type MockDevice,
-  type MockDmabuf,
+  MockDmabuf,
   MemFile,
   type PinnedPages,
   type Vdevice,
@@ -75,7 +75,7 @@ export const emptyCounts = (): Counts => ({ sequences: 0, calls: 0, returned: 0,
 
 /** Messages V8 writes for a program error, not for a rule the API states. */
 const ENGINE_MESSAGE =
-  /Cannot (read|set) propert|Cannot convert|is not a function|is not iterable|is not a constructor|is not defined|Cannot destructure|Cannot create property|Invalid array length|Maximum call stack|Cannot mix BigInt/;
+  /Cannot (read|set) propert|Cannot convert|is not a function|is not iterable|is not a constructor|is not defined|Cannot destructure|Cannot create property|Invalid array length|Maximum call stack|Cannot mix BigInt|private member|Receiver must be an instance/;
 
 /** Why an exception is not a clean error, or null when it is. */
 export function unclean(err: unknown): string | null {
@@ -581,6 +581,7 @@ function fileArg(s: State): unknown {
       () => ({ fd: 2 ** 40, close() {} }),
       () => ({ get fd(): number { throw new HostileError('fd getter'); }, close() {} }),
       () => Object.create(MemFile.prototype), // a MemFile that was never constructed
+      () => Object.create(MockDmabuf.prototype), // likewise a MockDmabuf
       () => null,
       () => 'file',
       () => memArg(s).value,
