@@ -472,8 +472,21 @@ function optionsArg(s: State, keys: readonly string[], plain: () => Record<strin
   return { value: trapObject(s.rng, keys, sideEffect(s)), trap: true };
 }
 
+/**
+ * Memory for a call: `value`, and what the shadow needs to follow a mapping of it: the
+ * buffer it is a view of with the offset in that buffer, and its length when it has one.
+ */
+interface MemArg {
+  value: unknown;
+  mem?: Guarded;
+  /** Offset of value's first byte in mem.buf.bytes. */
+  offset?: number;
+  /** Bytes of value (a mapping's default length), when it is memory at all. */
+  length?: number;
+}
+
 /** Memory to map or to copy through: a window of a live buffer, or something that breaks the rule. */
-function memArg(s: State): { value: unknown; mem?: Guarded; offset?: number; length?: number } {
+function memArg(s: State): MemArg {
   const mem = liveMem(s);
   const r = s.rng.next();
   if (r < 0.6) {
@@ -508,7 +521,29 @@ function memArg(s: State): { value: unknown; mem?: Guarded; offset?: number; len
     () => null,
     () => undefined,
   ]);
-  return { value: hostile() };
+  return viewed(s, hostile());
+}
+
+/**
+ * What a rule-breaking memory value is, when the API may still map it (an unaligned
+ * window, a DataView or a Float64Array over a buffer, the whole ArrayBuffer, plain
+ * memory): a view of one of the fuzzer's buffers, or at least a length. A mapping of
+ * it the shadow does not know of would leave a stale shadow at the same IOVA.
+ */
+function viewed(s: State, value: unknown): MemArg {
+  let buffer: ArrayBufferLike;
+  let offset = 0;
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) buffer = value;
+  else if (ArrayBuffer.isView(value)) {
+    buffer = value.buffer;
+    offset = value.byteOffset;
+  } else return { value }; // not memory (or a Proxy of some): what a call does with it is not followed
+  const length = (value as { byteLength: number }).byteLength;
+  const mem = s.mems.find((m) => !m.buf.freed && m.buf.buffer === buffer);
+  if (!mem) return { value, length };
+  // Bytes of the guards given to the API are the API's to write.
+  if (offset < GUARD || offset + length > GUARD + WINDOW) mem.exposed = true;
+  return { value, mem, offset, length };
 }
 
 /** A view of a buffer that has since been freed (detached). */
@@ -532,38 +567,68 @@ function hole(s: State, mem: Guarded): unknown {
   return mem.window(WINDOW - PAGE, PAGE);
 }
 
-function addShadow(s: State, ioas: unknown, iova: unknown, m: ReturnType<typeof memArg>, options: unknown, trap: boolean): void {
-  if (!m.mem || typeof iova !== 'bigint' || !s.ioases.includes(ioas as Ioas)) return;
+type MapOptions = { offset?: unknown; length?: unknown; writeable?: unknown };
+
+/** The options a call that returned accepted (anything else was not an options object). */
+function mapOptions(options: unknown): MapOptions {
+  return typeof options === 'object' && options !== null ? (options as MapOptions) : {};
+}
+
+/**
+ * A call mapped [iova, iova + length) of `target`. The kernel refuses overlapping
+ * maps, so each shadow this overlaps was unmapped before it (by an unmap the shadow
+ * does not follow: unmapAll, a batch, VFIO compat) and now reads the new mapping's
+ * bytes: drop those. Without a length the rest of the IOAS cannot be followed.
+ * False when the new mapping cannot be shadowed.
+ */
+function mappedOver(s: State, ioas: unknown, iova: unknown, length: number | null, trap: boolean): ioas is Ioas {
+  if (typeof iova !== 'bigint' || !s.ioases.includes(ioas as Ioas)) return false;
   const target = ioas as Ioas;
-  if (trap || s.untracked.has(target)) {
+  if (trap || s.untracked.has(target) || length === null || !Number.isInteger(length) || length <= 0) {
     s.untracked.add(target);
-    return;
+    return false;
   }
-  const o = (options ?? {}) as { offset?: unknown; length?: unknown; writeable?: unknown };
-  const extra = Number(o.offset ?? 0);
-  const length = o.length === undefined ? m.length! - extra : Number(o.length);
-  // The kernel refuses overlapping maps: a shadow this overlaps was unmapped.
   for (const sh of [...s.shadows]) if (sh.ioas === target && sh.iova < iova + BigInt(length) && iova < sh.iova + BigInt(sh.length)) drop(s, sh);
-  s.shadows.push({ fd: s.fdOf.get(target)!, ioas: target, iova, length, mem: m.mem, offset: m.offset! + extra, writeable: o.writeable !== false });
+  return true;
+}
+
+function addShadow(s: State, ioas: unknown, iova: unknown, m: MemArg, options: unknown, trap: boolean): void {
+  const o = mapOptions(options);
+  const extra = Number(o.offset ?? 0);
+  const length = o.length !== undefined ? Number(o.length) : m.length !== undefined ? m.length - extra : null;
+  if (!mappedOver(s, ioas, iova, length, trap) || !m.mem) return;
+  s.shadows.push({ fd: s.fdOf.get(ioas)!, ioas, iova: iova as bigint, length: length!, mem: m.mem, offset: m.offset! + extra, writeable: o.writeable !== false });
 }
 
 /** A mapping of a MemFile: the IOVA must read the file's bytes (its view) while it translates. */
 function addFileShadow(s: State, ioas: unknown, iova: unknown, file: unknown, options: unknown, trap: boolean): void {
-  if (!(file instanceof MemFile) || typeof iova !== 'bigint' || !s.ioases.includes(ioas as Ioas)) return;
-  const target = ioas as Ioas;
-  if (trap || s.untracked.has(target)) {
-    s.untracked.add(target);
-    return;
-  }
-  const o = (options ?? {}) as { offset?: unknown; length?: unknown; writeable?: unknown };
+  const o = mapOptions(options);
   const offset = Number(o.offset ?? 0);
-  const length = o.length === undefined ? file.length - offset : Number(o.length);
-  if (!(length > 0) || offset + length > file.length) return; // the kernel judges ranges past the end at pin time
-  for (const sh of [...s.shadows]) if (sh.ioas === target && sh.iova < iova + BigInt(length) && iova < sh.iova + BigInt(sh.length)) drop(s, sh);
+  // Without a length option: the rest of a MemFile or a dma-buf (a descriptor needs one).
+  let size: number | null = null;
+  if (file instanceof MemFile || file instanceof MockDmabuf) {
+    try {
+      size = file.length;
+    } catch {
+      // closed by now (a trap getter): nothing to shadow
+    }
+  }
+  const length = o.length !== undefined ? Number(o.length) : size === null ? null : size - offset;
+  // A dma-buf's or a bare descriptor's bytes cannot be read here: only what it replaced is known.
+  if (!mappedOver(s, ioas, iova, length, trap) || !(file instanceof MemFile) || size === null) return;
+  if (offset + length! > size) return; // the kernel judges ranges past the end at pin time
   // The view as a Guarded without guards: only its bytes and freed state are looked at.
   const mem = { buf: file.view, exposed: true, holes: false } as unknown as Guarded;
-  s.shadows.push({ fd: s.fdOf.get(target)!, ioas: target, iova, length, mem, offset, writeable: o.writeable !== false, file });
+  s.shadows.push({ fd: s.fdOf.get(ioas)!, ioas, iova: iova as bigint, length: length!, mem, offset, writeable: o.writeable !== false, file });
 }
+
+/** A call that may map into any IOAS of the sequence where the shadow cannot see (a raw or batched map or copy). */
+function untrackAll(s: State): void {
+  for (const io of s.ioases) s.untracked.add(io);
+}
+
+/** Backend methods that map: a raw call of one the shadow cannot follow. */
+const MAP_OPS = new Set(['ioasMap', 'ioasMapFile', 'ioasCopy', 'vfioMapDma']);
 
 /** A file for mapFile(): a MemFile or a dma-buf made here, or something that breaks the rule. */
 function fileArg(s: State): unknown {
@@ -740,6 +805,7 @@ const OPS: [string, Op][] = [
     const request = s.rng.chance(0.8) ? ioctlRequest(s.rng.pick(names)) : hostileFlags(s.rng);
     const arg = s.rng.chance(0.6) ? randomBytes(s) : memArg(s).value;
     fdOf(s).rawIoctl(request as number, arg as never);
+    if (request === ioctlRequest('IOMMU_IOAS_MAP') || request === ioctlRequest('IOMMU_IOAS_COPY')) untrackAll(s); // it mapped something
   }],
   ['fd.batch', (s) => {
     const fd = fdOf(s);
@@ -748,7 +814,12 @@ const OPS: [string, Op][] = [
     }, s.rng.chance(0.1) ? { failNth: s.rng.chance(0.5) ? s.rng.int(4) : (hostileCount(s.rng) as number) } : {});
     if (run.error !== null) void unclean(run.error);
   }],
-  ['fd.backend', (s) => call(fdOf(s).backend, s.rng.pick(BACKEND_OPS), ...anyArgs(s))],
+  ['fd.backend', (s) => {
+    const fd = fdOf(s);
+    const op = s.rng.pick(BACKEND_OPS);
+    call(fd.backend, op, ...anyArgs(s));
+    if (MAP_OPS.has(op)) untrackAll(s); // it mapped something
+  }],
   ['DmaBuffer.alloc', (s) => {
     const o = optionsArg(s, ['hugePages', 'shared'], () => ({ shared: s.rng.chance(0.5) }));
     DmaBuffer.alloc(s.rng.chance(0.5) ? PAGE : (hostileCount(s.rng) as number), o.value as never).free();
@@ -847,14 +918,21 @@ function batchStep(s: State, b: import('../../lib/index.js').Batch, fd: Iommufd)
   if (r === 0) {
     const m = memArg(s);
     b.mapFixed(ioasArg(s) as Ioas, iovaArg(s) as bigint, m.value as never, optionsArg(s, MAP_KEYS, mapPlain(s)).value as never);
-    for (const io of s.ioases) s.untracked.add(io); // results come back as a batch: no shadow
+    untrackAll(s); // results come back as a batch: no shadow
   } else if (r === 1) {
     b.mapAnywhere(ioasArg(s) as Ioas, memArg(s).value as never);
-    for (const io of s.ioases) s.untracked.add(io);
+    untrackAll(s);
   } else if (r === 2) b.unmap(ioasArg(s) as Ioas, iovaArg(s) as bigint, lengthArg(s) as bigint);
-  else if (r === 3) b.copy(ioasArg(s) as Ioas, ioasArg(s) as Ioas, iovaArg(s) as bigint, lengthArg(s) as bigint);
+  else if (r === 3) {
+    b.copy(ioasArg(s) as Ioas, ioasArg(s) as Ioas, iovaArg(s) as bigint, lengthArg(s) as bigint);
+    untrackAll(s);
+  }
   else if (r === 4) b.accessRw(pickOr<unknown>(s, s.accesses, () => null) as Access, iovaArg(s) as bigint, memArg(s).value as never, { write: s.rng.chance(0.5) });
-  else if (r === 5) b.raw(s.rng.chance(0.9) ? s.rng.pick(BACKEND_OPS) : s.rng.pick(['ioasMap', 'rawIoctl', 'close', 'runBatch', '__proto__', 'constructor', 'toString', 'nope']), ...anyArgs(s));
+  else if (r === 5) {
+    const op = s.rng.chance(0.9) ? s.rng.pick(BACKEND_OPS) : s.rng.pick(['ioasMap', 'rawIoctl', 'close', 'runBatch', '__proto__', 'constructor', 'toString', 'nope']);
+    b.raw(op, ...anyArgs(s));
+    if (MAP_OPS.has(op) || op === 'rawIoctl') untrackAll(s);
+  }
   else if (s.rng.chance(0.2)) fd.close(); // inside the build callback
   else b.raw('rawIoctl', ioctlRequest('IOMMU_DESTROY'), randomBytes(s));
 }
