@@ -5,7 +5,7 @@
 // Without qemu or the kernel source the VM part is skipped with a loud notice,
 // except in CI (CI or IOMMUFD_REQUIRE_KERNEL=1 set), where that is a failure.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -70,12 +70,19 @@ const ASAN_ADDON = join(root, 'build-asan', 'Release', 'iommufd.node');
 const ASAN_RUNTIME = '/usr/lib/gcc/x86_64-linux-gnu/12/libasan.so';
 
 function buildAsanAddon() {
-  const sources = nativeSourcesTime();
-  if (existsSync(ASAN_ADDON) && newest(ASAN_ADDON) >= sources) return true;
+  const sources = Math.max(nativeSourcesTime(), newest(join(root, 'CMakeLists.txt')));
+  if (existsSync(ASAN_ADDON) && newest(ASAN_ADDON) >= sources && instrumented(ASAN_ADDON)) return true;
   console.log('=== the ASan + UBSan addon for the hostile-input fuzzer (build-asan/) ===');
   const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
-  const flags = '-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer';
-  return spawnSync(process.execPath, [cmakeJs, 'compile', '--out', 'build-asan', `--CDCMAKE_CXX_FLAGS=${flags}`], { cwd: root, stdio: 'inherit' }).status === 0;
+  const built = spawnSync(process.execPath, [cmakeJs, 'rebuild', '--out', 'build-asan', '--CDIOMMUFD_SANITIZE=address,undefined'], { cwd: root, stdio: 'inherit' }).status === 0;
+  if (built && !instrumented(ASAN_ADDON)) console.error(`${ASAN_ADDON} was built without ASan instrumentation`);
+  return built && instrumented(ASAN_ADDON);
+}
+
+/** Whether an addon was compiled with ASan and UBSan (it calls into both runtimes), not only run with libasan preloaded. */
+function instrumented(path) {
+  const image = readFileSync(path);
+  return image.includes('__asan_init') && image.includes('__ubsan_handle_');
 }
 
 async function runKernel(kernel, project = 'kernel', profile = 'default') {

@@ -16,13 +16,21 @@ import {
   DmaBuffer,
   type FaultQueue,
   type Hwpt,
+  type HwQueue,
   IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
   type Ioas,
   type Iommufd,
   IommufdError,
   MOCK_APERTURE_START,
   type MockDevice,
+  MockDmabuf,
+  MemFile,
   type PinnedPages,
+  type Vdevice,
+  type Veventq,
+  type Viommu,
+  type ViommuMapping,
   Iommufd as IommufdClass,
   type SimKernel,
   ioctlRequest,
@@ -67,7 +75,7 @@ export const emptyCounts = (): Counts => ({ sequences: 0, calls: 0, returned: 0,
 
 /** Messages V8 writes for a program error, not for a rule the API states. */
 const ENGINE_MESSAGE =
-  /Cannot (read|set) propert|Cannot convert|is not a function|is not iterable|is not a constructor|is not defined|Cannot destructure|Cannot create property|Invalid array length|Maximum call stack|Cannot mix BigInt/;
+  /Cannot (read|set) propert|Cannot convert|is not a function|is not iterable|is not a constructor|is not defined|Cannot destructure|Cannot create property|Invalid array length|Maximum call stack|Cannot mix BigInt|private member|Receiver must be an instance/;
 
 /** Why an exception is not a clean error, or null when it is. */
 export function unclean(err: unknown): string | null {
@@ -117,6 +125,8 @@ interface Shadow {
   mem: Guarded;
   /** Offset of the mapped bytes in mem.buf.bytes. */
   offset: number;
+  /** A MemFile's mapping (mem is its view): the file is what the IOVA must read. */
+  file?: MemFile;
   writeable: boolean;
 }
 
@@ -129,6 +139,14 @@ interface State {
   accesses: Access[];
   pinned: PinnedPages[];
   queues: FaultQueue[];
+  // 7.3: files, dma-bufs and the vIOMMU objects (6.12: their calls fail cleanly)
+  files: MemFile[];
+  dmabufs: MockDmabuf[];
+  viommus: Viommu[];
+  vdevices: Vdevice[];
+  veventqs: Veventq[];
+  hwQueues: HwQueue[];
+  viommuMappings: ViommuMapping[];
   mems: Guarded[];
   shadows: Shadow[];
   /** IOASes a call mapped into in a way the shadow cannot follow (a trap object, VFIO compat). */
@@ -197,6 +215,13 @@ export class Engine {
       accesses: [],
       pinned: [],
       queues: [],
+      files: [],
+      dmabufs: [],
+      viommus: [],
+      vdevices: [],
+      veventqs: [],
+      hwQueues: [],
+      viommuMappings: [],
       mems: [],
       shadows: [],
       untracked: new Set(),
@@ -210,9 +235,15 @@ export class Engine {
       for (let i = 0; i < 3; i++) s.mems.push(new Guarded(seed + i));
       for (let i = 0; i < this.#length; i++) {
         this.#call = i;
-        const [name, op] = rng.pick(OPS);
         const live = s.mems.filter((m) => !m.buf.freed);
-        this.#invoke(name, () => op(s));
+        // An op on a kind of object not made yet draws again (a few times): with the 7.3
+        // objects in the table, most calls would otherwise find no target.
+        let name = '';
+        for (let tries = 0; tries < 3; tries++) {
+          const [n, op] = rng.pick(OPS);
+          name = n;
+          if (this.#invoke(name, () => op(s))) break;
+        }
         // A buffer freed by this call: its mappings must be gone now, not only by the next check.
         const freed = live.some((m) => m.buf.freed);
         if (freed) this.#checkShadows(s, name);
@@ -227,7 +258,8 @@ export class Engine {
     }
   }
 
-  #invoke(name: string, fn: () => unknown): void {
+  /** Run one call and count what it did; false when it found no target (not counted). */
+  #invoke(name: string, fn: () => unknown): boolean {
     this.counts.calls++;
     const trace = process.env.HOSTILE_TRACE ? (what: string) => process.stderr.write(`[${this.#sequence}.${this.#call}] ${name}: ${what}\n`) : null;
     try {
@@ -237,7 +269,7 @@ export class Engine {
     } catch (err) {
       if (err instanceof NoTarget) {
         this.counts.calls--;
-        return;
+        return false;
       }
       trace?.(`threw ${err instanceof Error ? `${err.name}: ${err.message}` : typeof err}`);
       const why = unclean(err);
@@ -247,6 +279,7 @@ export class Engine {
         this.#finding(name, 'unclean', `${why}${err instanceof Error && err.stack ? `\n${err.stack.split('\n').slice(1, 4).join('\n')}` : ''}`);
       }
     }
+    return true;
   }
 
   #violation(op: string, detail: string): void {
@@ -262,6 +295,12 @@ export class Engine {
   #checkShadows(s: State, op: string): void {
     for (const sh of [...s.shadows]) {
       if (sh.fd.closed || sh.ioas.destroyed || s.untracked.has(sh.ioas)) {
+        drop(s, sh);
+        continue;
+      }
+      // A MemFile the library let go (closed, resized) while the IOAS maps it: its view is freed.
+      if (sh.file && sh.file.closed && !sh.mem.buf.freed) {
+        this.#violation(op, `a MemFile was closed while IOVA 0x${sh.iova.toString(16)} maps it`);
         drop(s, sh);
         continue;
       }
@@ -318,6 +357,28 @@ export class Engine {
         m.buf.free();
       } catch (err) {
         this.#violation('free', `free() after close() threw: ${String(err)}`);
+      }
+    }
+    // With every iommufd closed nothing maps a file any more: close() must succeed (no leaked hold).
+    for (const f of s.files) {
+      try {
+        f.close();
+      } catch (err) {
+        this.#violation('MemFile.close', `close() after every iommufd closed threw: ${String(err)}`);
+      }
+    }
+    for (const d of s.dmabufs) {
+      try {
+        if (!d.closed) d.close();
+      } catch (err) {
+        this.#violation('MockDmabuf.close', `close() threw: ${String(err)}`);
+      }
+    }
+    for (const m of s.viommuMappings) {
+      try {
+        m.unmap();
+      } catch (err) {
+        this.#violation('ViommuMapping.unmap', `unmap() threw: ${String(err)}`);
       }
     }
   }
@@ -411,8 +472,21 @@ function optionsArg(s: State, keys: readonly string[], plain: () => Record<strin
   return { value: trapObject(s.rng, keys, sideEffect(s)), trap: true };
 }
 
+/**
+ * Memory for a call: `value`, and what the shadow needs to follow a mapping of it: the
+ * buffer it is a view of with the offset in that buffer, and its length when it has one.
+ */
+interface MemArg {
+  value: unknown;
+  mem?: Guarded;
+  /** Offset of value's first byte in mem.buf.bytes. */
+  offset?: number;
+  /** Bytes of value (a mapping's default length), when it is memory at all. */
+  length?: number;
+}
+
 /** Memory to map or to copy through: a window of a live buffer, or something that breaks the rule. */
-function memArg(s: State): { value: unknown; mem?: Guarded; offset?: number; length?: number } {
+function memArg(s: State): MemArg {
   const mem = liveMem(s);
   const r = s.rng.next();
   if (r < 0.6) {
@@ -447,7 +521,29 @@ function memArg(s: State): { value: unknown; mem?: Guarded; offset?: number; len
     () => null,
     () => undefined,
   ]);
-  return { value: hostile() };
+  return viewed(s, hostile());
+}
+
+/**
+ * What a rule-breaking memory value is, when the API may still map it (an unaligned
+ * window, a DataView or a Float64Array over a buffer, the whole ArrayBuffer, plain
+ * memory): a view of one of the fuzzer's buffers, or at least a length. A mapping of
+ * it the shadow does not know of would leave a stale shadow at the same IOVA.
+ */
+function viewed(s: State, value: unknown): MemArg {
+  let buffer: ArrayBufferLike;
+  let offset = 0;
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) buffer = value;
+  else if (ArrayBuffer.isView(value)) {
+    buffer = value.buffer;
+    offset = value.byteOffset;
+  } else return { value }; // not memory (or a Proxy of some): what a call does with it is not followed
+  const length = (value as { byteLength: number }).byteLength;
+  const mem = s.mems.find((m) => !m.buf.freed && m.buf.buffer === buffer);
+  if (!mem) return { value, length };
+  // Bytes of the guards given to the API are the API's to write.
+  if (offset < GUARD || offset + length > GUARD + WINDOW) mem.exposed = true;
+  return { value, mem, offset, length };
 }
 
 /** A view of a buffer that has since been freed (detached). */
@@ -471,20 +567,102 @@ function hole(s: State, mem: Guarded): unknown {
   return mem.window(WINDOW - PAGE, PAGE);
 }
 
-function addShadow(s: State, ioas: unknown, iova: unknown, m: ReturnType<typeof memArg>, options: unknown, trap: boolean): void {
-  if (!m.mem || typeof iova !== 'bigint' || !s.ioases.includes(ioas as Ioas)) return;
-  const target = ioas as Ioas;
-  if (trap || s.untracked.has(target)) {
-    s.untracked.add(target);
-    return;
-  }
-  const o = (options ?? {}) as { offset?: unknown; length?: unknown; writeable?: unknown };
-  const extra = Number(o.offset ?? 0);
-  const length = o.length === undefined ? m.length! - extra : Number(o.length);
-  // The kernel refuses overlapping maps: a shadow this overlaps was unmapped.
-  for (const sh of [...s.shadows]) if (sh.ioas === target && sh.iova < iova + BigInt(length) && iova < sh.iova + BigInt(sh.length)) drop(s, sh);
-  s.shadows.push({ fd: s.fdOf.get(target)!, ioas: target, iova, length, mem: m.mem, offset: m.offset! + extra, writeable: o.writeable !== false });
+type MapOptions = { offset?: unknown; length?: unknown; writeable?: unknown };
+
+/** The options a call that returned accepted (anything else was not an options object). */
+function mapOptions(options: unknown): MapOptions {
+  return typeof options === 'object' && options !== null ? (options as MapOptions) : {};
 }
+
+/**
+ * A call mapped [iova, iova + length) of `target`. The kernel refuses overlapping
+ * maps, so each shadow this overlaps was unmapped before it (by an unmap the shadow
+ * does not follow: unmapAll, a batch, VFIO compat) and now reads the new mapping's
+ * bytes: drop those. Without a length the rest of the IOAS cannot be followed.
+ * False when the new mapping cannot be shadowed.
+ */
+function mappedOver(s: State, ioas: unknown, iova: unknown, length: number | null, trap: boolean): ioas is Ioas {
+  if (typeof iova !== 'bigint' || !s.ioases.includes(ioas as Ioas)) return false;
+  const target = ioas as Ioas;
+  if (trap || s.untracked.has(target) || length === null || !Number.isInteger(length) || length <= 0) {
+    s.untracked.add(target);
+    return false;
+  }
+  for (const sh of [...s.shadows]) if (sh.ioas === target && sh.iova < iova + BigInt(length) && iova < sh.iova + BigInt(sh.length)) drop(s, sh);
+  return true;
+}
+
+function addShadow(s: State, ioas: unknown, iova: unknown, m: MemArg, options: unknown, trap: boolean): void {
+  const o = mapOptions(options);
+  const extra = Number(o.offset ?? 0);
+  const length = o.length !== undefined ? Number(o.length) : m.length !== undefined ? m.length - extra : null;
+  if (!mappedOver(s, ioas, iova, length, trap) || !m.mem) return;
+  s.shadows.push({ fd: s.fdOf.get(ioas)!, ioas, iova: iova as bigint, length: length!, mem: m.mem, offset: m.offset! + extra, writeable: o.writeable !== false });
+}
+
+/** A mapping of a MemFile: the IOVA must read the file's bytes (its view) while it translates. */
+function addFileShadow(s: State, ioas: unknown, iova: unknown, file: unknown, options: unknown, trap: boolean): void {
+  const o = mapOptions(options);
+  const offset = Number(o.offset ?? 0);
+  // Without a length option: the rest of a MemFile or a dma-buf (a descriptor needs one).
+  let size: number | null = null;
+  if (file instanceof MemFile || file instanceof MockDmabuf) {
+    try {
+      size = file.length;
+    } catch {
+      // closed by now (a trap getter): nothing to shadow
+    }
+  }
+  const length = o.length !== undefined ? Number(o.length) : size === null ? null : size - offset;
+  // A dma-buf's or a bare descriptor's bytes cannot be read here: only what it replaced is known.
+  if (!mappedOver(s, ioas, iova, length, trap) || !(file instanceof MemFile) || size === null) return;
+  if (offset + length! > size) return; // the kernel judges ranges past the end at pin time
+  // The view as a Guarded without guards: only its bytes and freed state are looked at.
+  const mem = { buf: file.view, exposed: true, holes: false } as unknown as Guarded;
+  s.shadows.push({ fd: s.fdOf.get(ioas)!, ioas, iova: iova as bigint, length: length!, mem, offset, writeable: o.writeable !== false, file });
+}
+
+/** A call that may map into any IOAS of the sequence where the shadow cannot see (a raw or batched map or copy). */
+function untrackAll(s: State): void {
+  for (const io of s.ioases) s.untracked.add(io);
+}
+
+/** Backend methods that map: a raw call of one the shadow cannot follow. */
+const MAP_OPS = new Set(['ioasMap', 'ioasMapFile', 'ioasCopy', 'vfioMapDma']);
+
+/** A file for mapFile(): a MemFile or a dma-buf made here, or something that breaks the rule. */
+function fileArg(s: State): unknown {
+  const files: unknown[] = [...s.files, ...s.dmabufs];
+  return pickOr(s, files, () =>
+    s.rng.pick<() => unknown>([
+      () => -1,
+      () => 2 ** 31,
+      () => NaN,
+      () => 1.5,
+      () => 0x7fffffff,
+      () => hostileId(s.rng),
+      () => ({ fd: 3 }), // not a FileHandle: no close()
+      () => ({ fd: -1, close() {} }), // a closed FileHandle
+      () => ({ fd: 2 ** 40, close() {} }),
+      () => ({ get fd(): number { throw new HostileError('fd getter'); }, close() {} }),
+      () => Object.create(MemFile.prototype), // a MemFile that was never constructed
+      () => Object.create(MockDmabuf.prototype), // likewise a MockDmabuf
+      () => null,
+      () => 'file',
+      () => memArg(s).value,
+    ])(),
+  );
+}
+
+function viommuArg(s: State): unknown {
+  return pickOr<unknown>(s, s.viommus, () => s.rng.pick<unknown>([hostileId(s.rng), null, {}, s.rng.pick([...s.hwpts, null]), { id: 1 }]));
+}
+
+function deviceArg(s: State): unknown {
+  return pickOr<unknown>(s, s.devices, () => hostileId(s.rng));
+}
+
+const FILE_KEYS = ['offset', 'length', 'iova', 'readable', 'writeable'] as const;
 
 function newIoas(s: State, fd: Iommufd): Ioas {
   const ioas = fd.allocIoas();
@@ -521,6 +699,9 @@ const BACKEND_OPS = [
   'vfioUnmapDma', 'addReserved', 'mockDomain', 'mockDomainReplace', 'mdCheckIotlb', 'dirty', 'triggerIopf',
   'mdCheckMap', 'mdCheckRefs', 'createAccess', 'accessPages', 'destroyAccessPages', 'accessRw',
   'accessReplaceIoas', 'setTempMemoryLimit', 'capabilities', 'ioasNoiommuGetPa',
+  // 7.3's entry points (never a close: a random descriptor could be the worker's own channel)
+  'ioasMapFile', 'ioasChangeProcess', 'dmabufRevoke', 'viommuAlloc', 'vdeviceAlloc', 'veventqAlloc', 'hwQueueAlloc',
+  'devCheckCache', 'triggerVevent', 'mmapRead32',
 ] as const;
 
 /** An argument of any kind, for the untyped layers. */
@@ -624,6 +805,7 @@ const OPS: [string, Op][] = [
     const request = s.rng.chance(0.8) ? ioctlRequest(s.rng.pick(names)) : hostileFlags(s.rng);
     const arg = s.rng.chance(0.6) ? randomBytes(s) : memArg(s).value;
     fdOf(s).rawIoctl(request as number, arg as never);
+    if (request === ioctlRequest('IOMMU_IOAS_MAP') || request === ioctlRequest('IOMMU_IOAS_COPY')) untrackAll(s); // it mapped something
   }],
   ['fd.batch', (s) => {
     const fd = fdOf(s);
@@ -632,14 +814,93 @@ const OPS: [string, Op][] = [
     }, s.rng.chance(0.1) ? { failNth: s.rng.chance(0.5) ? s.rng.int(4) : (hostileCount(s.rng) as number) } : {});
     if (run.error !== null) void unclean(run.error);
   }],
-  ['fd.backend', (s) => call(fdOf(s).backend, s.rng.pick(BACKEND_OPS), ...anyArgs(s))],
+  ['fd.backend', (s) => {
+    const fd = fdOf(s);
+    const op = s.rng.pick(BACKEND_OPS);
+    call(fd.backend, op, ...anyArgs(s));
+    if (MAP_OPS.has(op)) untrackAll(s); // it mapped something
+  }],
   ['DmaBuffer.alloc', (s) => {
     const o = optionsArg(s, ['hugePages', 'shared'], () => ({ shared: s.rng.chance(0.5) }));
     DmaBuffer.alloc(s.rng.chance(0.5) ? PAGE : (hostileCount(s.rng) as number), o.value as never).free();
   }],
   ['buffer.free', (s) => liveMem(s).buf.free()],
   ['buffer.unsafeUnmap', (s) => { hole(s, liveMem(s)); }],
-    ['newBuffer', (s) => { if (s.mems.length < 8) s.mems.push(new Guarded(s.rng.int(1 << 30))); }],
+  ['newBuffer', (s) => { if (s.mems.length < 8) s.mems.push(new Guarded(s.rng.int(1 << 30))); }],
+  // ---- 7.3: file mappings (MemFile, the mock's dma-buf) ----
+  ['MemFile.create', (s) => {
+    if (s.files.length >= 6) throw new NoTarget();
+    const length = s.rng.chance(0.75) ? s.rng.pick([PAGE, 2 * PAGE, 4 * PAGE, 0]) : hostileCount(s.rng);
+    keep(s.files, MemFile.create(length as number, optionsArg(s, ['hugePages'], () => ({ hugePages: s.rng.pick(['none', 'hugetlb']) })).value as never));
+  }],
+  ['file.resize', (s) => call(target(s, s.files), 'resize', s.rng.chance(0.7) ? s.rng.pick([0, PAGE, 3 * PAGE]) : hostileCount(s.rng))],
+  ['file.close', (s) => call(target(s, s.files), 'close')],
+  ['file.bytes', (s) => {
+    const f = target(s, s.files);
+    const r = s.rng.int(5);
+    if (r === 0) return f.fd;
+    if (r === 1) return f.length;
+    if (r === 2) return f.view.length;
+    if (r === 3) return f.mappings;
+    const bytes = f.bytes;
+    bytes[s.rng.int(bytes.length)] = s.rng.int(256); // the caller's to write
+    return bytes.length;
+  }],
+  ['ioas.mapFile', (s) => {
+    const ioas = target(s, s.ioases);
+    const file = fileArg(s);
+    const o = optionsArg(s, FILE_KEYS, () =>
+      s.rng.pick<Record<string, unknown>>([{}, { offset: PAGE }, { length: PAGE }, { offset: s.rng.pick([0, PAGE, 1]), length: s.rng.pick([PAGE, 2 * PAGE, 0]) }, { iova: iovaArg(s) }, { iova: iovaArg(s), writeable: false }]),
+    );
+    const at = call(ioas, 'mapFile', file, o.value);
+    addFileShadow(s, ioas, at, file, o.value, o.trap);
+  }],
+  ['fd.changeProcess', (s) => fdOf(s).changeProcess()],
+  ['fd.mockDmabuf', (s) => {
+    if (s.dmabufs.length >= 6) throw new NoTarget();
+    keep(s.dmabufs, fdOf(s).mockDmabuf((s.rng.chance(0.75) ? s.rng.pick([PAGE, 3 * PAGE, 100]) : hostileCount(s.rng)) as number));
+  }],
+  ['dmabuf.revoke', (s) => call(target(s, s.dmabufs), 'revoke', ...(s.rng.chance(0.2) ? [] : [s.rng.chance(0.8) ? s.rng.chance(0.5) : hostileBool(s.rng)]))],
+  ['dmabuf.fd', (s) => target(s, s.dmabufs).fd],
+  ['dmabuf.close', (s) => call(target(s, s.dmabufs), 'close')],
+  // ---- 7.3: vIOMMU objects ----
+  ['viommuChain', (s) => {
+    // What a caller means, in order, so that the objects below exist to be abused:
+    // a device, a nest parent on its IOAS, a vIOMMU with driver data.
+    const fd = fdOf(s);
+    const ioas = s.ioases.find((i) => s.fdOf.get(i) === fd && !i.destroyed) ?? newIoas(s, fd);
+    const dev = keep(s.devices, fd.mockDomain(ioas));
+    const parent = keep(s.hwpts, fd.allocHwpt(dev, ioas, { nestParent: true }));
+    keep(s.viommus, fd.allocViommu(dev, parent, s.rng.chance(0.7) ? { selftestData: s.rng.int(1 << 30) } : {}));
+  }],
+  ['fd.allocViommu', (s) => {
+    const o = optionsArg(s, ['type', 'flags', 'selftestData', 'data'], () => s.rng.pick<Record<string, unknown>>([{}, { selftestData: s.rng.int(1000) }, { data: memArg(s).value }, { type: flagsArg(s) }]));
+    keep(s.viommus, fdOf(s).allocViommu(deviceArg(s) as MockDevice, pickOr<unknown>(s, s.hwpts, () => hostileId(s.rng)) as Hwpt, o.value as never));
+  }],
+  ['fd.allocVdevice', (s) => keep(s.vdevices, fdOf(s).allocVdevice(viommuArg(s) as Viommu, deviceArg(s) as MockDevice, (s.rng.chance(0.7) ? s.rng.pick([1, 2n, 0x99]) : hostileU64(s.rng)) as bigint))],
+  ['fd.allocHwpt(viommu)', (s) => keep(s.hwpts, fdOf(s).allocHwpt(deviceArg(s) as MockDevice, viommuArg(s) as Viommu, optionsArg(s, ['selftestIotlb', 'flags', 'data', 'fault'], () => ({ selftestIotlb: s.rng.int(3) })).value as never))],
+  ['fd.allocVeventq', (s) => keep(s.veventqs, fdOf(s).allocVeventq(viommuArg(s) as Viommu, (s.rng.chance(0.1) ? undefined : optionsArg(s, ['depth', 'type', 'flags'], () => ({ depth: s.rng.pick([1, 2, 8]) })).value) as never))],
+  ['fd.allocHwQueue', (s) => keep(s.hwQueues, fdOf(s).allocHwQueue(viommuArg(s) as Viommu, (s.rng.chance(0.1) ? undefined : optionsArg(s, ['index', 'iova', 'length', 'type', 'flags'], () => ({ index: s.rng.pick([0, 1]), iova: iovaArg(s), length: s.rng.pick([PAGE, 64, 0]) })).value) as never))],
+  ['viommu.invalidate', (s) => call(target(s, s.viommus), 'invalidate', s.rng.pick<() => unknown>([
+    () => [{ vdevId: countArg(s), cacheId: countArg(s), all: s.rng.chance(0.5) }],
+    () => [{ vdevId: 1 }, { vdevId: 2, flags: flagsArg(s) }],
+    () => ({ dataType: IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, entryLen: countArg(s), entries: memArg(s).value, entryNum: countArg(s) }),
+    () => ({ dataType: flagsArg(s), entryLen: 12, entries: null, entryNum: countArg(s) }),
+    () => [null],
+    () => [{}],
+    () => 'x',
+  ])())],
+  ['viommu.mmap', (s) => keep(s.viommuMappings, call(target(s, s.viommus), 'mmap', optionsArg(s, ['offset', 'length'], () => s.rng.pick<Record<string, unknown>>([{}, { offset: 0 }, { length: PAGE }, { offset: PAGE, length: 2 * PAGE }])).value) as ViommuMapping)],
+  ['mapping.read32', (s) => call(target(s, s.viommuMappings), 'read32', s.rng.chance(0.7) ? s.rng.pick([0, 4, PAGE - 4, 2 * PAGE - 4, 2 * PAGE]) : hostileCount(s.rng))],
+  ['mapping.unmap', (s) => call(target(s, s.viommuMappings), 'unmap')],
+  ['viommu.destroy', (s) => call(target(s, s.viommus), 'destroy')],
+  ['vdevice.destroy', (s) => call(target(s, s.vdevices), 'destroy')],
+  ['hwQueue.destroy', (s) => call(target(s, s.hwQueues), 'destroy')],
+  ['device.checkCache', (s) => call(target(s, s.devices), 'checkCache', countArg(s), s.rng.chance(0.7) ? s.rng.pick([0, 0xbaddad]) : countArg(s))],
+  ['device.triggerVevent', (s) => call(target(s, s.devices), 'triggerVevent')],
+  ['veventq.read', (s) => call(target(s, s.veventqs), 'read', ...(s.rng.chance(0.2) ? [] : [s.rng.chance(0.7) ? s.rng.pick([1, 64]) : hostileCount(s.rng)]), optionsArg(s, ['eventSize'], () => ({ eventSize: s.rng.pick([0, 4, 8]) })).value)],
+  ['veventq.readInto', (s) => call(target(s, s.veventqs), 'readInto', s.rng.chance(0.5) ? new Uint8Array(s.rng.pick([0, 7, 8, 16, 64])) : memArg(s).value)],
+  ['veventq.close', (s) => call(target(s, s.veventqs), 'close')],
   ['newFd', (s) => { if (s.fds.length < 3) { newIoas(s, keep(s.fds, openIommufd())); } }],
   ['fd.close', (s) => { if (s.rng.chance(0.3)) fdOf(s).close(); }],
 ];
@@ -657,14 +918,21 @@ function batchStep(s: State, b: import('../../lib/index.js').Batch, fd: Iommufd)
   if (r === 0) {
     const m = memArg(s);
     b.mapFixed(ioasArg(s) as Ioas, iovaArg(s) as bigint, m.value as never, optionsArg(s, MAP_KEYS, mapPlain(s)).value as never);
-    for (const io of s.ioases) s.untracked.add(io); // results come back as a batch: no shadow
+    untrackAll(s); // results come back as a batch: no shadow
   } else if (r === 1) {
     b.mapAnywhere(ioasArg(s) as Ioas, memArg(s).value as never);
-    for (const io of s.ioases) s.untracked.add(io);
+    untrackAll(s);
   } else if (r === 2) b.unmap(ioasArg(s) as Ioas, iovaArg(s) as bigint, lengthArg(s) as bigint);
-  else if (r === 3) b.copy(ioasArg(s) as Ioas, ioasArg(s) as Ioas, iovaArg(s) as bigint, lengthArg(s) as bigint);
+  else if (r === 3) {
+    b.copy(ioasArg(s) as Ioas, ioasArg(s) as Ioas, iovaArg(s) as bigint, lengthArg(s) as bigint);
+    untrackAll(s);
+  }
   else if (r === 4) b.accessRw(pickOr<unknown>(s, s.accesses, () => null) as Access, iovaArg(s) as bigint, memArg(s).value as never, { write: s.rng.chance(0.5) });
-  else if (r === 5) b.raw(s.rng.chance(0.9) ? s.rng.pick(BACKEND_OPS) : s.rng.pick(['ioasMap', 'rawIoctl', 'close', 'runBatch', '__proto__', 'constructor', 'toString', 'nope']), ...anyArgs(s));
+  else if (r === 5) {
+    const op = s.rng.chance(0.9) ? s.rng.pick(BACKEND_OPS) : s.rng.pick(['ioasMap', 'rawIoctl', 'close', 'runBatch', '__proto__', 'constructor', 'toString', 'nope']);
+    b.raw(op, ...anyArgs(s));
+    if (MAP_OPS.has(op) || op === 'rawIoctl') untrackAll(s);
+  }
   else if (s.rng.chance(0.2)) fd.close(); // inside the build callback
   else b.raw('rawIoctl', ioctlRequest('IOMMU_DESTROY'), randomBytes(s));
 }

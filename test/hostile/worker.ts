@@ -13,6 +13,11 @@ if (process.env.IOMMUFD_ADDON && process.env.LD_PRELOAD) {
     process.stderr.write(`hostile worker: the ASan runtime or ${process.env.IOMMUFD_ADDON} is not loaded\n`);
     process.exit(3);
   }
+  // Preloading libasan checks only malloc and friends: the addon's own accesses need its instrumentation.
+  if (!readFileSync(process.env.IOMMUFD_ADDON).includes('__asan_init')) {
+    process.stderr.write(`hostile worker: ${process.env.IOMMUFD_ADDON} was not compiled with -fsanitize=address\n`);
+    process.exit(3);
+  }
 }
 
 const [from, to, seed, length] = process.argv.slice(2).map(Number) as [number, number, number, number];
