@@ -4,10 +4,11 @@
 // Used for the host project directly and for the kernel project inside the VM.
 // In CI (CI or IOMMUFD_REQUIRE_KERNEL set) a skipped kernel test is a failure.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { staleLibSources } from './stale-dist.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [project, ...extra] = process.argv.slice(2);
@@ -29,7 +30,7 @@ if (readOnly) process.env.IOMMUFD_VITE_CACHE = join(dir, 'vite-cache');
 const VM_FAST = ['kernel', 'selftest-kernel'];
 const fast = readOnly && VM_FAST.includes(project);
 if (fast) {
-  const stale = staleDist();
+  const [stale] = staleLibSources(root);
   if (stale) console.error(`run-vitest: dist/ is older than ${stale} (run \`npm run build:ts\`): transforming lib/ instead`);
   else process.env.IOMMUFD_TEST_LIB = 'dist';
 }
@@ -132,25 +133,6 @@ function readSkips(path) {
     byReason.set(reason, [...(byReason.get(reason) ?? []), test]);
   }
   return byReason;
-}
-
-/** A lib/ source newer than its dist/ output (or without one), or null if dist/ is up to date. */
-function staleDist(dir = 'lib') {
-  for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
-    const rel = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      const stale = staleDist(rel);
-      if (stale) return stale;
-    } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
-      const out = join(root, 'dist', rel.slice('lib/'.length).replace(/\.ts$/, '.js'));
-      try {
-        if (statSync(out).mtimeMs < statSync(join(root, rel)).mtimeMs) return rel;
-      } catch {
-        return rel;
-      }
-    }
-  }
-  return null;
 }
 
 function writable(path) {

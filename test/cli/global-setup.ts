@@ -2,34 +2,13 @@
 // lib/ is newer, so the tests never exercise stale code. In the VM (read-only
 // checkout) dist/ must already be current: the host tests build it first.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { staleLibSources } from '../../scripts/stale-dist.mjs';
 import { root } from './cli.js';
 
-function staleSources(): string[] {
-  const stale: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
-        const out = join(root, 'dist', relative(join(root, 'lib'), path)).replace(/\.ts$/, '.js');
-        let outTime = 0;
-        try {
-          outTime = statSync(out).mtimeMs;
-        } catch {
-          // not built
-        }
-        if (outTime < statSync(path).mtimeMs) stale.push(relative(root, path));
-      }
-    }
-  };
-  walk(join(root, 'lib'));
-  return stale;
-}
-
 export default function setup(): void {
-  const stale = staleSources();
+  const stale = staleLibSources(root);
   if (stale.length === 0) return;
   try {
     accessSync(root, constants.W_OK);
